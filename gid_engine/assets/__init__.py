@@ -1,0 +1,1 @@
+"""Shipped data files of the engine (ONNX graphs, statistics). Not code."""
