@@ -1,0 +1,204 @@
+"""All-or-nothing writes.
+
+A render that is cancelled, crashes or fills the disk must never leave a half-written PNG next to
+the user's files, nor replace one of theirs by accident. Single files go to a hidden temp file in
+the same folder and are moved in with ``os.replace`` (atomic on one file system); sets of files
+(image sequences) are staged in a hidden folder inside the output folder and moved in only when
+every file was written. All output bytes pass through ``_write_file`` so that tests can simulate a
+full disk on the Nth write.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import secrets
+import shutil
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+from types import TracebackType
+
+from .errors import ExportError, OutputExistsError
+
+STAGING_PREFIX = ".gid-staging-"
+_DISK_FULL = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
+_NO_PERMISSION = {errno.EACCES, errno.EPERM, errno.EROFS}
+
+
+def _write_file(path: Path, data: bytes) -> None:
+    """Create ``path`` (it must not exist), write ``data`` and fsync, so a later rename is durable."""
+    with open(path, "xb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def os_error_to_export(exc: OSError, path: Path) -> ExportError:
+    """Turn an OSError into a one-line message that says what the user can do about it."""
+    if exc.errno in _DISK_FULL:
+        return ExportError(f"disk full while writing {path}; nothing was written")
+    if exc.errno in _NO_PERMISSION:
+        return ExportError(f"no permission to write in {path.parent}")
+    return ExportError(f"could not write {path}: {exc.strerror or exc}")
+
+
+def remove_quietly(path: Path) -> None:
+    """Best-effort removal for cleanup paths, where a second error must not hide the first."""
+    try:
+        path.unlink()
+    except OSError:
+        pass
+
+
+def temp_sibling(path: Path, suffix: str = "") -> Path:
+    """A hidden, unique name next to ``path``: same file system, so ``os.replace`` is atomic."""
+    return path.with_name(f".{path.name}.gid-tmp-{secrets.token_hex(4)}{suffix}")
+
+
+def ensure_folder(folder: Path) -> None:
+    """Create ``folder`` (and parents) or fail with a message naming it."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise ExportError(f"cannot use {folder} as output folder: it is a file") from None
+    except OSError as exc:
+        if exc.errno in _NO_PERMISSION:
+            raise ExportError(f"no permission to create folder {folder}") from None
+        raise ExportError(f"cannot create folder {folder}: {exc.strerror or exc}") from None
+
+
+def check_overwrite(path: Path, overwrite: bool) -> None:
+    """Refuse to replace an existing file unless asked, before any work is done."""
+    if not overwrite and os.path.lexists(path):
+        raise OutputExistsError(f"{path} already exists; use overwrite to replace it")
+
+
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, overwrite: bool = False) -> Path:
+    """Write ``data`` to ``path`` so that readers see either the old file or the whole new one."""
+    path = Path(path)
+    check_overwrite(path, overwrite)
+    ensure_folder(path.parent)
+    tmp = temp_sibling(path)
+    try:
+        _write_file(tmp, data)
+        check_overwrite(path, overwrite)  # someone may have created it meanwhile
+        os.replace(tmp, path)
+    except OSError as exc:
+        remove_quietly(tmp)
+        raise os_error_to_export(exc, path) from None
+    except BaseException:
+        remove_quietly(tmp)
+        raise
+    return path
+
+
+def _check_name(name: str) -> str:
+    """Only plain file names: a name must not be able to escape the output folder."""
+    bad = not name or name in (".", "..") or "/" in name or "\\" in name or "\0" in name
+    if bad or (os.altsep and os.altsep in name):
+        raise ExportError(f"invalid output file name {name!r}: use a plain file name")
+    return name
+
+
+class OutputTransaction:
+    """Write a set of files into ``out_dir`` that appears whole or not at all.
+
+    Usage::
+
+        with OutputTransaction(out_dir) as tx:
+            tx.declare(names)          # fail fast, before rendering anything
+            tx.write_bytes(name, data) # or: writer(tx.staged_path(name))
+        tx.written                     # final paths, after commit
+
+    Any exception (KeyboardInterrupt and engine cancellation included) discards the staging
+    folder; the user's files in ``out_dir`` are only touched when replaced on commit with
+    ``overwrite=True``.
+    """
+
+    def __init__(self, out_dir: str | os.PathLike[str], overwrite: bool = False) -> None:
+        self.out_dir = Path(out_dir)
+        self.overwrite = overwrite
+        self.written: list[Path] = []
+        self._staging: Path | None = None
+        self._names: list[str] = []
+        self._created_dir = False
+
+    def __enter__(self) -> OutputTransaction:
+        self._created_dir = not self.out_dir.exists()
+        ensure_folder(self.out_dir)
+        try:
+            self._staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=self.out_dir))
+        except OSError as exc:
+            if exc.errno in _NO_PERMISSION:
+                raise ExportError(f"no permission to write in {self.out_dir}") from None
+            raise ExportError(f"cannot write in {self.out_dir}: {exc.strerror or exc}") from None
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> bool:
+        try:
+            if exc_type is None:
+                self._commit()
+        finally:
+            if self._staging is not None:
+                shutil.rmtree(self._staging, ignore_errors=True)
+            if exc_type is not None and self._created_dir:
+                try:  # a failed export leaves no trace, not even the folder it made
+                    self.out_dir.rmdir()
+                except OSError:
+                    pass
+        return False
+
+    def _conflicts(self, names: Iterable[str]) -> list[str]:
+        return [n for n in names if os.path.lexists(self.out_dir / n)]
+
+    def _raise_conflicts(self, names: list[str]) -> None:
+        conflicts = self._conflicts(names)
+        if conflicts and not self.overwrite:
+            more = f" (and {len(conflicts) - 1} more of the {len(names)} outputs)" if len(conflicts) > 1 else ""
+            raise OutputExistsError(
+                f"{self.out_dir / conflicts[0]} already exists{more}; use overwrite to replace"
+            )
+
+    def declare(self, names: Iterable[str]) -> None:
+        """Check up front that none of ``names`` would replace an existing file."""
+        self._raise_conflicts([_check_name(n) for n in names])
+
+    def staged_path(self, name: str) -> Path:
+        """A real path inside the staging folder, for writers that want a file name."""
+        if self._staging is None:
+            raise RuntimeError("OutputTransaction used outside its 'with' block")
+        if _check_name(name) in self._names:
+            raise ExportError(f"{name} is written twice in one export")
+        self._names.append(name)
+        return self._staging / name
+
+    def write_bytes(self, name: str, data: bytes) -> None:
+        """Stage ``data`` as ``name``; it reaches ``out_dir`` on commit."""
+        staged = self.staged_path(name)
+        try:
+            _write_file(staged, data)
+        except OSError as exc:
+            raise os_error_to_export(exc, self.out_dir / name) from None
+
+    def _commit(self) -> None:
+        assert self._staging is not None
+        missing = [n for n in self._names if not (self._staging / n).is_file()]
+        if missing:
+            raise ExportError(f"{missing[0]} was not produced; nothing was written")
+        self._raise_conflicts(self._names)
+        existed = set(self._conflicts(self._names))
+        moved: list[Path] = []
+        try:
+            for name in self._names:
+                target = self.out_dir / name
+                os.replace(self._staging / name, target)
+                moved.append(target)
+        except OSError as exc:
+            for target in moved:  # undo what we can: files that did not exist before
+                if target.name not in existed:
+                    remove_quietly(target)
+            raise os_error_to_export(exc, self.out_dir / name) from None
+        self.written = moved

@@ -1,0 +1,133 @@
+"""``gid bench``: speed of extraction and rendering, as a table with ratios to the goals.
+
+Speed lives here and in the README, never in timed tests. Inputs are synthetic and seeded so
+runs are comparable; each figure is the median of several repetitions after a warm-up.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable, Optional
+
+import numpy as np
+
+from .render import make_splatter
+from .spectral_volume import SpectralVolume
+
+# Goals from the issues, on the 2-core development CPU.
+GOAL_EXTRACT_S = 2.0  # 150 frames at 256x160
+GOAL_RENDER_FPS_512 = 15.0
+
+
+def machine_description() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    from .runtime import default_threads
+
+    return f"{cpu}, {default_threads()} cores usable, Python {platform.python_version()}"
+
+
+def _median_time(fn: Callable[[], object], repeats: int) -> float:
+    fn()  # warm-up: sessions, allocators, caches
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def smooth_volume(width: int, height: int, seed: int = 0) -> SpectralVolume:
+    """A natural-looking random spectral volume: spatially smooth, power decaying with frequency."""
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    coarse = rng.normal(size=(16 * 4, max(2, height // 16), max(2, width // 16))).astype(np.float32)
+    coeffs = np.stack([cv2.resize(c, (width, height), interpolation=cv2.INTER_CUBIC) for c in coarse])
+    coeffs = coeffs.reshape(16, 4, height, width) * (2.0 * np.exp(-0.35 * np.arange(16)))[:, None, None, None]
+    return SpectralVolume(coeffs.astype(np.float32), source="bench")
+
+
+def synthetic_clip(path: Path, width: int = 256, height: int = 160, frames: int = 150, fps: float = 30.0) -> Path:
+    """An MJPEG clip of a texture moved by known sinusoids (the extraction benchmark input)."""
+    import cv2
+
+    rng = np.random.default_rng(1)
+    tex = cv2.GaussianBlur(rng.random((height, width, 3)).astype(np.float32), (0, 0), 2.0)
+    tex = (255 * (tex - tex.min()) / (tex.max() - tex.min())).astype(np.uint8)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, (width, height))
+    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
+    for t in range(frames):
+        dx = 3.0 * np.sin(2 * np.pi * 0.4 * t / fps) * (ys / height)
+        dy = 1.5 * np.sin(2 * np.pi * 1.0 * t / fps)
+        writer.write(cv2.remap(tex, xs - dx, ys - dy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT))
+    writer.release()
+    return path
+
+
+def run_bench(quick: bool = False, json_path: Optional[str] = None, backends: tuple[str, ...] | list[str] = ("onnx", "torch"),
+              out: Callable[[str], None] = print) -> list[dict]:
+    repeats = 2 if quick else 5
+    rows: list[dict] = []
+
+    from .extract import extract_motion
+
+    with tempfile.TemporaryDirectory() as tmp:
+        clip = synthetic_clip(Path(tmp) / "bench.avi")
+        secs = _median_time(lambda: extract_motion(clip, max_side=256), max(1, repeats // 2))
+    rows.append({"task": "extract 150 frames", "size": "256x160", "backend": "opencv DIS", "value": secs,
+                 "unit": "s", "goal": GOAL_EXTRACT_S, "vs_goal": GOAL_EXTRACT_S / secs})
+
+    for backend in backends:
+        try:
+            splatter = make_splatter(backend, device="auto")
+        except Exception as exc:  # torch missing: report, don't fail the whole bench
+            rows.append({"task": "render frame", "size": "-", "backend": backend, "value": float("nan"),
+                         "unit": "fps", "goal": None, "vs_goal": None, "note": str(exc)})
+            continue
+        label = getattr(getattr(splatter, "info", None), "provider", backend)
+        for width, height in ((512, 288), (1920, 1080)):
+            sv = smooth_volume(256, 144)
+            from .render import prepare_motion
+
+            prepared = prepare_motion(sv, width, height, fit="stretch")
+            image = np.random.default_rng(2).random((3, height, width)).astype(np.float32)
+            state = {"t": 0.0}
+
+            def one_frame() -> None:
+                state["t"] += 1.0
+                splatter(image, prepared.motion.displacement_at(state["t"]), prepared.z)
+
+            secs = _median_time(one_frame, repeats)
+            goal = GOAL_RENDER_FPS_512 if width == 512 else None
+            rows.append({"task": "render frame (motion + splat + fill)", "size": f"{width}x{height}",
+                         "backend": f"{backend} ({label})" if label != backend else backend,
+                         "value": 1.0 / secs, "unit": "fps", "goal": goal, "vs_goal": (1.0 / secs) / goal if goal else None})
+
+    out(f"gid bench — {machine_description()}")
+    out(format_table(rows))
+    if json_path:
+        Path(json_path).write_text(json.dumps({"machine": machine_description(), "rows": rows}, indent=2))
+    return rows
+
+
+def format_table(rows: list[dict]) -> str:
+    head = "| task | size | backend | measured | goal | margin (≥ 1x meets the goal) |\n|---|---|---|---|---|---|"
+    lines = [head]
+    for r in rows:
+        value = f"{r['value']:.2f} {r['unit']}" if r["value"] == r["value"] else r.get("note", "n/a")
+        goal = f"{'≤' if r['unit'] == 's' else '≥'} {r['goal']:g} {r['unit']}" if r["goal"] else "-"
+        ratio = f"{r['vs_goal']:.1f}x" if r["vs_goal"] else "-"
+        lines.append(f"| {r['task']} | {r['size']} | {r['backend']} | {value} | {goal} | {ratio} |")
+    return "\n".join(lines)

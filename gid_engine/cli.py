@@ -1,0 +1,266 @@
+"""The ``gid`` command line.
+
+Every user-caused failure prints one line (``gid: error: ...``) and exits 2; Ctrl-C exits 130
+after the outputs in progress are removed; nothing is half-written. A genuine bug prints one
+line too, and its traceback only with ``GID_DEBUG=1``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Callable, Optional, Sequence
+
+from exporters.errors import ExportError
+
+from . import __version__
+from .errors import Cancelled, GidError, InputError
+from .progress import Job
+
+EXIT_USER_ERROR = 2
+EXIT_INTERNAL = 3
+EXIT_CANCELLED = 130
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return EXIT_USER_ERROR
+    try:
+        args.func(args)
+        return 0
+    except KeyboardInterrupt:
+        print("gid: cancelled; nothing was written", file=sys.stderr)
+        return EXIT_CANCELLED
+    except Cancelled as exc:
+        print(f"gid: {exc}", file=sys.stderr)
+        return EXIT_CANCELLED
+    except (GidError, ExportError) as exc:
+        print(f"gid: error: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except MemoryError:
+        print("gid: error: out of memory; try a smaller image or resolution", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except Exception as exc:  # a bug: say so in one line; GID_DEBUG shows the traceback
+        if os.environ.get("GID_DEBUG"):
+            raise
+        print(f"gid: internal error: {type(exc).__name__}: {exc} (set GID_DEBUG=1 for details)", file=sys.stderr)
+        return EXIT_INTERNAL
+
+
+# --------------------------------------------------------------------------------- helpers
+def _progress_job(enabled: bool = True) -> tuple[Job, Callable[[], None]]:
+    """A Job wired to a tqdm bar on stderr (one bar per task label)."""
+    bars: dict[str, object] = {}
+    if not enabled or not sys.stderr.isatty() and not os.environ.get("GID_PROGRESS"):
+        return Job(), lambda: None
+    from tqdm import tqdm
+
+    def update(done: int, total: int, what: str) -> None:
+        bar = bars.get(what)
+        if bar is None:
+            bar = bars[what] = tqdm(total=total, desc=what or "working", unit="frame", leave=False, file=sys.stderr)
+        bar.n = done  # type: ignore[attr-defined]
+        bar.refresh()  # type: ignore[attr-defined]
+
+    def close() -> None:
+        for bar in bars.values():
+            bar.close()  # type: ignore[attr-defined]
+
+    return Job(update), close
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        w, h = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"size must look like 256x160, got {text!r}") from None
+    if w < 1 or h < 1:
+        raise argparse.ArgumentTypeError(f"size must be positive, got {text!r}")
+    return w, h
+
+
+def _depth(text: str) -> object:
+    return int(text) if text in ("8", "16") else text
+
+
+def _say(text: str) -> None:
+    print(text, file=sys.stderr)
+
+
+def _render_options(args: argparse.Namespace):
+    from .pipeline import RenderOptions
+
+    return RenderOptions(frames=args.frames, fps=args.fps, slowmo=args.slowmo, loop=not args.no_loop,
+                         amplitude=args.amplitude, anchor=not args.no_anchor, fit=args.fit,
+                         backend=getattr(args, "backend", "onnx"), device=getattr(args, "device", "auto"))
+
+
+# --------------------------------------------------------------------------------- commands
+def cmd_extract(args: argparse.Namespace) -> None:
+    from .extract import extract_motion
+    from .sv_file import save_spectral_volume
+
+    out = Path(args.output)
+    if out.exists() and not args.overwrite:
+        raise InputError(f"{out} already exists; pass --overwrite to replace it")
+    job, close = _progress_job()
+    t0 = time.perf_counter()
+    try:
+        sv = extract_motion(args.video, fps=args.fps, start_frame=args.start, max_side=args.max_side,
+                            resolution=args.size, method=args.method, job=job)
+    finally:
+        close()
+    save_spectral_volume(sv, out, overwrite=args.overwrite)
+    peak = float(sv.mean_magnitude().max())
+    _say(f"wrote {out}: {sv.width}x{sv.height}, K={sv.K}, {sv.fps:g} fps x {sv.num_frames} frames "
+         f"from {sv.source} in {time.perf_counter() - t0:.1f}s (largest mean displacement {peak:.2f} px)")
+
+
+def cmd_render(args: argparse.Namespace) -> None:
+    from .pipeline import render_to_dir
+
+    job, close = _progress_job()
+    t0 = time.perf_counter()
+    try:
+        result = render_to_dir(args.image, args.motion, args.output, _render_options(args), fmt=args.format,
+                               depth=args.depth, prefix=args.prefix, preview=args.preview,
+                               overwrite=args.overwrite, job=job, log=_say)
+    finally:
+        close()
+    dt = time.perf_counter() - t0
+    _say(f"wrote {result.frames} frames to {args.output} ({result.provider}, {dt:.1f}s, "
+         f"{result.frames / max(dt, 1e-9):.1f} frames/s)")
+
+
+def cmd_displace(args: argparse.Namespace) -> None:
+    from .imaging import load_image
+    from .pipeline import displace_to_dir
+
+    size = args.size
+    if size is None:
+        image = load_image(args.image)
+        size = (image.width, image.height)
+    job, close = _progress_job()
+    try:
+        files = displace_to_dir(size, args.motion, args.output, _render_options(args), kind=args.kind,
+                                prefix=args.prefix, overwrite=args.overwrite, job=job, source_image=args.image)
+    finally:
+        close()
+    _say(f"wrote {len(files)} files to {args.output}")
+
+
+def cmd_info(args: argparse.Namespace) -> None:
+    import json
+
+    from .sv_file import load_spectral_volume
+
+    sv = load_spectral_volume(args.motion)
+    meta = sv.metadata()
+    meta["peak_coefficient_px"] = float(abs(sv.complex_coeffs()).max())
+    meta["mean_displacement_px"] = float(sv.mean_magnitude().mean())
+    print(json.dumps(meta, indent=2))
+
+
+def cmd_bench(args: argparse.Namespace) -> None:
+    from .bench import run_bench
+
+    run_bench(quick=args.quick, json_path=args.json, backends=args.backends)
+
+
+def cmd_export_onnx(args: argparse.Namespace) -> None:
+    from .export_onnx import export_splat_onnx
+    from .runtime import SPLAT_ONNX, asset_path
+
+    target = Path(args.output) if args.output else asset_path(SPLAT_ONNX)
+    export_splat_onnx(target)
+    _say(f"wrote {target}")
+
+
+def cmd_demo(args: argparse.Namespace) -> None:
+    from .demo import run_demo
+
+    run_demo(Path(args.output), overwrite=args.overwrite, log=_say)
+
+
+# --------------------------------------------------------------------------------- parser
+def _add_timing(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--frames", type=int, default=None, help="number of frames (default: one full loop)")
+    p.add_argument("--fps", type=float, default=30.0, help="output frame rate (default 30)")
+    p.add_argument("--slowmo", type=float, default=1.0, help="slow-motion factor, 2 = half speed (default 1)")
+    p.add_argument("--amplitude", type=float, default=1.0, help="motion amplitude scale (default 1)")
+    p.add_argument("--no-loop", action="store_true", help="exact speed instead of a seamless loop")
+    p.add_argument("--no-anchor", action="store_true", help="do not force frame 1 to be the still itself")
+    p.add_argument("--fit", choices=["check", "stretch"], default="check",
+                   help="refuse (check) or stretch motion whose aspect differs from the image")
+    p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="gid", description="Generative Image Dynamics engine")
+    parser.add_argument("--version", action="version", version=f"gid {__version__}")
+    sub = parser.add_subparsers(metavar="COMMAND")
+
+    p = sub.add_parser("extract", help="spectral volume from a reference video")
+    p.add_argument("video", help="video file, image-sequence folder or pattern (frame_%%04d.png)")
+    p.add_argument("-o", "--output", required=True, help="output .gidsv file")
+    p.add_argument("--fps", type=float, default=None, help="source frame rate (needed for image sequences)")
+    p.add_argument("--start", type=int, default=0, help="first frame of the 5 s window")
+    p.add_argument("--max-side", type=int, default=512, help="working resolution: longest side (default 512)")
+    p.add_argument("--size", type=_size, default=None, help="exact working resolution WxH")
+    p.add_argument("--method", default="dis-direct", help="optical flow method (default dis-direct)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    p.set_defaults(func=cmd_extract)
+
+    p = sub.add_parser("render", help="animate a still with a spectral volume")
+    p.add_argument("image")
+    p.add_argument("--motion", "-m", required=True, help=".gidsv spectral volume")
+    p.add_argument("-o", "--output", required=True, help="output folder")
+    p.add_argument("--format", choices=["png", "exr", "mp4", "gif"], default="png")
+    p.add_argument("--depth", type=_depth, choices=[8, 16, "half", "float"], default=None,
+                   help="png: 8|16 (default 8); exr: half|float (default half)")
+    p.add_argument("--prefix", default="frame", help="file name prefix (frame_0001.png)")
+    p.add_argument("--preview", choices=["mp4", "gif"], default=None, help="also write a small preview")
+    p.add_argument("--backend", choices=["onnx", "torch"], default="onnx")
+    p.add_argument("--device", choices=["auto", "gpu", "cpu"], default="auto")
+    _add_timing(p)
+    p.set_defaults(func=cmd_render)
+
+    p = sub.add_parser("displace", help="per-frame displacement maps (EXR, pixels)")
+    p.add_argument("image", help="the still the motion belongs to (gives the output size)")
+    p.add_argument("--motion", "-m", required=True)
+    p.add_argument("-o", "--output", required=True)
+    p.add_argument("--kind", choices=["both", "pixels", "displace-node"], default="both")
+    p.add_argument("--prefix", default="disp")
+    p.add_argument("--size", type=_size, default=None, help="output size WxH instead of the image's")
+    _add_timing(p)
+    p.set_defaults(func=cmd_displace)
+
+    p = sub.add_parser("info", help="describe a .gidsv file")
+    p.add_argument("motion")
+    p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser("bench", help="measure extraction and rendering speed")
+    p.add_argument("--quick", action="store_true", help="fewer repetitions")
+    p.add_argument("--json", default=None, help="also write the results as JSON")
+    p.add_argument("--backends", nargs="+", default=["onnx", "torch"], choices=["onnx", "torch"])
+    p.set_defaults(func=cmd_bench)
+
+    p = sub.add_parser("export-onnx", help="re-export the shipped ONNX renderer from torch")
+    p.add_argument("-o", "--output", default=None)
+    p.set_defaults(func=cmd_export_onnx)
+
+    p = sub.add_parser("demo", help="the README's main job on the shipped sample")
+    p.add_argument("-o", "--output", default="out/demo")
+    p.add_argument("--overwrite", action="store_true")
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
