@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import os
 
-os.environ.setdefault("OPENCV_IO_ENABLE_OPENEXR", "1")  # must precede the cv2 import
-
-import cv2  # noqa: E402
+from .opencv import cv2
 import numpy as np  # noqa: E402
 
 from .colors import linear_to_srgb, srgb_to_linear  # noqa: E402

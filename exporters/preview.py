@@ -13,9 +13,7 @@ import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-os.environ.setdefault("OPENCV_IO_ENABLE_OPENEXR", "1")  # must precede the cv2 import
-
-import cv2  # noqa: E402
+from .opencv import cv2
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 

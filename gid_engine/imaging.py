@@ -13,8 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-os.environ.setdefault("OPENCV_IO_ENABLE_OPENEXR", "1")  # must precede the cv2 import
-import cv2  # noqa: E402
+from exporters.opencv import cv2
 
 from .errors import InputError  # noqa: E402
 

@@ -172,7 +172,7 @@ def _display(frames: Iterator[np.ndarray], linear: bool) -> Iterator[np.ndarray]
 
 def _tee_small(frames: Iterator[np.ndarray], linear: bool, keep: list[np.ndarray]) -> Iterator[np.ndarray]:
     """Pass frames through while keeping a small display copy for the preview (≤ 480 px wide)."""
-    import cv2
+    from exporters.opencv import cv2
 
     for f in frames:
         rgb = f[:, :, :3]

@@ -1,0 +1,18 @@
+"""OpenCV, configured once for gid: import ``cv2`` from here, never directly.
+
+Two environment switches only work if set before the first ``import cv2`` anywhere in the
+process: OpenEXR support (off by default in OpenCV's wheels) and the log level (OpenCV prints
+warnings such as "PNG input buffer is incomplete" to stderr, which would break our one-line
+error messages; we report every failure ourselves). A user's own settings win.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OPENCV_IO_ENABLE_OPENEXR", "1")
+os.environ.setdefault("OPENCV_LOG_LEVEL", "OFF")
+
+import cv2  # noqa: E402
+
+__all__ = ["cv2"]
