@@ -161,3 +161,23 @@ def test_bad_input_is_one_line_nonzero_and_writes_nothing(case, tree_motion, tmp
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("gid: error: ") and "Traceback" not in r.stderr
     assert listing(out) == []
+
+
+def test_ctrl_c_mid_render_leaves_no_output(tree_motion, tmp_path):
+    """SIGINT while frames are being staged: exit 130, the output folder is as before."""
+    import signal
+    import time
+
+    out = tmp_path / "loop"
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    proc = subprocess.Popen([sys.executable, "-m", "gid_engine.cli", "render", str(SAMPLES / "tree_still.png"),
+                             "--motion", str(tree_motion), "-o", str(out), "--frames", "3000"],
+                            stderr=subprocess.PIPE, text=True, env=env)
+    deadline = time.time() + 60
+    while time.time() < deadline and not any(out.glob(".gid-staging-*/frame_0003.png")):
+        time.sleep(0.02)
+    assert any(out.glob(".gid-staging-*/frame_0003.png")), "rendering never started"
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "cancelled" in err
+    assert not out.exists()  # the folder it created is gone too
