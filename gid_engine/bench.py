@@ -50,7 +50,7 @@ def _median_time(fn: Callable[[], object], repeats: int) -> float:
 
 def smooth_volume(width: int, height: int, seed: int = 0) -> SpectralVolume:
     """A natural-looking random spectral volume: spatially smooth, power decaying with frequency."""
-    from exporters.opencv import cv2
+    from ..exporters.opencv import cv2
 
     rng = np.random.default_rng(seed)
     coarse = rng.normal(size=(16 * 4, max(2, height // 16), max(2, width // 16))).astype(np.float32)
@@ -61,7 +61,7 @@ def smooth_volume(width: int, height: int, seed: int = 0) -> SpectralVolume:
 
 def synthetic_clip(path: Path, width: int = 256, height: int = 160, frames: int = 150, fps: float = 30.0) -> Path:
     """An MJPEG clip of a texture moved by known sinusoids (the extraction benchmark input)."""
-    from exporters.opencv import cv2
+    from ..exporters.opencv import cv2
 
     rng = np.random.default_rng(1)
     tex = cv2.GaussianBlur(rng.random((height, width, 3)).astype(np.float32), (0, 0), 2.0)

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
-from exporters.errors import ExportError
+from ..exporters.errors import ExportError
 
 from . import __version__
 from .errors import Cancelled, GidError, InputError

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
-from exporters.opencv import cv2
+from ..exporters.opencv import cv2
 
 from .errors import InputError
 from .imaging import to_gray_u8

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from exporters.opencv import cv2
+from ..exporters.opencv import cv2
 
 from .errors import InputError  # noqa: E402
 

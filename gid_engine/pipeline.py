@@ -12,12 +12,12 @@ from typing import Any, Callable, Iterator, Optional
 
 import numpy as np
 
-from exporters import colors
-from exporters.atomic import atomic_write_bytes
-from exporters.displacement import write_displacement_sequence
-from exporters.preview import write_gif, write_mp4
-from exporters.sequence import write_image_sequence
-from exporters.sidecar import encode_sidecar, sidecar_document
+from ..exporters import colors
+from ..exporters.atomic import atomic_write_bytes
+from ..exporters.displacement import write_displacement_sequence
+from ..exporters.preview import write_gif, write_mp4
+from ..exporters.sequence import write_image_sequence
+from ..exporters.sidecar import encode_sidecar, sidecar_document
 
 from . import __version__
 from .errors import InputError
@@ -92,7 +92,7 @@ def render_to_dir(image_path: Path | str, motion: Path | str | SpectralVolume, o
         if not overwrite:
             for p in (target, sidecar_path):
                 if p.exists():
-                    from exporters.errors import OutputExistsError
+                    from ..exporters.errors import OutputExistsError
 
                     raise OutputExistsError(f"{p} already exists; pass --overwrite to replace it")
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -172,7 +172,7 @@ def _display(frames: Iterator[np.ndarray], linear: bool) -> Iterator[np.ndarray]
 
 def _tee_small(frames: Iterator[np.ndarray], linear: bool, keep: list[np.ndarray]) -> Iterator[np.ndarray]:
     """Pass frames through while keeping a small display copy for the preview (≤ 480 px wide)."""
-    from exporters.opencv import cv2
+    from ..exporters.opencv import cv2
 
     for f in frames:
         rgb = f[:, :, :3]

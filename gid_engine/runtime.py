@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -23,7 +22,7 @@ DEVICES = ("auto", "gpu", "cpu")
 
 def asset_path(name: str) -> Path:
     """Path of a file shipped in ``gid_engine/assets``."""
-    return Path(str(resources.files("gid_engine.assets").joinpath(name)))
+    return Path(__file__).resolve().parent / "assets" / name
 
 
 def default_threads() -> int:

@@ -10,8 +10,8 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from exporters.errors import FileFormatError
-from exporters.spectral_file import load_spectral_file, save_spectral_file
+from ..exporters.errors import FileFormatError
+from ..exporters.spectral_file import load_spectral_file, save_spectral_file
 
 from .errors import FormatError, InputError
 from .spectral_volume import SpectralVolume

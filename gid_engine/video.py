@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 import numpy as np
-from exporters.opencv import cv2
+from ..exporters.opencv import cv2
 
 from .errors import InputError
 from .imaging import from_array, load_image  # imports cv2 with EXR reading enabled

@@ -7,14 +7,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gid_engine.spectral_volume import SpectralVolume
+from gid.gid_engine.spectral_volume import SpectralVolume
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def textured_image(h: int, w: int, seed: int = 0, channels: int = 3) -> np.ndarray:
     """Smooth random texture with some edges, float32 (H, W, C) in [0, 1]."""
-    from exporters.opencv import cv2
+    from gid.exporters.opencv import cv2
 
     rng = np.random.default_rng(seed)
     noise = rng.random((h, w, channels)).astype(np.float32)

@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gid_engine.spectral_volume import SpectralVolume
-from gid_engine.sv_file import load_spectral_volume, save_spectral_volume
+from gid.gid_engine.spectral_volume import SpectralVolume
+from gid.gid_engine.sv_file import load_spectral_volume, save_spectral_volume
 
 from conftest import REPO, random_volume
 
@@ -22,7 +22,7 @@ SAMPLES = REPO / "samples"
 def gid(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     env.pop("GID_DEBUG", None)
-    return subprocess.run([sys.executable, "-m", "gid_engine.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "gid.gid_engine.cli", *args], capture_output=True, text=True,
                           cwd=cwd, env=env, timeout=600)
 
 
@@ -82,7 +82,7 @@ def test_render_exr_and_mp4(tree_motion, tmp_path):
     r = gid("render", str(SAMPLES / "tree_still.png"), "--motion", str(tree_motion), "-o", str(tmp_path / "exr"),
             "--frames", "2", "--format", "exr", "--depth", "float")
     assert r.returncode == 0, r.stderr
-    from exporters.frames import decode_frame
+    from gid.exporters.frames import decode_frame
 
     exr = decode_frame(tmp_path / "exr" / "frame_0001.exr")
     assert exr.dtype == np.float32 and exr.shape == (240, 320, 3)
@@ -170,7 +170,7 @@ def test_ctrl_c_mid_render_leaves_no_output(tree_motion, tmp_path):
 
     out = tmp_path / "loop"
     env = dict(os.environ, PYTHONUNBUFFERED="1")
-    proc = subprocess.Popen([sys.executable, "-m", "gid_engine.cli", "render", str(SAMPLES / "tree_still.png"),
+    proc = subprocess.Popen([sys.executable, "-m", "gid.gid_engine.cli", "render", str(SAMPLES / "tree_still.png"),
                              "--motion", str(tree_motion), "-o", str(out), "--frames", "3000"],
                             stderr=subprocess.PIPE, text=True, env=env)
     deadline = time.time() + 60

@@ -7,9 +7,9 @@ import os
 
 import pytest
 
-import exporters.atomic as atomic
-from exporters.atomic import OutputTransaction, atomic_write_bytes
-from exporters.errors import ExportError, OutputExistsError
+import gid.exporters.atomic as atomic
+from gid.exporters.atomic import OutputTransaction, atomic_write_bytes
+from gid.exporters.errors import ExportError, OutputExistsError
 
 
 def snapshot(folder):

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from exporters.colors import linear_to_srgb, srgb_to_linear
-from exporters.displacement import displace_node_vectors, encode_displacement_exr
-from exporters.errors import ExportError, FileFormatError
-from exporters.frames import decode_frame, encode_exr, encode_frame, encode_png, frame_name
+from gid.exporters.colors import linear_to_srgb, srgb_to_linear
+from gid.exporters.displacement import displace_node_vectors, encode_displacement_exr
+from gid.exporters.errors import ExportError, FileFormatError
+from gid.exporters.frames import decode_frame, encode_exr, encode_frame, encode_png, frame_name
 
 rng = np.random.default_rng(1234)
 

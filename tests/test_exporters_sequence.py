@@ -7,12 +7,12 @@ import errno
 import numpy as np
 import pytest
 
-import exporters.atomic as atomic
-from exporters.displacement import displacement_scale, write_displacement_sequence
-from exporters.errors import ExportError, OutputExistsError
-from exporters.frames import decode_frame
-from exporters.sequence import write_image_sequence
-from exporters.sidecar import read_sidecar
+import gid.exporters.atomic as atomic
+from gid.exporters.displacement import displacement_scale, write_displacement_sequence
+from gid.exporters.errors import ExportError, OutputExistsError
+from gid.exporters.frames import decode_frame
+from gid.exporters.sequence import write_image_sequence
+from gid.exporters.sidecar import read_sidecar
 
 rng = np.random.default_rng(7)
 

@@ -10,8 +10,8 @@ import zipfile
 import numpy as np
 import pytest
 
-from exporters.errors import ExportError, FileFormatError, OutputExistsError
-from exporters.spectral_file import load_spectral_file, save_spectral_file
+from gid.exporters.errors import ExportError, FileFormatError, OutputExistsError
+from gid.exporters.spectral_file import load_spectral_file, save_spectral_file
 
 
 def coeffs(k=3, h=5, w=6, seed=0):

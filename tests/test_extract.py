@@ -14,12 +14,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gid_engine.errors import Cancelled, InputError
-from gid_engine.extract import METHODS, extract_motion, flow_trajectories, resample_trajectories, working_size
-from gid_engine.progress import Job
-from gid_engine.spectral_volume import SpectralVolume
+from gid.gid_engine.errors import Cancelled, InputError
+from gid.gid_engine.extract import METHODS, extract_motion, flow_trajectories, resample_trajectories, working_size
+from gid.gid_engine.progress import Job
+from gid.gid_engine.spectral_volume import SpectralVolume
 
-import cv2  # noqa: E402
+from gid.exporters.opencv import cv2  # noqa: E402
 
 from conftest import REPO, textured_image
 

@@ -3,8 +3,8 @@ import json
 import numpy as np
 import pytest
 
-from gid_engine.errors import FormatError
-from gid_engine.normalization import FrequencyNormalizer
+from gid.gid_engine.errors import FormatError
+from gid.gid_engine.normalization import FrequencyNormalizer
 
 from conftest import random_volume
 

@@ -1,11 +1,11 @@
 import numpy as np
 import pytest
 
-from gid_engine.errors import Cancelled, InputError
-from gid_engine.imaging import from_array
-from gid_engine.progress import Job
-from gid_engine.render import Timing, displacement_frames, frame_times, make_splatter, render_frames
-from gid_engine.spectral_volume import SpectralVolume
+from gid.gid_engine.errors import Cancelled, InputError
+from gid.gid_engine.imaging import from_array
+from gid.gid_engine.progress import Job
+from gid.gid_engine.render import Timing, displacement_frames, frame_times, make_splatter, render_frames
+from gid.gid_engine.spectral_volume import SpectralVolume
 
 from conftest import random_volume, textured_image
 

@@ -9,11 +9,11 @@ truth on the dominant frequencies.
 import numpy as np
 import pytest
 
-from exporters.sequence import write_image_sequence
-from gid_engine.extract import extract_motion
-from gid_engine.imaging import from_array
-from gid_engine.render import Timing, make_splatter, render_frames
-from gid_engine.spectral_volume import SpectralVolume
+from gid.exporters.sequence import write_image_sequence
+from gid.gid_engine.extract import extract_motion
+from gid.gid_engine.imaging import from_array
+from gid.gid_engine.render import Timing, make_splatter, render_frames
+from gid.gid_engine.spectral_volume import SpectralVolume
 
 from conftest import textured_image
 

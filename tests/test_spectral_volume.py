@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from gid_engine.errors import InputError
-from gid_engine.spectral_volume import SpectralVolume
+from gid.gid_engine.errors import InputError
+from gid.gid_engine.spectral_volume import SpectralVolume
 
 from conftest import random_volume
 

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from gid_engine.export_onnx import export_splat_onnx
-from gid_engine.runtime import OnnxSplatter, asset_path, create_session
-from gid_engine.splat_torch import SoftmaxSplatRenderer, TorchSplatter, softmax_splat
+from gid.gid_engine.export_onnx import export_splat_onnx
+from gid.gid_engine.runtime import OnnxSplatter, asset_path, create_session
+from gid.gid_engine.splat_torch import SoftmaxSplatRenderer, TorchSplatter, softmax_splat
 
 from conftest import textured_image
 
@@ -87,7 +87,7 @@ def test_gpu_request_without_cuda_falls_back_to_cpu_with_a_message():
 
 
 def test_missing_model_file_is_a_clear_error(tmp_path):
-    from gid_engine.errors import GidError
+    from gid.gid_engine.errors import GidError
 
     with pytest.raises(GidError, match="model file missing"):
         create_session(tmp_path / "nope.onnx")

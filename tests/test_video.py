@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gid_engine.errors import InputError
-from gid_engine.video import open_frames
+from gid.gid_engine.errors import InputError
+from gid.gid_engine.video import open_frames
 
-import cv2  # noqa: E402  (gid_engine.imaging enabled EXR first)
+from gid.exporters.opencv import cv2  # noqa: E402
 
 from conftest import REPO
 
