@@ -15,7 +15,6 @@ from pathlib import Path
 
 from .opencv import cv2
 import numpy as np  # noqa: E402
-from PIL import Image  # noqa: E402
 
 from .atomic import (  # noqa: E402
     atomic_write_bytes, check_overwrite, ensure_folder, os_error_to_export, remove_quietly, temp_sibling,
@@ -101,11 +100,14 @@ def write_gif(
     """Encode ``count`` HxWx3 float [0, 1] sRGB frames into a looping GIF, at most ``max_width`` wide.
 
     Note: Pillow merges consecutive identical frames into one longer frame (timing is kept).
+    Pillow is imported here, not at module level: inside Blender (no Pillow) only GIFs need it.
     """
+    from PIL import Image
+
     path = Path(path)
     _check_args(fps, count)
     check_overwrite(path, overwrite)  # fail before rendering anything
-    images: list[Image.Image] = []
+    images: list["Image.Image"] = []
     shape: tuple[int, ...] | None = None
     for i, frame in _counted(frames, count, on_frame):
         img = _rgb8(frame, i, shape)
