@@ -52,7 +52,7 @@ def _pixels_image(field: np.ndarray) -> np.ndarray:
 
 def encode_displacement_exr(field: np.ndarray) -> bytes:
     """(2, H, W) displacement in pixels -> float EXR with R=dx, G=dy, B=0."""
-    return encode_exr(_pixels_image(field), "float")
+    return encode_exr(_pixels_image(field), "float", compression="rle")
 
 
 def displace_node_vectors(field_backward: np.ndarray, scale: float) -> np.ndarray:
@@ -103,7 +103,7 @@ def write_displacement_sequence(
         raise ExportError(f"unknown displacement kind {kind!r}; use 'pixels' or 'displace_node'")
     return write_frames(
         fields, count=count, out_dir=out_dir, prefix=prefix, ext="exr",
-        encode=lambda img: encode_exr(img, "float"), check=to_image,
+        encode=lambda img: encode_exr(img, "float", compression="rle"), check=to_image,
         sidecar_kind="displacement", sidecar_params=params,
         sidecar_files={"format": "exr", "depth": "float", "colorspace": "data"},
         overwrite=overwrite, start=1, on_frame=on_frame,

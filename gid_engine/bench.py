@@ -107,7 +107,7 @@ def run_bench(quick: bool = False, json_path: Optional[str] = None, backends: tu
 
             def one_frame() -> None:
                 state["t"] += 1.0
-                splatter(image, prepared.motion.displacement_at(state["t"]), prepared.z)
+                splatter(image, prepared.displacement_at(state["t"]), prepared.z)
 
             secs = _median_time(one_frame, repeats)
             goal = GOAL_RENDER_FPS_512 if width == 512 else None

@@ -98,7 +98,8 @@ def _render_options(args: argparse.Namespace):
 
     return RenderOptions(frames=args.frames, fps=args.fps, slowmo=args.slowmo, loop=not args.no_loop,
                          amplitude=args.amplitude, anchor=not args.no_anchor, fit=args.fit,
-                         backend=getattr(args, "backend", "onnx"), device=getattr(args, "device", "auto"))
+                         backend=getattr(args, "backend", "onnx"), device=getattr(args, "device", "auto"),
+                         splat_resolution=getattr(args, "splat_resolution", "auto"))
 
 
 # --------------------------------------------------------------------------------- commands
@@ -188,6 +189,17 @@ def cmd_demo(args: argparse.Namespace) -> None:
     run_demo(Path(args.output), overwrite=args.overwrite, log=_say)
 
 
+def cmd_build_extension(args: argparse.Namespace) -> None:
+    from .packaging import DEFAULT_CACHE, SOURCE_ROOT, build_extension, human_size
+
+    built = build_extension(args.output, source=args.source or SOURCE_ROOT, platforms=args.platform,
+                            wheels=not args.no_wheels, cache=args.wheels_cache or DEFAULT_CACHE,
+                            offline=args.offline, gpu=args.gpu, log=_say)
+    for z in built:
+        extra = f", {len(z.wheels)} wheels" if z.platform else ", no wheels"
+        print(f"{z.path}\t{z.size} bytes ({human_size(z.size)}{extra})")
+
+
 # --------------------------------------------------------------------------------- parser
 def _add_timing(p: argparse.ArgumentParser) -> None:
     p.add_argument("--frames", type=int, default=None, help="number of frames (default: one full loop)")
@@ -228,6 +240,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--preview", choices=["mp4", "gif"], default=None, help="also write a small preview")
     p.add_argument("--backend", choices=["onnx", "torch"], default="onnx")
     p.add_argument("--device", choices=["auto", "gpu", "cpu"], default="auto")
+    p.add_argument("--splat-resolution", choices=["auto", "full", "proxy"], default="auto",
+                   help="full: splat every output pixel; proxy: splat the motion at 2x its size and warp "
+                        "the image backward (much faster for outputs larger than the motion); auto picks")
     _add_timing(p)
     p.set_defaults(func=cmd_render)
 
@@ -259,6 +274,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", default="out/demo")
     p.add_argument("--overwrite", action="store_true")
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("build-extension", help="build the Blender extension zip(s) with their wheels")
+    p.add_argument("-o", "--output", default="dist", help="output folder (default dist/)")
+    p.add_argument("--platform", nargs="+", default=None, metavar="PLATFORM",
+                   help="one zip per platform: linux-x64 windows-x64 macos-arm64 (the default: all three; "
+                        "no macos-x64, onnxruntime has no such wheel after 1.23.2)")
+    p.add_argument("--no-wheels", action="store_true",
+                   help="one zip without wheels or platforms (the Python env provides the packages)")
+    p.add_argument("--wheels-cache", default=None, help="wheel cache folder (default ~/.cache/gid/wheels)")
+    p.add_argument("--offline", action="store_true", help="use only cached wheels, never run pip")
+    p.add_argument("--gpu", action="store_true",
+                   help="bundle onnxruntime-gpu (CUDA) instead of onnxruntime on linux-x64/windows-x64")
+    p.add_argument("--source", default=None, help="extension source folder (default: this checkout)")
+    p.set_defaults(func=cmd_build_extension)
     return parser
 
 

@@ -23,7 +23,7 @@ from . import __version__
 from .errors import InputError
 from .imaging import LoadedImage, load_image
 from .progress import Job, ensure_job
-from .render import Timing, displacement_frames, frame_count, make_splatter, prepare_motion, render_frames
+from .render import Timing, check_fit, displacement_frames, frame_count, make_splatter, render_frames
 from .spectral_volume import SpectralVolume
 from .sv_file import load_spectral_volume
 
@@ -45,6 +45,7 @@ class RenderOptions:
     fit: str = "check"
     backend: str = "onnx"
     device: str = "auto"
+    splat_resolution: str = "auto"
     threads: Optional[int] = None
 
     @property
@@ -73,7 +74,8 @@ def render_to_dir(image_path: Path | str, motion: Path | str | SpectralVolume, o
     image = load_image(image_path)
     sv = motion if isinstance(motion, SpectralVolume) else load_spectral_volume(motion)
     options.timing.validate()
-    prepare_motion(sv, image.width, image.height, options.amplitude, options.anchor, options.fit)  # fail early
+    check_fit(sv, image.width, image.height, options.fit)  # fail before any work
+    sv.scaled(options.amplitude)  # validates the amplitude
     messages: list[str] = []
     splatter = make_splatter(options.backend, options.device, options.threads, log=messages.append)
     if log:
@@ -84,7 +86,8 @@ def render_to_dir(image_path: Path | str, motion: Path | str | SpectralVolume, o
     depth = depth if depth is not None else DEFAULT_DEPTH[fmt]
     params = _params(image, sv, motion, options, fmt=fmt, depth=depth, frames=n,
                      provider=getattr(getattr(splatter, "info", None), "provider", splatter.name))
-    frames = render_frames(image, sv, splatter, options.timing, options.amplitude, options.anchor, options.fit, job)
+    frames = render_frames(image, sv, splatter, options.timing, options.amplitude, options.anchor, options.fit, job,
+                           splat_resolution=options.splat_resolution)
 
     if fmt in ("mp4", "gif"):
         target = out_dir / f"{prefix}.{fmt}"
@@ -128,19 +131,20 @@ def displace_to_dir(size: tuple[int, int], motion: Path | str | SpectralVolume, 
     timing = options.timing
     n = frame_count(sv, timing)
     args = (sv, width, height, timing, options.amplitude, options.anchor, options.fit)
+    kwargs = {"splat_resolution": options.splat_resolution}
     params = {
         "engine_version": __version__, "source_image": source_image, "size": [width, height],
         "motion": _motion_info(sv, motion), "frames": n, "options": asdict(options),
     }
     written: list[Path] = []
     if kind in ("both", "pixels"):
-        written += write_displacement_sequence(displacement_frames(*args, job=job), n, out_dir, prefix,
+        written += write_displacement_sequence(displacement_frames(*args, job=job, **kwargs), n, out_dir, prefix,
                                                overwrite=overwrite, kind="pixels", sidecar=params)
     if kind in ("both", "displace-node"):
         # Backward fields are forward values moved around, so the forward maximum bounds them.
         scale = max(float(np.abs(f).max()) for f in displacement_frames(*args)) or 1e-6
         splatter = make_splatter(options.backend, options.device, options.threads)
-        written += write_displacement_sequence(displacement_frames(*args, splatter=splatter, job=job), n,
+        written += write_displacement_sequence(displacement_frames(*args, splatter=splatter, job=job, **kwargs), n,
                                                out_dir, f"{prefix}_node", overwrite=overwrite, scale=scale,
                                                kind="displace_node", sidecar=params)
     return written

@@ -1,0 +1,73 @@
+"""Helpers for tests that drive the real ``bpy`` module (headless Blender as a Python module).
+
+Import only from tests that have already done ``pytest.importorskip("bpy")``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import bpy
+import numpy as np
+
+from gid.exporters.frames import decode_frame
+
+
+def fresh_blend() -> bpy.types.Scene:
+    """An empty factory scene, so no test sees another's datablocks or settings."""
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    return bpy.context.scene
+
+
+def save_blend(path: Path) -> None:
+    """Save the current file (needed before paths can be stored relative to it)."""
+    bpy.ops.wm.save_as_mainfile(filepath=str(path), check_existing=False)
+
+
+def render_compositor_frame(scene: bpy.types.Scene, frame: int, filepath: Path | str, size: tuple[int, int],
+                            exr: bool = False) -> np.ndarray:
+    """Render scene ``frame`` through the compositor only and read the written file back.
+
+    ``size`` is (width, height): the compositor canvas is the render size. The view transform is
+    'Standard' with no look, exposure 0 and gamma 1, so PNG output equals the sRGB-encoded result
+    (EXR output is scene-linear float). Workbench is the cheapest engine; with no Render Layers node
+    in the tree no 3D render happens at all, and no camera is needed. Returns HxWxC (top row first)
+    in the file's dtype.
+    """
+    r = scene.render
+    r.engine = "BLENDER_WORKBENCH"
+    r.use_compositing = True
+    r.use_sequencer = False
+    r.resolution_x, r.resolution_y = size
+    r.resolution_percentage = 100
+    vs = scene.view_settings
+    vs.view_transform = "Standard"
+    vs.look = "None"
+    vs.exposure = 0.0
+    vs.gamma = 1.0
+    settings = r.image_settings
+    if exr:
+        settings.file_format = "OPEN_EXR"
+        settings.color_mode = "RGB"
+        settings.color_depth = "32"
+    else:
+        settings.file_format = "PNG"
+        settings.color_mode = "RGB"
+        settings.color_depth = "8"
+    r.use_file_extension = False
+    r.filepath = str(filepath)
+    scene.frame_set(frame)
+    result = bpy.ops.render.render(write_still=True, scene=scene.name)
+    assert result == {"FINISHED"}, result
+    return decode_frame(filepath)
+
+
+def image_pixels_top_down(image: bpy.types.Image) -> np.ndarray:
+    """The pixels Blender holds for ``image`` (its last loaded frame), as HxWx4 float, top row first.
+
+    Blender stores rows bottom-up; files and numpy arrays here are top-down.
+    """
+    w, h = image.size[:]
+    flat = np.empty(w * h * image.channels, dtype=np.float32)
+    image.pixels.foreach_get(flat)
+    return flat.reshape(h, w, image.channels)[::-1]
