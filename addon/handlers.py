@@ -1,0 +1,91 @@
+"""App handlers: keep jobs and paths consistent across file loads and "Save As".
+
+* ``load_pre``: a running job would finish into data that is about to be freed, so it is
+  cancelled (its exporters discard what they staged) before the new file replaces it.
+* ``load_post``: job state shown in the panel is reset; nothing runs in a freshly opened file.
+* ``save_pre``: Blender remaps the relative paths of its own datablocks on "Save As" into
+  another folder, but not paths stored in add-on properties; ``motion_path`` and
+  ``video_path`` are remapped here so they keep pointing at the same files.
+
+Every handler is ``@persistent`` (they must survive file loads) and removed in ``unregister``:
+a handler left behind keeps the bpy module from exiting in headless runs.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Optional
+
+import bpy
+
+from . import worker
+
+REMAPPED_PATHS = ("motion_path", "video_path")
+
+
+def remap_relative(path: str, old_dir: str, new_dir: str) -> str:
+    """A ``//`` path relative to ``old_dir`` rewritten relative to ``new_dir`` (same target).
+
+    Absolute paths and paths on another drive (no relative form) are returned unchanged/absolute.
+    """
+    if not path.startswith("//") or not old_dir or os.path.normcase(old_dir) == os.path.normcase(new_dir):
+        return path
+    target = os.path.normpath(os.path.join(old_dir, path[2:]))
+    try:
+        rel = os.path.relpath(target, new_dir)
+    except ValueError:
+        return target
+    return "//" + rel.replace(os.sep, "/")
+
+
+@bpy.app.handlers.persistent
+def on_load_pre(*_args: Any) -> None:
+    worker.cancel_current(wait=10.0)
+
+
+@bpy.app.handlers.persistent
+def on_load_post(*_args: Any) -> None:
+    wm = bpy.context.window_manager
+    current = worker.current()
+    if wm is not None and hasattr(wm, "gid") and (current is None or not current.alive):
+        wm.gid.running = False
+        wm.gid.progress = 0.0
+        wm.gid.message = ""
+
+
+@bpy.app.handlers.persistent
+def on_save_pre(filepath: Optional[str] = None, *_args: Any) -> None:
+    old_dir = os.path.dirname(bpy.data.filepath) if bpy.data.filepath else ""
+    if not filepath or not old_dir:
+        return
+    new_dir = os.path.dirname(os.path.abspath(filepath))
+    for image in bpy.data.images:
+        settings = getattr(image, "gid", None)
+        if settings is None:
+            continue
+        for name in REMAPPED_PATHS:
+            value = getattr(settings, name)
+            remapped = remap_relative(value, old_dir, new_dir)
+            if remapped != value:
+                setattr(settings, name, remapped)
+
+
+HANDLERS: list[tuple[str, Any]] = [
+    ("load_pre", on_load_pre),
+    ("load_post", on_load_post),
+    ("save_pre", on_save_pre),
+]
+
+
+def register() -> None:
+    for name, fn in HANDLERS:
+        handlers = getattr(bpy.app.handlers, name)
+        if fn not in handlers:
+            handlers.append(fn)
+
+
+def unregister() -> None:
+    for name, fn in reversed(HANDLERS):
+        handlers = getattr(bpy.app.handlers, name)
+        while fn in handlers:
+            handlers.remove(fn)

@@ -1,0 +1,130 @@
+"""Properties: per-image settings (saved in the .blend) and per-session job state (not saved).
+
+Settings hang off the Image (``image.gid``) so they travel with it: appending the image into
+another .blend brings its motion file and baked results along, and two backdrops in one scene
+keep separate settings. What a running job shows (progress, message) lives on the
+WindowManager, which Blender does not save, so a .blend never reopens "busy".
+"""
+
+from __future__ import annotations
+
+import bpy
+from bpy.props import (
+    BoolProperty,
+    EnumProperty,
+    FloatProperty,
+    IntProperty,
+    PointerProperty,
+    StringProperty,
+)
+
+from .blender_io import DEFAULT_OUTPUT_DIR
+from ..gid_engine.imaging import MAX_IMAGE_PIXELS
+
+MODES = [
+    ("LOOP", "Loop", "Bake a seamless looping image sequence of the animated image"),
+    ("DISPLACEMENT", "Displacement", "Bake per-frame displacement maps for the compositor's Displace node"),
+    ("INTERACTIVE", "Interactive", "Interactive dynamics (pokes and forces) - coming in a later version"),
+]
+DEVICES = [
+    ("AUTO", "Auto", "Use the GPU when onnxruntime has one, else the CPU"),
+    ("GPU", "GPU", "Ask for the GPU (falls back to the CPU with a message when there is none)"),
+    ("CPU", "CPU", "Always use the CPU"),
+]
+
+
+def _path_options() -> set[str]:
+    """``PATH_SUPPORTS_BLEND_RELATIVE`` where this Blender knows it (4.5+): it declares that
+    our path properties hold ``//`` paths; older versions reject the unknown option."""
+    try:
+        StringProperty(options={"PATH_SUPPORTS_BLEND_RELATIVE"})
+    except (TypeError, ValueError):
+        return set()
+    return {"PATH_SUPPORTS_BLEND_RELATIVE"}
+
+
+PATH_OPTIONS = _path_options()
+
+
+class GID_ImageSettings(bpy.types.PropertyGroup):
+    """What to do with one image, and what came out of it (``bpy.types.Image.gid``)."""
+
+    mode: EnumProperty(name="Mode", items=MODES, default="LOOP",
+                       description="What the motion is used for")  # type: ignore[valid-type]
+    frames: IntProperty(name="Frames", default=0, min=0, soft_max=1000, max=100000,
+                        description="Frames to bake; 0 = one full loop of the motion at this frame rate")  # type: ignore[valid-type]
+    fps: FloatProperty(name="FPS", default=0.0, min=0.0, max=1000.0, precision=2,
+                       description="Frame rate of the baked frames; 0 = the scene's frame rate")  # type: ignore[valid-type]
+    amplitude: FloatProperty(name="Amplitude", default=1.0, min=0.0, soft_max=4.0, max=100.0,
+                             description="Scales how far pixels move")  # type: ignore[valid-type]
+    slowmo: FloatProperty(name="Slow Motion", default=1.0, min=0.01, max=100.0,
+                          description="Plays the motion slower (2 = half speed); loops still close")  # type: ignore[valid-type]
+    seed: IntProperty(name="Seed", default=0, min=0,
+                      description="Random seed of motion prediction (another seed, another motion)")  # type: ignore[valid-type]
+    steps: IntProperty(name="Steps", default=50, min=1, max=1000,
+                       description="Denoising steps of motion prediction (more: slower, cleaner)")  # type: ignore[valid-type]
+    device: EnumProperty(name="Device", items=DEVICES, default="AUTO",
+                         description="Where the engine runs")  # type: ignore[valid-type]
+    output_dir: StringProperty(name="Output Folder", subtype="DIR_PATH", default=DEFAULT_OUTPUT_DIR,
+                               options=PATH_OPTIONS,
+                               description="Where baked files go; // is the .blend's folder, "
+                                           "{image} the image's name")  # type: ignore[valid-type]
+    video_path: StringProperty(name="Video", subtype="FILE_PATH", default="", options=PATH_OPTIONS,
+                               description="Reference clip to extract the motion from")  # type: ignore[valid-type]
+    motion_path: StringProperty(name="Motion", subtype="FILE_PATH", default="", options=PATH_OPTIONS,
+                                description="The spectral volume (.gidsv) animating this image")  # type: ignore[valid-type]
+    loop_image: PointerProperty(name="Loop", type=bpy.types.Image,
+                                description="The baked loop (an image sequence)")  # type: ignore[valid-type]
+    loop_frames: IntProperty(name="Loop Frames", default=0, min=0,
+                             description="Frames in the baked loop")  # type: ignore[valid-type]
+    displacement_image: PointerProperty(name="Displacement", type=bpy.types.Image,
+                                        description="The baked Displace-node maps (Non-Color sequence)")  # type: ignore[valid-type]
+    displacement_frames: IntProperty(name="Displacement Frames", default=0, min=0,
+                                     description="Frames in the baked displacement maps")  # type: ignore[valid-type]
+    displacement_scale: FloatProperty(name="Displace Scale", default=0.0, min=0.0,
+                                      description="X/Y scale of the Displace node for these maps (pixels)")  # type: ignore[valid-type]
+    displacement_compositor: BoolProperty(name="Set Up Compositor", default=False,
+                                          description="After baking displacement maps, build the compositor "
+                                                      "setup that displaces this image")  # type: ignore[valid-type]
+    status: StringProperty(name="Status", default="",
+                           description="What the last GID operation on this image did")  # type: ignore[valid-type]
+
+
+class GID_SceneSettings(bpy.types.PropertyGroup):
+    """Limits that protect the session rather than describe one image (``bpy.types.Scene.gid``)."""
+
+    max_pixels: IntProperty(name="Max Pixels", default=MAX_IMAGE_PIXELS, min=1, max=MAX_IMAGE_PIXELS,
+                            description="Largest image (width x height) GID animates; bigger ones are "
+                                        "refused before any memory is spent")  # type: ignore[valid-type]
+
+
+class GID_RuntimeState(bpy.types.PropertyGroup):
+    """The running job as the panel shows it (``WindowManager.gid``; never saved)."""
+
+    running: BoolProperty(name="Running", default=False, options={"SKIP_SAVE"})  # type: ignore[valid-type]
+    operation: StringProperty(name="Operation", default="", options={"SKIP_SAVE"})  # type: ignore[valid-type]
+    image_name: StringProperty(name="Image", default="", options={"SKIP_SAVE"})  # type: ignore[valid-type]
+    progress: FloatProperty(name="Progress", default=0.0, min=0.0, max=1.0, subtype="FACTOR",
+                            options={"SKIP_SAVE"})  # type: ignore[valid-type]
+    message: StringProperty(name="Message", default="", options={"SKIP_SAVE"})  # type: ignore[valid-type]
+
+
+CLASSES: list[type] = [GID_ImageSettings, GID_SceneSettings, GID_RuntimeState]
+
+# (owner type, attribute, property group): attached after the classes are registered.
+POINTERS: list[tuple[type, str, type]] = [
+    (bpy.types.Image, "gid", GID_ImageSettings),
+    (bpy.types.Scene, "gid", GID_SceneSettings),
+    (bpy.types.WindowManager, "gid", GID_RuntimeState),
+]
+
+
+def register_pointers() -> None:
+    for owner, attr, group in POINTERS:
+        setattr(owner, attr, PointerProperty(type=group))
+
+
+def unregister_pointers() -> None:
+    for owner, attr, _group in reversed(POINTERS):
+        if hasattr(owner, attr):
+            delattr(owner, attr)
