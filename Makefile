@@ -15,12 +15,14 @@ $(STAMP): pyproject.toml requirements/dev.txt
 
 demo: $(STAMP)
 	$(VENV)/bin/gid demo -o out/demo --overwrite
+	$(PY) -m gid.addon.demo -o out/blender_demo
 
 test: $(STAMP)
 	$(PY) -m pytest -q
 
 bench: $(STAMP)
 	$(VENV)/bin/gid bench
+	$(PY) -m gid.addon.bench
 
 clean:
 	rm -rf $(VENV) out

@@ -137,16 +137,24 @@ def displace_to_dir(size: tuple[int, int], motion: Path | str | SpectralVolume, 
         "motion": _motion_info(sv, motion), "frames": n, "options": asdict(options),
     }
     written: list[Path] = []
-    if kind in ("both", "pixels"):
-        written += write_displacement_sequence(displacement_frames(*args, job=job, **kwargs), n, out_dir, prefix,
-                                               overwrite=overwrite, kind="pixels", sidecar=params)
-    if kind in ("both", "displace-node"):
-        # Backward fields are forward values moved around, so the forward maximum bounds them.
-        scale = max(float(np.abs(f).max()) for f in displacement_frames(*args)) or 1e-6
-        splatter = make_splatter(options.backend, options.device, options.threads)
-        written += write_displacement_sequence(displacement_frames(*args, splatter=splatter, job=job, **kwargs), n,
-                                               out_dir, f"{prefix}_node", overwrite=overwrite, scale=scale,
-                                               kind="displace_node", sidecar=params)
+    try:
+        if kind in ("both", "pixels"):
+            written += write_displacement_sequence(displacement_frames(*args, job=job, **kwargs), n, out_dir, prefix,
+                                                   overwrite=overwrite, kind="pixels", sidecar=params)
+        if kind in ("both", "displace-node"):
+            # Backward fields are forward values moved around, so the forward maximum bounds them.
+            scale = 1e-6
+            for field in displacement_frames(*args):
+                job.check()
+                scale = max(scale, float(np.abs(field).max()))
+            splatter = make_splatter(options.backend, options.device, options.threads)
+            written += write_displacement_sequence(displacement_frames(*args, splatter=splatter, job=job, **kwargs), n,
+                                                   out_dir, f"{prefix}_node", overwrite=overwrite, scale=scale,
+                                                   kind="displace_node", sidecar=params)
+    except BaseException:
+        for path in written:  # the first set is ours and just written: "both" is all or nothing too
+            path.unlink(missing_ok=True)
+        raise
     return written
 
 

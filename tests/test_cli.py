@@ -181,3 +181,23 @@ def test_ctrl_c_mid_render_leaves_no_output(tree_motion, tmp_path):
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130 and "cancelled" in err
     assert not out.exists()  # the folder it created is gone too
+
+
+def test_cancel_during_the_second_displacement_set_removes_the_first(tree_motion, tmp_path):
+    """`--kind both` writes two sets; a cancel in the second must not leave the first behind."""
+    from gid.gid_engine.errors import Cancelled
+    from gid.gid_engine.pipeline import RenderOptions, displace_to_dir
+    from gid.gid_engine.progress import Job
+
+    calls = []
+
+    def progress(done, total, what):
+        calls.append(what)
+        if len(calls) == 4 + 2:  # all 4 forward maps written, then 2 frames into the second set
+            job.cancel()
+
+    job = Job(progress)
+    out = tmp_path / "disp"
+    with pytest.raises(Cancelled):
+        displace_to_dir((320, 240), tree_motion, out, RenderOptions(frames=4), kind="both", job=job)
+    assert listing(out) == []
