@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+VENV50 ?= .venv-blender50
+STAMP50 := $(VENV50)/.installed
 
 .PHONY: demo test bench clean
 
@@ -13,16 +15,24 @@ $(STAMP): pyproject.toml requirements/dev.txt
 	$(PY) -m pip install -q --no-deps -e .
 	touch $(STAMP)
 
+$(STAMP50): pyproject.toml requirements/blender50.txt
+	$(PYTHON) -m venv $(VENV50)
+	$(VENV50)/bin/python -m pip install -q --upgrade pip
+	$(VENV50)/bin/python -m pip install -q -r requirements/blender50.txt
+	$(VENV50)/bin/python -m pip install -q --no-deps -e .
+	touch $(STAMP50)
+
 demo: $(STAMP)
 	$(VENV)/bin/gid demo -o out/demo --overwrite
 	$(PY) -m gid.addon.demo -o out/blender_demo
 
-test: $(STAMP)
+test: $(STAMP) $(STAMP50)
 	$(PY) -m pytest -q
+	$(VENV50)/bin/python -m pytest -q -p no:cacheprovider tests/test_addon_*.py
 
 bench: $(STAMP)
 	$(VENV)/bin/gid bench
 	$(PY) -m gid.addon.bench
 
 clean:
-	rm -rf $(VENV) out
+	rm -rf $(VENV) $(VENV50) out

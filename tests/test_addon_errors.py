@@ -13,6 +13,7 @@ import pytest
 bpy = pytest.importorskip("bpy")
 
 from gid.addon import blender_io as bio  # noqa: E402
+from gid.addon.nodes import compositor_tree  # noqa: E402
 from gid.gid_engine.sv_file import save_spectral_volume  # noqa: E402
 
 from conftest import random_volume  # noqa: E402
@@ -26,7 +27,7 @@ def snapshot(folder: Path) -> dict:
         "images": sorted(i.name for i in bpy.data.images),
         "materials": len(bpy.data.materials),
         "node_groups": len(bpy.data.node_groups),
-        "compositor": bpy.context.scene.node_tree is not None,
+        "compositor": compositor_tree(bpy.context.scene, create=False) is not None,
         "files": sorted(str(p.relative_to(folder)) for p in folder.rglob("*")),
     }
 

@@ -17,6 +17,7 @@ bpy = pytest.importorskip("bpy")
 
 from gid import addon  # noqa: E402
 from gid.addon import blender_io as bio  # noqa: E402
+from gid.addon.nodes import compositor_tree  # noqa: E402
 from gid.addon import ops, worker  # noqa: E402
 from gid.exporters.opencv import cv2  # noqa: E402
 from gid.gid_engine.errors import Cancelled  # noqa: E402
@@ -213,7 +214,7 @@ def test_compositor_loop_plays_frame_n(scene_blend: dict, motion_file: Path, tmp
     assert bpy.ops.gid.setup_compositor_loop("EXEC_DEFAULT", image=image.name) == {"FINISHED"}
     scene = bpy.context.scene
     assert (scene.render.resolution_x, scene.render.resolution_y, scene.frame_start, scene.frame_end) == (W, H, 1, 6)
-    tree = scene.node_tree
+    tree = compositor_tree(scene, create=False)
     image_nodes = [n for n in tree.nodes if n.bl_idname == "CompositorNodeImage"]
     assert len(image_nodes) == 1 and image_nodes[0].image == image.gid.loop_image
     assert image_nodes[0].frame_duration == 6
@@ -259,10 +260,16 @@ def test_bake_displacement_loads_non_color_maps(scene_blend: dict, motion_file: 
     assert np.abs(bio.read_pixels(loaded)[:, :, :3] - on_disk[:, :, :3]).max() < 1e-5
     assert 0.05 < np.abs(on_disk[:, :, :2]).max() <= 1.0 + 1e-3  # vectors are divided by the scale
 
-    tree = bpy.context.scene.node_tree
+    tree = compositor_tree(bpy.context.scene, create=False)
     displace = [n for n in tree.nodes if n.bl_idname == "CompositorNodeDisplace"]
     assert len(displace) == 1
-    assert displace[0].inputs["X Scale"].default_value == pytest.approx(scale, rel=1e-6)
+    if "X Scale" in displace[0].inputs:  # Blender 4.x: the node scales its vectors
+        assert displace[0].inputs["X Scale"].default_value == pytest.approx(scale, rel=1e-6)
+        assert displace[0].inputs["Y Scale"].default_value == pytest.approx(scale, rel=1e-6)
+    else:  # Blender 5.0: no scale inputs; a Vector Math node scales the vectors first
+        (multiply,) = [n for n in tree.nodes if n.bl_idname == "ShaderNodeVectorMath"]
+        assert multiply.operation == "SCALE"
+        assert multiply.inputs["Scale"].default_value == pytest.approx(scale, rel=1e-6)
     still = [n for n in tree.nodes if n.bl_idname == "CompositorNodeImage" and n.image == image]
     assert len(still) == 1
 
@@ -280,7 +287,7 @@ def test_predict_reports_missing_weights(scene_blend: dict) -> None:
 def test_setup_compositor_loop_needs_a_bake(scene_blend: dict) -> None:
     with pytest.raises(RuntimeError, match="no baked loop yet"):
         bpy.ops.gid.setup_compositor_loop("EXEC_DEFAULT", image=scene_blend["image"].name)
-    assert bpy.context.scene.node_tree is None
+    assert compositor_tree(bpy.context.scene, create=False) is None
 
 
 # ----------------------------------------------------------------------------- cancel
