@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 VENV50 ?= .venv-blender50
 STAMP50 := $(VENV50)/.installed
 
-.PHONY: demo test bench clean
+.PHONY: demo test bench typecheck clean
 
 $(STAMP): pyproject.toml requirements/dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,13 @@ test: $(STAMP) $(STAMP50)
 bench: $(STAMP)
 	$(VENV)/bin/gid bench
 	$(PY) -m gid.addon.bench
+
+# Add-on typing against fake-bpy-module in its own venv (its stub `bpy` would shadow the real one).
+# Advisory, not part of `make test`: the stubs cannot see properties registered at run time.
+typecheck:
+	$(PYTHON) -m venv .venv-typing
+	.venv-typing/bin/python -m pip install -q -r requirements/typing.txt
+	.venv-typing/bin/mypy --ignore-missing-imports --follow-imports=silent addon/
 
 clean:
 	rm -rf $(VENV) $(VENV50) out

@@ -131,7 +131,7 @@ def displace_to_dir(size: tuple[int, int], motion: Path | str | SpectralVolume, 
     timing = options.timing
     n = frame_count(sv, timing)
     args = (sv, width, height, timing, options.amplitude, options.anchor, options.fit)
-    kwargs = {"splat_resolution": options.splat_resolution}
+    kwargs: dict[str, str] = {"splat_resolution": options.splat_resolution}
     params = {
         "engine_version": __version__, "source_image": source_image, "size": [width, height],
         "motion": _motion_info(sv, motion), "frames": n, "options": asdict(options),
