@@ -84,7 +84,7 @@ NEVER_BUNDLED = ("numpy",)  # Blender ships numpy 1.26
 # the manifest's own patterns.
 DEFAULT_EXCLUDES: tuple[str, ...] = (
     "__pycache__/", "*.pyc", "*.pyo", ".*",  # hidden: .git .venv .ci .pytest_cache .gitignore
-    "/tests/", "/samples/", "/out/", "/dist/", "/build/", "/wheels/", "/requirements/",
+    "/tests/", "/samples/", "/data/", "/checkpoints/", "/out/", "/dist/", "/build/", "/wheels/", "/requirements/",
     "*.egg-info/", "/*.zip", "/Makefile", "/pyproject.toml", "/setup.py", "/setup.cfg",
 )
 
