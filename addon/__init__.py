@@ -2,7 +2,8 @@
 
 ``register()`` adds the classes of ``props``, ``ops`` and ``panel`` (in that order: operators
 and panels refer to the property groups), then the pointer properties (``Image.gid``,
-``Scene.gid``, ``WindowManager.gid``) and the app handlers; ``unregister()`` undoes it in
+``Scene.gid``, ``WindowManager.gid``), the app handlers and the interactive-dynamics module
+``pokes`` (pokes on the scene, preview handler, Image Editor overlay); ``unregister()`` undoes it in
 reverse, cancelling a running job first. Both may be called repeatedly (enable/disable,
 reloading scripts, tests): a second register or unregister in a row is a no-op.
 """
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 import atexit
 
-from . import handlers, ops, panel, props, worker
+from . import handlers, ops, panel, pokes, props, worker
 
 CLASSES: list[type] = [*props.CLASSES, *ops.CLASSES, *panel.CLASSES]
 
@@ -34,6 +35,7 @@ def register() -> None:
         bpy.utils.register_class(cls)
     props.register_pointers()
     handlers.register()
+    pokes.register()  # after the core panels: its sub-panel is a child of GID_PT_image_editor
     _registered = True
 
 
@@ -44,6 +46,7 @@ def unregister() -> None:
     if not _registered:
         return
     worker.cancel_current(wait=10.0)  # a worker must not outlive the code that collects it
+    pokes.unregister()
     handlers.unregister()
     props.unregister_pointers()
     for cls in reversed(CLASSES):

@@ -73,7 +73,7 @@ def draw_panel(layout: bpy.types.UILayout, context: bpy.types.Context) -> None:
     col.operator(GID_OT_extract_motion.bl_idname, icon="FILE_MOVIE")
     col.separator()
     if settings.mode == "INTERACTIVE":
-        col.label(text="Interactive dynamics: coming in a later version", icon="INFO")
+        col.label(text="Pokes, preview and bake: see GID Interactive below", icon="INFO")
     col.operator(GID_OT_bake_loop.bl_idname, icon="RENDER_ANIMATION")
     col.operator(GID_OT_bake_displacement.bl_idname, icon="MOD_DISPLACE")
     col.prop(settings, "displacement_compositor")

@@ -24,7 +24,7 @@ from ..gid_engine.imaging import MAX_IMAGE_PIXELS
 MODES = [
     ("LOOP", "Loop", "Bake a seamless looping image sequence of the animated image"),
     ("DISPLACEMENT", "Displacement", "Bake per-frame displacement maps for the compositor's Displace node"),
-    ("INTERACTIVE", "Interactive", "Interactive dynamics (pokes and forces) - coming in a later version"),
+    ("INTERACTIVE", "Interactive", "Interactive dynamics: keyframed pokes drive a modal simulation"),
 ]
 DEVICES = [
     ("AUTO", "Auto", "Use the GPU when onnxruntime has one, else the CPU"),
