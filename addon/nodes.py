@@ -183,6 +183,22 @@ def is_gid_node(node: bpy.types.Node) -> bool:
 # ----------------------------------------------------------------------------- shader textures
 
 
+def configure_users(image: bpy.types.Image, count: int, start: int = 1, cyclic: bool = True) -> None:
+    """Every texture or compositor Image node already showing ``image`` plays ``count`` frames from ``start``.
+
+    After a re-bake the sequence datablock is reused, so nodes the user placed keep working and
+    only their frame range needs updating.
+    """
+    trees = [m.node_tree for m in bpy.data.materials if m.node_tree is not None]
+    trees += list(bpy.data.node_groups)  # includes 5.0 compositor trees
+    trees += [s.node_tree for s in bpy.data.scenes if getattr(s, "node_tree", None) is not None]  # 4.x
+    for tree in trees:
+        for node in tree.nodes:
+            if getattr(node, "image", None) == image:
+                configure_image_user(node.image_user if hasattr(node, "image_user") else node, count,
+                                     start=start, cyclic=cyclic)
+
+
 def add_sequence_texture_node(node_tree: bpy.types.NodeTree, image: bpy.types.Image, count: int,
                               beside: bpy.types.Node | None = None, label: str = "GID loop",
                               start: int = 1) -> bpy.types.ShaderNodeTexImage:

@@ -185,7 +185,7 @@ def prepare_bake_loop(context: bpy.types.Context, image_name: str = "", add_node
         seq = _load_or_reload(settings.loop_image, first, count, f"GID loop {ref.image_name}", None)
         settings.loop_image = seq
         settings.loop_frames = count
-        _update_users(seq, count)
+        nodes.configure_users(seq, count)
         user_node, tree = ref.node(), ref.node_tree()
         if add_node and user_node is not None and tree is not None:
             if not any(n.bl_idname == "ShaderNodeTexImage" and n.image == seq for n in tree.nodes):
@@ -246,7 +246,7 @@ def prepare_bake_displacement(context: bpy.types.Context, image_name: str = "",
         settings.displacement_image = seq
         settings.displacement_frames = count
         settings.displacement_scale = scale
-        _update_users(seq, count)
+        nodes.configure_users(seq, count)
         reports: list[Report] = [("INFO", f"Baked {count} displacement maps (scale {scale:.4g} px) into "
                                           f"{bio.blender_relpath(folder)}")]
         if compositor:
@@ -271,17 +271,6 @@ def _load_or_reload(existing: Optional[bpy.types.Image], first: Path, count: int
         existing.reload()
         return existing
     return nodes.load_image_sequence(str(first), count, name, colorspace=colorspace, relative=True)
-
-
-def _update_users(image: bpy.types.Image, count: int) -> None:
-    """Texture and compositor Image nodes already playing ``image`` get the new frame count."""
-    trees = [m.node_tree for m in bpy.data.materials if m.node_tree is not None]
-    trees += list(bpy.data.node_groups)
-    trees += [s.node_tree for s in bpy.data.scenes if getattr(s, "node_tree", None) is not None]
-    for tree in trees:
-        for node in tree.nodes:
-            if getattr(node, "image", None) == image:
-                nodes.configure_image_user(node.image_user if hasattr(node, "image_user") else node, count)
 
 
 # ----------------------------------------------------------------------------- operators

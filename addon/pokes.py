@@ -935,14 +935,14 @@ def prepare_bake(context: bpy.types.Context, image_name: str = "") -> ops.Task:
             first = folder / bio.frame_file_name(FRAME_PREFIX, 1, "png")
             s.baked_image = _load_or_reload(s.baked_image, first, count, f"GID interactive {image.name}", None)
             s.baked_frames, s.baked_start = count, start
-            _configure_users(s.baked_image, count, start)
+            nodes.configure_users(s.baked_image, count, start=start, cyclic=False)
         if want_disp:
             first = folder / bio.frame_file_name(f"{DISPLACEMENT_PREFIX}_node", 1, "exr")
             s.baked_displacement_image = _load_or_reload(s.baked_displacement_image, first, count,
                                                          f"GID interactive displacement {image.name}",
                                                          nodes.COLOR_DATA)
             s.baked_displacement_scale = float(result["scale"])
-            _configure_users(s.baked_displacement_image, count, start)
+            nodes.configure_users(s.baked_displacement_image, count, start=start, cyclic=False)
         verb = "Re-baked" if overwrite else "Baked"
         reports.append(("INFO", f"{verb} frames {start}-{end} ({count}) of the interaction into "
                                 f"{bio.blender_relpath(folder)}"))
@@ -958,18 +958,6 @@ def _load_or_reload(existing: Optional[bpy.types.Image], first: Path, count: int
         existing.reload()
         return existing
     return nodes.load_image_sequence(str(first), count, name, colorspace=colorspace, relative=True)
-
-
-def _configure_users(image: bpy.types.Image, count: int, start: int) -> None:
-    """Texture and compositor Image nodes showing ``image`` play it from scene frame ``start``."""
-    trees = [m.node_tree for m in bpy.data.materials if m.node_tree is not None]
-    trees += list(bpy.data.node_groups)
-    trees += [s.node_tree for s in bpy.data.scenes if getattr(s, "node_tree", None) is not None]
-    for tree in trees:
-        for node in tree.nodes:
-            if getattr(node, "image", None) == image:
-                nodes.configure_image_user(node.image_user if hasattr(node, "image_user") else node, count,
-                                           start=start, cyclic=False)
 
 
 class GID_OT_bake_interaction(ops._GidJobOperator, bpy.types.Operator):
