@@ -200,6 +200,51 @@ def cmd_build_extension(args: argparse.Namespace) -> None:
         print(f"{z.path}\t{z.size} bytes ({human_size(z.size)}{extra})")
 
 
+def cmd_train(args: argparse.Namespace) -> None:
+    from .motion_prior.train import DEFAULT_EXPORT_DIR, TrainArgs, train
+
+    export = None
+    if args.export is not None:
+        export = Path(args.export) if args.export else DEFAULT_EXPORT_DIR
+    summary = train(TrainArgs(stage=args.stage, config=args.config, steps=args.steps, batch=args.batch,
+                              out=Path(args.out), resume=args.resume, lr=args.lr, data_seed=args.data_seed,
+                              pairs=args.pairs, norm_samples=args.norm_samples, ckpt_every=args.ckpt_every,
+                              log_every=args.log_every, export=export, threads=args.threads), log=_say)
+    _say(f"{summary['stage']}: loss {summary['first_loss']} -> {summary['last_loss']} in {summary['seconds']}s")
+
+
+def cmd_predict(args: argparse.Namespace) -> None:
+    from .imaging import load_image
+    from .predict import WEIGHTS_DIR, predict_motion
+    from .sv_file import save_spectral_volume
+
+    out = Path(args.output)
+    if out.exists() and not args.overwrite:
+        raise InputError(f"{out} already exists; pass --overwrite to replace it")
+    image = load_image(args.image)
+    job, close = _progress_job()
+    t0 = time.perf_counter()
+    try:
+        sv = predict_motion(image, seed=args.seed, steps=args.steps, device=args.device,
+                            weights_dir=Path(args.weights) if args.weights else WEIGHTS_DIR, job=job)
+    finally:
+        close()
+    dt = time.perf_counter() - t0
+    save_spectral_volume(sv, out, overwrite=args.overwrite)
+    _say(f"wrote {out}: {sv.width}x{sv.height}, K={sv.K}, {sv.fps:g} fps x {sv.num_frames} frames, "
+         f"seed {args.seed}, {sv.extra.get('steps')} steps in {dt:.1f}s "
+         f"(largest mean displacement {float(sv.mean_magnitude().max()):.2f} px)")
+
+
+def cmd_eval(args: argparse.Namespace) -> None:
+    from .motion_prior.evaluate import EvalArgs, run_eval
+    from .predict import WEIGHTS_DIR
+
+    run_eval(EvalArgs(weights=Path(args.weights) if args.weights else WEIGHTS_DIR, n=args.n, steps=args.steps,
+                      seed=args.seed, real=args.real, real_pairs=args.real_pairs, seam=args.seam,
+                      seam_steps=args.seam_steps, json_path=args.json, device=args.device), log=_say)
+
+
 # --------------------------------------------------------------------------------- parser
 def _add_timing(p: argparse.ArgumentParser) -> None:
     p.add_argument("--frames", type=int, default=None, help="number of frames (default: one full loop)")
@@ -288,6 +333,47 @@ def build_parser() -> argparse.ArgumentParser:
                    help="bundle onnxruntime-gpu (CUDA) instead of onnxruntime on linux-x64/windows-x64")
     p.add_argument("--source", default=None, help="extension source folder (default: this checkout)")
     p.set_defaults(func=cmd_build_extension)
+
+    p = sub.add_parser("train", help="train the learned motion prior (one stage: vae, unet, freq-attn)")
+    p.add_argument("stage", choices=["vae", "unet", "freq-attn"])
+    p.add_argument("--config", choices=["tiny", "small", "paper-like"], default="small")
+    p.add_argument("--steps", type=int, required=True, help="total optimizer steps of this stage")
+    p.add_argument("--batch", type=int, default=None, help="batch size (default: the config's)")
+    p.add_argument("--out", required=True, help="run folder, shared by the three stages (checkpoints/NAME)")
+    p.add_argument("--resume", action="store_true", help="continue from the stage's latest checkpoint")
+    p.add_argument("--lr", type=float, default=None, help="peak learning rate (default: the config's)")
+    p.add_argument("--data-seed", type=int, default=0, help="seed of the training pairs and batches")
+    p.add_argument("--pairs", type=int, default=256, help="training pairs generated and kept in memory")
+    p.add_argument("--norm-samples", type=int, default=256, help="pairs the normalization is fit on")
+    p.add_argument("--ckpt-every", type=int, default=200, help="checkpoint interval in steps")
+    p.add_argument("--log-every", type=int, default=10, help="loss.csv / log interval in steps")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--export", nargs="?", const="", default=None, metavar="DIR",
+                   help="afterwards write the shipped weights folder (default gid_engine/assets/motion_prior)")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("predict", help="sample a spectral volume for a still with the learned prior")
+    p.add_argument("image")
+    p.add_argument("-o", "--output", required=True, help="output .gidsv file")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--steps", type=int, default=None, help="DDIM steps (default: the model's)")
+    p.add_argument("--device", choices=["auto", "gpu", "cpu"], default="auto")
+    p.add_argument("--weights", default=None, help="weights folder (default: the shipped one)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("eval", help="evaluate the learned prior on held-out pairs (markdown table)")
+    p.add_argument("--weights", default=None, help="weights folder (default: the shipped one)")
+    p.add_argument("--n", type=int, default=8, help="held-out synthetic pairs (split 'eval')")
+    p.add_argument("--real", nargs="*", default=["samples/tree.avi"], help="held-out real clips")
+    p.add_argument("--real-pairs", type=int, default=2, help="pairs taken from each real clip")
+    p.add_argument("--steps", type=int, default=None, help="DDIM steps (default: the model's)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seam", type=int, default=2, help="pairs sampled with and without self-guidance")
+    p.add_argument("--seam-steps", type=int, default=25, help="DDIM steps of the seam comparison")
+    p.add_argument("--device", choices=["auto", "gpu", "cpu"], default="auto")
+    p.add_argument("--json", default=None, help="also write the results as JSON")
+    p.set_defaults(func=cmd_eval)
     return parser
 
 

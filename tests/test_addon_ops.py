@@ -274,7 +274,10 @@ def test_bake_displacement_loads_non_color_maps(scene_blend: dict, motion_file: 
     assert len(still) == 1
 
 
-def test_predict_reports_missing_weights(scene_blend: dict) -> None:
+def test_predict_reports_missing_weights(scene_blend: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    from gid.gid_engine import predict
+
+    monkeypatch.setattr(predict, "WEIGHTS_DIR", scene_blend["dir"] / "no-weights-here")
     image = scene_blend["image"]
     n_images = len(bpy.data.images)
     with pytest.raises(RuntimeError, match="learned motion model is not installed"):
@@ -282,6 +285,25 @@ def test_predict_reports_missing_weights(scene_blend: dict) -> None:
     assert image.gid.motion_path == "" and image.gid.status.startswith("Error: the learned motion model")
     assert len(bpy.data.images) == n_images
     assert not (scene_blend["dir"] / "gid").exists()
+
+
+def test_predict_with_the_shipped_model(scene_blend: dict) -> None:
+    """With torch: a volume at model resolution in the image's aspect; without: a clear report."""
+    image = scene_blend["image"]
+    image.gid.steps = 2  # the sampler's cost, not its quality, is what this test can afford
+    try:
+        import diffusers  # noqa: F401
+        import torch  # noqa: F401
+    except ImportError:  # the torch-free Blender 5.0 environment: what Blender itself has
+        with pytest.raises(RuntimeError, match="needs torch"):
+            bpy.ops.gid.predict_motion("EXEC_DEFAULT", image=image.name)
+        assert image.gid.motion_path == ""
+        return
+    assert bpy.ops.gid.predict_motion("EXEC_DEFAULT", image=image.name) == {"FINISHED"}
+    sv = load_spectral_volume(bpy.path.abspath(image.gid.motion_path))
+    assert sv.K == 16 and sv.height == 160
+    assert abs(sv.width / sv.height - image.size[0] / image.size[1]) < 0.02
+    assert float(np.abs(sv.coeffs).max()) > 0.0
 
 
 def test_setup_compositor_loop_needs_a_bake(scene_blend: dict) -> None:

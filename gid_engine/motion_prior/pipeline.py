@@ -1,0 +1,233 @@
+"""Sampling a spectral volume from one image: ``MotionPriorPipeline`` (paper §4.2-4.3, §6 eq. 5).
+
+DDIM over the latents of all K frequency slices at once (frequency-coordinated denoising), with
+classifier-free guidance ``eps = (1 + w) eps(z, c) - w eps(z, null)`` and, optionally, motion
+self-guidance for seamless loops (eq. 5):
+
+    eps_hat = (1 + w) eps(z_n, n, c) - w eps(z_n, n, null) + u * grad_{z_n} L_g
+    L_g = || F_T - F_1 ||_1 + || dF_T - dF_1 ||_1
+
+``L_g`` is computed, differentiably, from the volume the current step predicts: the DDIM clean
+latent estimate is decoded by the VAE, denormalized (eq. 4 inverted) and evaluated as a motion
+texture at the clip's first and last frames. With this repository's conventions (0-based frames,
+period ``T`` = 150 frames, a loop plays frames 0..T-1 then frame 0 again):
+
+* ``F_1`` = displacement at frame 0, ``F_T`` = displacement at frame ``T - 1``;
+* ``dF_1 = F(1) - F(0)`` and ``dF_T = F(T-1) - F(T-2)`` (per-frame velocities);
+* ``|.|_1`` is summed over x and y and averaged over pixels, in pixels of the 256x160 volume.
+
+A truncated Fourier series is always T-periodic, so a "seam" here is the snap-back a model trained
+on non-looping clips puts at the end of the period: a fast return to the start position. ``L_g``
+of the final volume is reported as its *seam error* (``volume.extra["seam_error_px"]``).
+Self-recurrence (universal guidance): each step is taken ``recurrence`` times, re-noising the
+result back to the current noise level in between.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Optional
+
+import numpy as np
+import torch
+from diffusers import DDIMScheduler
+
+from ..normalization import FrequencyNormalizer
+from ..progress import Job, ensure_job
+from ..spectral_volume import SpectralVolume
+from .models.configs import PriorConfig
+
+
+def make_scheduler(num_train_timesteps: int = 1000) -> DDIMScheduler:
+    """The LDM noise schedule (scaled-linear betas 0.00085..0.012), epsilon prediction, built in code."""
+    return DDIMScheduler(
+        num_train_timesteps=num_train_timesteps, beta_start=0.00085, beta_end=0.012,
+        beta_schedule="scaled_linear", clip_sample=False, set_alpha_to_one=False, steps_offset=1,
+        prediction_type="epsilon", timestep_spacing="leading",
+    )
+
+
+# ----------------------------------------------------------------------------- differentiable motion
+def denormalize_torch(normalized: torch.Tensor, scales: torch.Tensor) -> torch.Tensor:
+    """Inverse of eq. 4 on ``(..., K, 4, H, W)``: ``sign(x) * x^2 * s_k`` (differentiable)."""
+    s = scales.to(normalized.dtype).reshape(-1, 1, 1, 1)
+    return torch.sign(normalized) * normalized.square() * s
+
+
+def displacement_at_torch(coeffs: torch.Tensor, times: torch.Tensor | list[float], num_frames: int) -> torch.Tensor:
+    """Torch twin of ``SpectralVolume.displacement_at``: ``(K, 4, H, W)`` -> ``(N, 2, H, W)``.
+
+    ``F(t) = sum_k c_k (Re S_k cos th_k - Im S_k sin th_k)``, ``th_k = 2 pi k t / T``, ``c_0 = 1``,
+    ``c_k = 2``: the same basis, so the two agree to float precision.
+    """
+    k = coeffs.shape[0]
+    t = torch.as_tensor(times, dtype=torch.float64, device=coeffs.device).reshape(-1)
+    frac = torch.remainder(t / num_frames, 1.0)
+    theta = 2.0 * math.pi * frac[:, None] * torch.arange(k, dtype=torch.float64, device=coeffs.device)[None, :]
+    scale = torch.full((k,), 2.0, dtype=torch.float64, device=coeffs.device)
+    scale[0] = 1.0
+    cos = (scale * torch.cos(theta)).to(coeffs.dtype)  # (N, K)
+    sin = (-scale * torch.sin(theta)).to(coeffs.dtype)
+    re = coeffs[:, 0::2]  # (K, 2, H, W): Re dx, Re dy
+    im = coeffs[:, 1::2]
+    return torch.einsum("nk,kchw->nchw", cos, re) + torch.einsum("nk,kchw->nchw", sin, im)
+
+
+def loop_loss(coeffs: torch.Tensor, num_frames: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Eq. 5's ``L_g`` for a denormalized ``(K, 4, H, W)`` volume (pixels): (total, position, velocity)."""
+    t = num_frames
+    f = displacement_at_torch(coeffs, [0.0, 1.0, t - 2.0, t - 1.0], t)  # F(0), F(1), F(T-2), F(T-1)
+    pos = (f[3] - f[0]).abs().sum(0).mean()
+    vel = ((f[3] - f[2]) - (f[1] - f[0])).abs().sum(0).mean()
+    return pos + vel, pos, vel
+
+
+def seam_error(volume: SpectralVolume) -> float:
+    """``L_g`` (eq. 5, pixels) of a finished volume: 0 for a loop that is still at the seam."""
+    with torch.no_grad():
+        return float(loop_loss(torch.from_numpy(volume.coeffs), volume.num_frames)[0])
+
+
+# ----------------------------------------------------------------------------- image
+def prepare_image(image: np.ndarray, width: int, height: int) -> torch.Tensor:
+    """``(H, W, C)`` float in [0, 1] (C = 1, 3 or 4) -> ``(1, 3, height, width)`` in [-1, 1]."""
+    img = np.asarray(image, dtype=np.float32)
+    if img.ndim == 2:
+        img = img[:, :, None]
+    if img.ndim != 3 or img.shape[2] not in (1, 3, 4):
+        raise ValueError(f"expected an (H, W, 3) image, got shape {img.shape}")
+    if img.shape[2] == 1:
+        img = np.repeat(img, 3, axis=2)
+    img = np.clip(img[:, :, :3], 0.0, 1.0)
+    if img.shape[:2] != (height, width):
+        from ..imaging import resize_channels
+
+        img = resize_channels(np.ascontiguousarray(img.transpose(2, 0, 1)), width, height).transpose(1, 2, 0)
+    t = torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1)))[None]
+    return (t * 2.0 - 1.0).clamp(-1.0, 1.0)
+
+
+# ----------------------------------------------------------------------------- pipeline
+class MotionPriorPipeline:
+    """Image -> spectral volume. ``vae`` (``SpectralVAE``), ``denoiser`` (frequency-coordinated or
+    base ``FrequencyDenoiser``), a ``DDIMScheduler``, the ``FrequencyNormalizer`` the models were
+    trained with, the ``PriorConfig``, and the latent scale (1 / std of training latents)."""
+
+    def __init__(self, vae, denoiser, scheduler: DDIMScheduler, normalizer: FrequencyNormalizer,
+                 config: PriorConfig, latent_scale: float = 1.0) -> None:
+        if normalizer.K != config.num_frequencies:
+            raise ValueError(f"normalizer has K={normalizer.K}, model K={config.num_frequencies}")
+        self.vae = vae.eval()
+        self.denoiser = denoiser.eval()
+        self.scheduler = scheduler
+        self.normalizer = normalizer
+        self.config = config
+        self.latent_scale = float(latent_scale)
+        self.device = torch.device("cpu")
+        for p in list(self.vae.parameters()) + list(self.denoiser.parameters()):
+            p.requires_grad_(False)
+
+    def to(self, device: str | torch.device) -> "MotionPriorPipeline":
+        self.device = torch.device(device)
+        self.vae.to(self.device)
+        self.denoiser.to(self.device)
+        return self
+
+    # ------------------------------------------------------------------ pieces
+    def _eps(self, z: torch.Tensor, t: torch.Tensor, fi: torch.Tensor, cond: torch.Tensor,
+             null: Optional[torch.Tensor], w: float) -> torch.Tensor:
+        k = z.shape[0]
+        if null is None or w == 0.0:
+            return self.denoiser(z, t, fi, cond)
+        both = self.denoiser(torch.cat([z, z]), torch.cat([t, t]), torch.cat([fi, fi]), torch.cat([cond, null]))
+        eps_c, eps_u = both[:k], both[k:]
+        return (1.0 + w) * eps_c - w * eps_u
+
+    def decode_normalized(self, latents: torch.Tensor) -> torch.Tensor:
+        """``(K, 4, h, w)`` scaled latents -> ``(K, 4, H, W)`` normalized volume."""
+        return self.vae.decode(latents / self.latent_scale)
+
+    def _renoise(self, z_prev: torch.Tensor, t: int, t_prev: int, gen: torch.Generator) -> torch.Tensor:
+        ac = self.scheduler.alphas_cumprod
+        a_t = float(ac[t])
+        a_prev = float(ac[t_prev]) if t_prev >= 0 else float(self.scheduler.final_alpha_cumprod)
+        ratio = a_t / a_prev
+        noise = torch.randn(z_prev.shape, generator=gen, dtype=torch.float32).to(z_prev.device)
+        return math.sqrt(ratio) * z_prev + math.sqrt(max(1.0 - ratio, 0.0)) * noise
+
+    # ------------------------------------------------------------------ sampling
+    @torch.no_grad()
+    def __call__(self, image: np.ndarray, *, steps: Optional[int] = None, guidance_scale: Optional[float] = None,
+                 seed: int = 0, generator: Optional[torch.Generator] = None, self_guidance: bool = False,
+                 w: float = 1.75, u: float = 200.0, recurrence: int = 2, job: Optional[Job] = None,
+                 return_trace: bool = False) -> SpectralVolume:
+        """Sample a spectral volume ``(K, 4, 160, 256)`` in pixels (anchored: ``F(0) = 0``).
+
+        ``guidance_scale`` is the classifier-free guidance weight ``w`` of plain sampling (default:
+        the config's); with ``self_guidance`` the paper's looping setting is used instead: CFG weight
+        ``w`` (1.75), self-guidance weight ``u`` and ``recurrence`` passes per step. The same
+        ``seed`` (or an identically seeded ``generator``) gives a bit-identical volume.
+        """
+        job = ensure_job(job)
+        cfg = self.config
+        steps = int(steps or cfg.default_steps)
+        if steps < 1:
+            raise ValueError("steps must be >= 1")
+        cfg_w = float(guidance_scale) if guidance_scale is not None else (w if self_guidance else cfg.guidance_scale)
+        passes = max(1, int(recurrence)) if self_guidance else 1
+        gen = generator if generator is not None else torch.Generator("cpu").manual_seed(int(seed))
+        k = cfg.num_frequencies
+        h, wl = cfg.latent_size
+        dev = self.device
+        sched = DDIMScheduler.from_config(self.scheduler.config)
+        sched.set_timesteps(steps)
+        img = prepare_image(image, cfg.width, cfg.height).to(dev)
+        cond = self.denoiser.encode_condition(img).expand(k, -1, -1, -1)
+        null = self.denoiser.encode_condition(torch.zeros_like(img)).expand(k, -1, -1, -1) if cfg_w else None
+        fi = torch.arange(k, device=dev)
+        scales = torch.as_tensor(self.normalizer.scales, dtype=torch.float32, device=dev)
+        z = torch.randn((k, cfg.vae.latent_channels, h, wl), generator=gen, dtype=torch.float32).to(dev)
+        z = z * sched.init_noise_sigma
+        trace: list[dict[str, float]] = []
+        timesteps = [int(t) for t in sched.timesteps]
+        stride = sched.config.num_train_timesteps // sched.num_inference_steps
+        for i, t in enumerate(timesteps):
+            tt = torch.full((k,), t, device=dev, dtype=torch.long)
+            t_prev = t - stride
+            for r in range(passes):
+                if self_guidance:
+                    eps, lg = self._guided_eps(z, t, tt, fi, cond, null, cfg_w, u, scales)
+                    trace.append({"step": i, "pass": r, "t": t, "L_g": lg})
+                else:
+                    eps = self._eps(z, tt, fi, cond, null, cfg_w)
+                z_prev = sched.step(eps, t, z, eta=0.0).prev_sample
+                if r < passes - 1:
+                    z = self._renoise(z_prev, t, t_prev, gen)
+            z = z_prev
+            job.step(i + 1, len(timesteps), "sampling motion")
+        normalized = self.decode_normalized(z).float().cpu().numpy()
+        coeffs = self.normalizer.denormalize(normalized)
+        vol = SpectralVolume(coeffs, fps=cfg.fps, num_frames=cfg.num_frames, source="predicted").anchored()
+        extra: dict[str, Any] = {
+            "model": cfg.name, "seed": int(seed) if generator is None else None, "steps": steps,
+            "guidance_scale": cfg_w, "self_guidance": bool(self_guidance),
+        }
+        if self_guidance:
+            extra.update({"u": float(u), "recurrence": passes})
+        extra["seam_error_px"] = round(seam_error(vol), 6)
+        vol = vol.replace(extra=extra)
+        if return_trace:
+            return vol, trace  # type: ignore[return-value]
+        return vol
+
+    def _guided_eps(self, z, t, tt, fi, cond, null, cfg_w, u, scales):
+        """CFG noise plus ``u * grad_z L_g`` of the volume predicted from ``z`` (eq. 5)."""
+        a_t = float(self.scheduler.alphas_cumprod[t])
+        with torch.enable_grad():
+            zg = z.detach().requires_grad_(True)
+            eps = self._eps(zg, tt, fi, cond, null, cfg_w)
+            x0 = (zg - math.sqrt(1.0 - a_t) * eps) / math.sqrt(a_t)
+            coeffs = denormalize_torch(self.decode_normalized(x0), scales)
+            lg, _, _ = loop_loss(coeffs.float(), self.config.num_frames)
+            (grad,) = torch.autograd.grad(lg, zg)
+        return eps.detach() + float(u) * grad, float(lg.detach())

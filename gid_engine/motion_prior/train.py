@@ -1,0 +1,495 @@
+"""Training the motion prior in three stages (paper §4.2-4.3, §7) with HF accelerate.
+
+    gid train vae       --config small --steps N --batch B --out checkpoints/run
+    gid train unet      --config small --steps N --batch B --out checkpoints/run
+    gid train freq-attn --config small --steps N --batch B --out checkpoints/run --export
+
+1. ``vae``: the SpectralVAE on single normalized frequency slices ``(4, H, W)`` (random crops for
+   the CPU presets), loss L1 + 0.2 multi-scale gradient + 1e-6 KL.
+2. ``unet``: VAE frozen; every training pair is encoded once (posterior mean, all K slices) and the
+   latents are scaled by ``latent_scale`` = 1 / their std. Each sample is ONE random frequency
+   slice ``j`` of one pair: noise at a uniform timestep, predict it (MSE), frequency ``j`` as the
+   class embedding, the image concatenated as condition, replaced by the null image 10% of the time.
+3. ``freq-attn``: the stage-2 U-Net frozen, ``FrequencyAttention`` layers inserted (zero-initialised
+   outputs) and trained on all K slices of each sample at once (one timestep per sample).
+
+All stages share ``--out``: ``normalization.json`` (fit once, from training data), ``latent_scale.json``
+and one folder per stage with atomic, resumable checkpoints and ``loss.csv``::
+
+    out/vae/ckpt-0000400/{model.safetensors, optimizer.safetensors, state.json}
+    out/vae/latest.json            -> {"checkpoint": "ckpt-0000400", "step": 400}
+
+Checkpoints are written to a temporary folder and renamed into place, then ``latest.json`` is
+replaced atomically; every file is a safetensors shard of at most 16 MiB (the AdamW moments are
+tensors too, stored flat as ``optimizer*.safetensors``; the param-group hyper-parameters go to
+``state.json``), so nothing half-written is ever picked up by ``--resume``. Data order and noise
+are pure functions of ``(data seed, step)``: a resumed run sees exactly the batches an
+uninterrupted one would have.
+
+Data: ``MotionPairDataset(split="train")`` pairs are generated once per run into an in-memory cache
+of ``--pairs`` pairs (the CPU budget cannot afford fresh pairs every step); more pairs on GPUs.
+Multi-GPU: ``accelerate launch --multi_gpu -m gid.gid_engine.cli train ...`` - every process draws
+different batches (process index folded into the batch seed); only the main process writes.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Optional
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..errors import InputError
+from ..normalization import FrequencyNormalizer
+from .models import FrequencyCoordinatedDenoiser, FrequencyDenoiser, SpectralVAE, get_config
+from .models.configs import PriorConfig
+from .models.vae import vae_loss
+from .pipeline import make_scheduler
+from .weights import load_state_dict, save_state_dict
+
+STAGES = ("vae", "unet", "freq-attn")
+KEEP_CHECKPOINTS = 2
+WARMUP_STEPS = 50
+DEFAULT_EXPORT_DIR = Path(__file__).resolve().parents[1] / "assets" / "motion_prior"
+
+
+@dataclass
+class TrainArgs:
+    stage: str
+    config: str = "small"
+    steps: int = 1000
+    batch: Optional[int] = None
+    out: Path = Path("checkpoints/run")
+    resume: bool = False
+    lr: Optional[float] = None
+    data_seed: int = 0
+    pairs: int = 256
+    norm_samples: int = 256
+    ckpt_every: int = 200
+    log_every: int = 10
+    export: Optional[Path] = None
+    threads: Optional[int] = None
+
+
+# ----------------------------------------------------------------------------- data cache
+class PairCache:
+    """``n`` training pairs held in memory: normalized volumes (fp16) and images in [-1, 1]."""
+
+    def __init__(self, volumes: torch.Tensor, images: torch.Tensor) -> None:
+        self.volumes = volumes  # (N, K, 4, H, W) float16
+        self.images = images  # (N, 3, H, W) float16
+
+    def __len__(self) -> int:
+        return int(self.volumes.shape[0])
+
+    @classmethod
+    def build(cls, n: int, config: PriorConfig, normalizer: FrequencyNormalizer, seed: int,
+              log: Callable[[str], None] = print, cache_file: Optional[Path] = None) -> "PairCache":
+        if cache_file is not None and cache_file.is_file():
+            blob = torch.load(cache_file)
+            if blob["n"] == n and blob["seed"] == seed and np.allclose(np.asarray(blob["scales"]), normalizer.scales):
+                log(f"data: {n} cached pairs from {cache_file}")
+                return cls(blob["volumes"], blob["images"])
+        from .data import MotionPairDataset
+
+        ds = MotionPairDataset(n, seed=seed, split="train", width=config.width, height=config.height,
+                               k=config.num_frequencies, normalizer=normalizer)
+        k = config.num_frequencies
+        vols = torch.empty((n, k, 4, config.height, config.width), dtype=torch.float16)
+        imgs = torch.empty((n, 3, config.height, config.width), dtype=torch.float16)
+        t0 = time.perf_counter()
+        for i in range(n):
+            item = ds[i]
+            vols[i] = torch.as_tensor(item["volume"]).to(torch.float16)
+            imgs[i] = torch.as_tensor(item["image"]).to(torch.float16)
+            if (i + 1) % 50 == 0 or i + 1 == n:
+                log(f"data: {i + 1}/{n} pairs ({time.perf_counter() - t0:.0f}s)")
+        if cache_file is not None:
+            tmp = cache_file.with_name(f".{cache_file.name}.tmp")
+            torch.save({"n": n, "seed": seed, "scales": [float(x) for x in normalizer.scales], "volumes": vols, "images": imgs}, tmp)
+            os.replace(tmp, cache_file)
+        return cls(vols, imgs)
+
+
+def _batch_rng(data_seed: int, step: int, process: int = 0) -> np.random.Generator:
+    return np.random.default_rng([data_seed, step, process, 0x6964])
+
+
+def _torch_gen(data_seed: int, step: int, process: int = 0) -> torch.Generator:
+    seed = int(_batch_rng(data_seed, step, process).integers(0, 2**62))
+    return torch.Generator("cpu").manual_seed(seed)
+
+
+def vae_batch(cache: PairCache, batch: int, crop: Optional[tuple[int, int]], rng: np.random.Generator) -> torch.Tensor:
+    n, k, _, h, w = cache.volumes.shape
+    out = []
+    for _ in range(batch):
+        i, j = int(rng.integers(n)), int(rng.integers(k))
+        x = cache.volumes[i, j]
+        if crop is not None:
+            cw, ch = crop
+            y0, x0 = int(rng.integers(h - ch + 1)), int(rng.integers(w - cw + 1))
+            x = x[:, y0 : y0 + ch, x0 : x0 + cw]
+        if rng.random() < 0.5:  # flip left-right: x displacement changes sign
+            x = torch.flip(x, dims=[-1]) * torch.tensor([-1.0, -1.0, 1.0, 1.0], dtype=x.dtype)[:, None, None]
+        out.append(x)
+    return torch.stack(out).float()
+
+
+# ----------------------------------------------------------------------------- checkpoints
+def _optimizer_tensors(optimizer: torch.optim.Optimizer) -> tuple[dict, dict]:
+    sd = optimizer.state_dict()
+    tensors = {}
+    scalars: dict[str, dict] = {}
+    for idx, st in sd["state"].items():
+        for key, val in st.items():
+            if torch.is_tensor(val):
+                tensors[f"{idx}.{key}"] = val
+            else:
+                scalars.setdefault(str(idx), {})[key] = val
+    return tensors, {"param_groups": sd["param_groups"], "scalars": scalars}
+
+
+def _restore_optimizer(optimizer: torch.optim.Optimizer, tensors: dict, meta: dict) -> None:
+    state: dict[int, dict] = {}
+    for name, val in tensors.items():
+        idx, key = name.split(".", 1)
+        state.setdefault(int(idx), {})[key] = val
+    for idx, sc in meta.get("scalars", {}).items():
+        state.setdefault(int(idx), {}).update(sc)
+    optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
+
+
+def save_checkpoint(stage_dir: Path, step: int, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+                    extra: dict) -> Path:
+    """Write ``stage_dir/ckpt-STEP`` atomically and point ``latest.json`` at it."""
+    stage_dir.mkdir(parents=True, exist_ok=True)
+    name = f"ckpt-{step:07d}"
+    tmp = Path(tempfile.mkdtemp(prefix=f".{name}.tmp-", dir=stage_dir))
+    try:
+        model_files = save_state_dict(model.state_dict(), tmp, "model")
+        opt_tensors, opt_meta = _optimizer_tensors(optimizer)
+        opt_files = save_state_dict(opt_tensors, tmp, "optimizer") if opt_tensors else []
+        state = {"step": step, "model_files": model_files, "optimizer_files": opt_files,
+                 "optimizer": opt_meta, **extra}
+        (tmp / "state.json").write_text(json.dumps(state, indent=1))
+        final = stage_dir / name
+        if final.exists():
+            shutil.rmtree(final)
+        tmp.rename(final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    latest = stage_dir / "latest.json"
+    tmp_latest = stage_dir / ".latest.json.tmp"
+    tmp_latest.write_text(json.dumps({"checkpoint": name, "step": step}))
+    os.replace(tmp_latest, latest)
+    ckpts = sorted(p for p in stage_dir.glob("ckpt-*") if p.is_dir() and p.name != name)
+    for old in ckpts[: max(0, len(ckpts) - (KEEP_CHECKPOINTS - 1))]:
+        shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def latest_checkpoint(stage_dir: Path) -> Optional[Path]:
+    latest = stage_dir / "latest.json"
+    if not latest.is_file():
+        return None
+    try:
+        name = json.loads(latest.read_text())["checkpoint"]
+    except (OSError, ValueError, KeyError):
+        raise InputError(f"{latest} is corrupt; delete it to start the stage over") from None
+    path = stage_dir / name
+    if not (path / "state.json").is_file():
+        raise InputError(f"{latest} points at a missing checkpoint {path}")
+    return path
+
+
+def load_checkpoint_model(ckpt: Path, model: torch.nn.Module) -> dict:
+    state = json.loads((ckpt / "state.json").read_text())
+    model.load_state_dict(load_state_dict(ckpt, state["model_files"]), strict=True)
+    return state
+
+
+def stage_model(out: Path, stage: str, model: torch.nn.Module) -> dict:
+    ckpt = latest_checkpoint(out / stage)
+    if ckpt is None:
+        raise InputError(f"stage '{stage}' has no checkpoint in {out}; train it first (gid train {stage} --out {out})")
+    return load_checkpoint_model(ckpt, model)
+
+
+# ----------------------------------------------------------------------------- helpers
+def _lr_at(step: int, total: int, base: float) -> float:
+    if step < WARMUP_STEPS:
+        return base * (step + 1) / WARMUP_STEPS
+    frac = min(1.0, (step - WARMUP_STEPS) / max(1, total - WARMUP_STEPS))
+    return base * (0.1 + 0.9 * 0.5 * (1.0 + math.cos(math.pi * frac)))
+
+
+class LossLog:
+    """``loss.csv`` (step, seconds, lr, loss, extras...); rows past a resumed step are dropped."""
+
+    def __init__(self, path: Path, fields: list[str], resume_step: int) -> None:
+        self.path = path
+        self.fields = ["step", "seconds", "lr", "loss", *fields]
+        rows = []
+        if resume_step > 0 and path.is_file():
+            with open(path, newline="") as fh:
+                rows = [r for r in csv.DictReader(fh) if int(r["step"]) <= resume_step]
+        with open(path, "w", newline="") as fh:
+            wr = csv.DictWriter(fh, self.fields)
+            wr.writeheader()
+            wr.writerows(rows)
+
+    def write(self, row: dict) -> None:
+        with open(self.path, "a", newline="") as fh:
+            csv.DictWriter(fh, self.fields).writerow({k: row.get(k, "") for k in self.fields})
+
+
+def get_normalizer(out: Path, n: int, seed: int, log: Callable[[str], None]) -> FrequencyNormalizer:
+    path = out / "normalization.json"
+    if path.is_file():
+        return FrequencyNormalizer.load(path)
+    from .data import fit_frequency_normalizer
+
+    t0 = time.perf_counter()
+    norm = fit_frequency_normalizer(n=n, seed=seed)
+    out.mkdir(parents=True, exist_ok=True)
+    norm.save(path)
+    log(f"normalization: fit on {n} training volumes in {time.perf_counter() - t0:.0f}s -> {path}")
+    return norm
+
+
+def encode_cache(vae: SpectralVAE, cache: PairCache, chunk: int = 32, log: Callable[[str], None] = print,
+                 device: torch.device | str = "cpu") -> torch.Tensor:
+    """All K slices of every cached pair -> unscaled latent means ``(N, K, 4, h, w)`` (float32)."""
+    n, k = cache.volumes.shape[:2]
+    flat = cache.volumes.reshape(n * k, *cache.volumes.shape[2:])
+    out = []
+    t0 = time.perf_counter()
+    vae.eval()
+    with torch.no_grad():
+        for s in range(0, n * k, chunk):
+            out.append(vae.encode(flat[s : s + chunk].float().to(device)).mode().cpu())
+            if (s // chunk) % 20 == 0:
+                log(f"latents: {min(s + chunk, n * k)}/{n * k} slices ({time.perf_counter() - t0:.0f}s)")
+    z = torch.cat(out)
+    return z.reshape(n, k, *z.shape[1:])
+
+
+def get_latents(out: Path, vae: SpectralVAE, cache: PairCache, seed: int, log, device) -> tuple[torch.Tensor, float]:
+    """Cached latents of the training pairs for the frozen VAE, and the latent scale."""
+    vae_ckpt = latest_checkpoint(out / "vae")
+    key = f"{vae_ckpt.name if vae_ckpt else 'none'}-n{len(cache)}-s{seed}"
+    path = out / "latents.pt"
+    if path.is_file():
+        blob = torch.load(path)
+        if blob.get("key") == key:
+            return blob["latents"], float(blob["latent_scale"])
+    z = encode_cache(vae, cache, log=log, device=device)
+    scale = float(1.0 / z.float().std().clamp_min(1e-6))
+    tmp = out / ".latents.pt.tmp"
+    torch.save({"key": key, "latents": z, "latent_scale": scale}, tmp)
+    os.replace(tmp, path)
+    (out / "latent_scale.json").write_text(json.dumps({"latent_scale": scale, "vae_checkpoint": key}))
+    log(f"latents: {tuple(z.shape)}, std {1 / scale:.4f} -> latent_scale {scale:.4f}")
+    return z, scale
+
+
+# ----------------------------------------------------------------------------- the loop
+def train(args: TrainArgs, log: Callable[[str], None] = print) -> dict:
+    """Run (or resume) one stage; returns a summary dict."""
+    from accelerate import Accelerator
+
+    if args.stage not in STAGES:
+        raise InputError(f"unknown stage {args.stage!r}; choose one of {', '.join(STAGES)}")
+    if args.steps < 1:
+        raise InputError("--steps must be >= 1")
+    if args.threads:
+        torch.set_num_threads(int(args.threads))
+    config = get_config(args.config)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    accel = Accelerator(mixed_precision="bf16" if torch.cuda.is_available() else "no")
+    proc = accel.process_index
+    say = log if accel.is_main_process else (lambda _m: None)
+    run_file = out / "run.json"
+    if run_file.is_file():
+        prev = json.loads(run_file.read_text())
+        if prev.get("config") != args.config:
+            raise InputError(f"{out} holds a '{prev.get('config')}' run; use another --out for '{args.config}'")
+    elif accel.is_main_process:
+        run_file.write_text(json.dumps({"config": args.config, "data_seed": args.data_seed, "pairs": args.pairs}))
+
+    with accel.main_process_first():  # the main process fits/writes the shared files, the others read them
+        normalizer = get_normalizer(out, args.norm_samples, args.data_seed, say)
+        cache = PairCache.build(args.pairs, config, normalizer, args.data_seed, log=say,
+                                cache_file=out / "pairs.pt")
+    stage_dir = out / args.stage
+    resume_ckpt = latest_checkpoint(stage_dir) if args.resume else None
+    if not args.resume and latest_checkpoint(stage_dir) is not None:
+        raise InputError(f"{stage_dir} already has checkpoints; pass --resume to continue or use a new --out")
+
+    latent_scale = 1.0
+    latents = None
+    if args.stage == "vae":
+        model = SpectralVAE(config.vae)
+        params = list(model.parameters())
+        batch, lr = args.batch or config.vae_batch, args.lr or config.vae_lr
+    else:
+        vae = SpectralVAE(config.vae)
+        stage_model(out, "vae", vae)
+        vae.requires_grad_(False)
+        with accel.main_process_first():
+            latents, latent_scale = get_latents(out, vae.to(accel.device), cache, args.data_seed, say, accel.device)
+        del vae
+        base = FrequencyDenoiser(config.denoiser, config.latent_size)
+        if args.stage == "unet":
+            model = base
+            params = list(model.parameters())
+            batch, lr = args.batch or config.unet_batch, args.lr or config.unet_lr
+        else:
+            stage_model(out, "unet", base)
+            model = FrequencyCoordinatedDenoiser(base, config.num_frequencies, config.freq_attn.head_dim,
+                                                 config.freq_attn.max_heads)
+            model.freeze_base()
+            params = list(model.attention_parameters())
+            batch, lr = args.batch or config.attn_batch, args.lr or config.attn_lr
+    optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=0.0 if args.stage == "freq-attn" else 1e-4)
+    start = 0
+    if resume_ckpt is not None:
+        st = load_checkpoint_model(resume_ckpt, model)
+        opt_tensors = load_state_dict(resume_ckpt, st["optimizer_files"]) if st["optimizer_files"] else {}
+        _restore_optimizer(optimizer, opt_tensors, st["optimizer"])
+        start = int(st["step"])
+        say(f"{args.stage}: resumed from {resume_ckpt} at step {start}")
+    model, optimizer = accel.prepare(model, optimizer)
+    model.train()
+    scheduler = make_scheduler()
+    acp = scheduler.alphas_cumprod.to(accel.device)
+    ntt = scheduler.config.num_train_timesteps
+    k = config.num_frequencies
+    fields = {"vae": ["l1", "grad", "kl"], "unet": [], "freq-attn": []}[args.stage]
+    stage_dir.mkdir(parents=True, exist_ok=True)
+    loss_log = LossLog(stage_dir / "loss.csv", fields, start) if accel.is_main_process else None
+    extra_state = {"stage": args.stage, "config": args.config, "batch": batch, "lr": lr,
+                   "data_seed": args.data_seed, "pairs": args.pairs, "latent_scale": latent_scale}
+    t0 = time.perf_counter()
+    recent: list[float] = []
+    first_loss = None
+    loss_value = float("nan")
+    step = start
+    for step in range(start, args.steps):
+        rng = _batch_rng(args.data_seed, step, proc)
+        gen = _torch_gen(args.data_seed, step, proc)
+        cur_lr = _lr_at(step, args.steps, lr)
+        for g in optimizer.param_groups:
+            g["lr"] = cur_lr
+        row: dict = {}
+        with accel.autocast():
+            if args.stage == "vae":
+                x = vae_batch(cache, batch, config.vae_crop, rng).to(accel.device)
+                recon, post = model(x, sample=True, generator=gen)
+                parts = vae_loss(x, recon, post)
+                loss = parts.total
+                row.update(l1=f"{float(parts.l1):.6f}", grad=f"{float(parts.grad):.6f}", kl=f"{float(parts.kl):.2f}")
+            else:
+                loss = _denoise_loss(args.stage, model, cache, latents, latent_scale, batch, k, rng, gen, acp, ntt,
+                                     config.cond_dropout, accel.device)
+        optimizer.zero_grad(set_to_none=True)
+        accel.backward(loss)
+        accel.clip_grad_norm_(params, 1.0)
+        optimizer.step()
+        loss_value = float(loss.detach())
+        first_loss = loss_value if first_loss is None else first_loss
+        recent.append(loss_value)
+        done = step + 1
+        if loss_log is not None and (done % args.log_every == 0 or done == args.steps):
+            avg = sum(recent) / len(recent)
+            recent = []
+            loss_log.write({"step": done, "seconds": f"{time.perf_counter() - t0:.1f}", "lr": f"{cur_lr:.3g}",
+                            "loss": f"{avg:.6f}", **row})
+            say(f"{args.stage}: step {done}/{args.steps} loss {avg:.5f} lr {cur_lr:.2g} "
+                f"({(time.perf_counter() - t0) / (done - start):.2f}s/step)")
+        if accel.is_main_process and (done % args.ckpt_every == 0 or done == args.steps):
+            save_checkpoint(stage_dir, done, accel.unwrap_model(model), optimizer, extra_state)
+        accel.wait_for_everyone()
+    elapsed = time.perf_counter() - t0
+    summary = {"stage": args.stage, "config": args.config, "steps": args.steps, "start": start,
+               "seconds": round(elapsed, 1), "batch": batch, "lr": lr, "first_loss": first_loss,
+               "last_loss": loss_value, "latent_scale": latent_scale}
+    if accel.is_main_process:
+        (stage_dir / "summary.json").write_text(json.dumps(summary, indent=1))
+        say(f"{args.stage}: done, {args.steps - start} steps in {elapsed:.0f}s")
+        if args.export is not None:
+            export(out, args.export, log=say)
+    return summary
+
+
+def _denoise_loss(stage, model, cache: PairCache, latents: torch.Tensor, latent_scale: float, batch: int, k: int,
+                  rng: np.random.Generator, gen: torch.Generator, acp: torch.Tensor, ntt: int, dropout: float,
+                  device) -> torch.Tensor:
+    n = latents.shape[0]
+    idx = rng.integers(n, size=batch)
+    keep = torch.as_tensor(rng.random(batch) >= dropout, dtype=torch.float32)
+    images = cache.images[idx].float() * keep[:, None, None, None]
+    if stage == "unet":
+        freq = torch.as_tensor(rng.integers(k, size=batch), dtype=torch.long)
+        z0 = latents[idx, freq].float() * latent_scale  # (B, 4, h, w)
+        t = torch.as_tensor(rng.integers(ntt, size=batch), dtype=torch.long)
+        cond_img = images
+    else:
+        freq = torch.arange(k).repeat(batch)
+        z0 = latents[idx].float().reshape(batch * k, *latents.shape[2:]) * latent_scale
+        t = torch.as_tensor(rng.integers(ntt, size=batch), dtype=torch.long).repeat_interleave(k)
+        cond_img = images
+    z0, t, freq, cond_img = z0.to(device), t.to(device), freq.to(device), cond_img.to(device)
+    noise = torch.randn(z0.shape, generator=gen).to(device)
+    a = acp[t].to(z0.dtype).reshape(-1, 1, 1, 1)
+    zt = a.sqrt() * z0 + (1.0 - a).sqrt() * noise
+    pred = model(zt, t, freq, image=cond_img)
+    return F.mse_loss(pred.float(), noise.float())
+
+
+# ----------------------------------------------------------------------------- export
+def export(out: Path, target: Path, log: Callable[[str], None] = print) -> dict:
+    """Shipped weights from a run folder: VAE + the frequency-coordinated denoiser (stage 3 if
+    trained, else the stage-2 U-Net with zero-initialised attention, which is the same model)."""
+    from .weights import save_weights
+
+    out = Path(out)
+    run = json.loads((out / "run.json").read_text())
+    config = get_config(run["config"])
+    vae = SpectralVAE(config.vae)
+    vae_state = stage_model(out, "vae", vae)
+    base = FrequencyDenoiser(config.denoiser, config.latent_size)
+    den = FrequencyCoordinatedDenoiser(base, config.num_frequencies, config.freq_attn.head_dim,
+                                       config.freq_attn.max_heads)
+    training: dict = {"vae_steps": vae_state["step"]}
+    if latest_checkpoint(out / "freq-attn") is not None:
+        st = stage_model(out, "freq-attn", den)
+        training["freq_attn_steps"] = st["step"]
+        training["unet_steps"] = json.loads((latest_checkpoint(out / "unet") / "state.json").read_text())["step"]
+    else:
+        st = stage_model(out, "unet", base)
+        training["unet_steps"] = st["step"]
+        training["freq_attn_steps"] = 0
+    scale = json.loads((out / "latent_scale.json").read_text())["latent_scale"]
+    normalizer = FrequencyNormalizer.load(out / "normalization.json")
+    for stage in STAGES:
+        s = out / stage / "summary.json"
+        if s.is_file():
+            training[f"{stage}_summary"] = json.loads(s.read_text())
+    index = save_weights(Path(target), vae, den, normalizer, config, latent_scale=scale, training=training)
+    log(f"exported {config.name} weights to {target} ({index['total_bytes'] / 2**20:.1f} MiB, "
+        f"{len(index['files'])} files)")
+    return index

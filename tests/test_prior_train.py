@@ -1,0 +1,209 @@
+"""Training stages, checkpoints, shipped weights, predict_motion and the CLI, on the tiny config."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("diffusers")
+pytest.importorskip("accelerate")
+
+from gid.gid_engine.cli import main  # noqa: E402
+from gid.gid_engine.errors import FormatError, GidError  # noqa: E402
+from gid.gid_engine.imaging import from_array  # noqa: E402
+from gid.gid_engine.motion_prior import weights as W  # noqa: E402
+from gid.gid_engine.motion_prior.train import TrainArgs, export, latest_checkpoint, train  # noqa: E402
+from gid.gid_engine.predict import MissingWeightsError, predict_motion, weights_available  # noqa: E402
+
+from conftest import textured_image  # noqa: E402
+
+MiB = 1024 * 1024
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory) -> Path:
+    """A tiny three-stage run: vae 6 steps (checkpoints at 3 and 6), unet 4, freq-attn 2."""
+    out = tmp_path_factory.mktemp("prior") / "run"
+    common = dict(config="tiny", out=out, pairs=2, norm_samples=4, log_every=1, data_seed=1)
+    train(TrainArgs(stage="vae", steps=6, ckpt_every=3, **common), log=lambda m: None)
+    train(TrainArgs(stage="unet", steps=4, ckpt_every=4, **common), log=lambda m: None)
+    train(TrainArgs(stage="freq-attn", steps=2, ckpt_every=2, **common), log=lambda m: None)
+    return out
+
+
+@pytest.fixture(scope="module")
+def weights(run, tmp_path_factory) -> Path:
+    target = tmp_path_factory.mktemp("weights") / "motion_prior"
+    export(run, target, log=lambda m: None)
+    return target
+
+
+def _copy(src: Path, tmp_path: Path) -> Path:
+    dst = tmp_path / "w"
+    shutil.copytree(src, dst)
+    return dst
+
+
+# ----------------------------------------------------------------------------- training
+def test_stages_write_checkpoints_and_loss_logs(run):
+    for stage, steps in (("vae", 6), ("unet", 4), ("freq-attn", 2)):
+        ckpt = latest_checkpoint(run / stage)
+        assert ckpt is not None and ckpt.name == f"ckpt-{steps:07d}"
+        state = json.loads((ckpt / "state.json").read_text())
+        assert state["step"] == steps and state["model_files"] and state["optimizer_files"]
+        for f in ckpt.iterdir():
+            assert f.stat().st_size <= 16 * MiB
+        rows = (run / stage / "loss.csv").read_text().strip().splitlines()
+        assert rows[0].startswith("step,seconds,lr,loss") and len(rows) == steps + 1
+        assert all(np.isfinite(float(r.split(",")[3])) for r in rows[1:])
+        assert not list((run / stage).glob(".*tmp*"))  # nothing half-written left behind
+    assert (run / "normalization.json").is_file() and (run / "latent_scale.json").is_file()
+
+
+def test_resume_reproduces_an_uninterrupted_run(run, tmp_path):
+    """vae stage: resuming from the step-3 checkpoint gives bit-identical step-6 weights."""
+    from safetensors.torch import load_file
+
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy, ignore=shutil.ignore_patterns("unet", "freq-attn"))
+    shutil.rmtree(copy / "vae" / "ckpt-0000006")
+    (copy / "vae" / "latest.json").write_text(json.dumps({"checkpoint": "ckpt-0000003", "step": 3}))
+    summary = train(TrainArgs(stage="vae", config="tiny", steps=6, out=copy, pairs=2, norm_samples=4,
+                              log_every=1, ckpt_every=3, data_seed=1, resume=True), log=lambda m: None)
+    assert summary["start"] == 3
+    a = load_file(str(run / "vae" / "ckpt-0000006" / "model.safetensors"))
+    b = load_file(str(copy / "vae" / "ckpt-0000006" / "model.safetensors"))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert len((copy / "vae" / "loss.csv").read_text().strip().splitlines()) == 7
+    with pytest.raises(GidError, match="--resume"):
+        train(TrainArgs(stage="vae", config="tiny", steps=6, out=copy, pairs=2, norm_samples=4), log=lambda m: None)
+
+
+def test_later_stage_needs_the_earlier_one(tmp_path):
+    with pytest.raises(GidError, match="train it first"):
+        train(TrainArgs(stage="unet", config="tiny", steps=1, out=tmp_path / "r", pairs=1, norm_samples=2),
+              log=lambda m: None)
+
+
+# ----------------------------------------------------------------------------- weights
+def test_weights_round_trip(weights, run):
+    index = json.loads((weights / "model_index.json").read_text())
+    assert index["format"] == "gid.motion_prior" and index["config"]["name"] == "tiny"
+    assert index["denoiser_kind"] == "frequency_coordinated"
+    assert {f["name"] for f in index["files"]} == {"vae.safetensors", "denoiser.safetensors", "normalization.json"}
+    assert index["training"]["vae_steps"] == 6 and index["training"]["freq_attn_steps"] == 2
+    assert sum(f["bytes"] for f in index["files"]) <= 60 * MiB
+    assert all(f.stat().st_size <= 16 * MiB for f in weights.iterdir())
+    pipe = W.load_weights(weights)
+    from safetensors.torch import load_file
+
+    saved = load_file(str(run / "freq-attn" / "ckpt-0000002" / "model.safetensors"))
+    got = pipe.denoiser.state_dict()
+    assert all(torch.equal(saved[k], got[k]) for k in saved)
+    img = textured_image(160, 256, seed=1)
+    a = pipe(img, steps=2, seed=3)
+    b = W.load_weights(weights)(img, steps=2, seed=3)
+    assert np.array_equal(a.coeffs, b.coeffs)
+
+
+def test_sharded_state_dict_round_trip(tmp_path):
+    state = {"big": torch.arange(10_000, dtype=torch.float32).reshape(100, 100), "small": torch.ones(3),
+             "mid": torch.randn(2000)}
+    names = W.save_state_dict(state, tmp_path, "m", max_bytes=16_000)
+    assert len(names) > 2 and names[0] == f"m-00001-of-{len(names):05d}.safetensors"
+    back = W.load_state_dict(tmp_path, names)
+    assert back.keys() == state.keys() and all(torch.equal(back[k], state[k]) for k in state)
+    assert W.save_state_dict(state, tmp_path, "one") == ["one.safetensors"]
+
+
+def test_corrupt_weight_files_give_one_line_errors(weights, tmp_path):
+    w = _copy(weights, tmp_path)
+    target = w / "denoiser.safetensors"
+    data = bytearray(target.read_bytes())
+    data[len(data) // 2] ^= 0xFF  # flip a byte
+    target.write_bytes(bytes(data))
+    with pytest.raises(FormatError, match=r"^weights file denoiser.safetensors is corrupt \(checksum mismatch\)$"):
+        W.load_weights(w)
+    target.write_bytes(bytes(data[: len(data) // 3]))  # truncate
+    with pytest.raises(FormatError, match=r"weights file denoiser.safetensors is truncated"):
+        W.load_weights(w)
+    target.unlink()
+    with pytest.raises(FormatError, match="denoiser.safetensors is missing"):
+        W.load_weights(w)
+    (w / "model_index.json").write_text("{not json")
+    with pytest.raises(FormatError, match="model_index.json is corrupt"):
+        W.load_weights(w)
+
+
+def test_mismatched_weights_are_detected(weights, tmp_path):
+    w = _copy(weights, tmp_path)
+    index = json.loads((w / "model_index.json").read_text())
+    index["config"]["vae"]["block_out_channels"] = [8, 8, 16, 32]  # the files hold another model
+    (w / "model_index.json").write_text(json.dumps(index))
+    with pytest.raises(FormatError, match="does not match the model config"):
+        W.load_weights(w)
+
+
+def test_error_messages_are_one_line_in_the_cli(weights, tmp_path, capsys):
+    w = _copy(weights, tmp_path)
+    (w / "vae.safetensors").write_bytes(b"\0" * 10)
+    img = tmp_path / "still.png"
+    from gid.exporters.opencv import cv2
+
+    cv2.imwrite(str(img), (textured_image(40, 64) * 255).astype(np.uint8))
+    assert main(["predict", str(img), "-o", str(tmp_path / "m.gidsv"), "--weights", str(w)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("gid: error: weights file vae.safetensors is") and "\n" not in err
+
+
+# ----------------------------------------------------------------------------- predict
+def test_predict_motion_without_weights(tmp_path):
+    image = from_array(textured_image(40, 64))
+    assert not weights_available(tmp_path)
+    with pytest.raises(MissingWeightsError, match="not installed"):
+        predict_motion(image, weights_dir=tmp_path)
+
+
+def test_predict_motion_with_weights(weights):
+    image = from_array(textured_image(125, 200, seed=4))  # the model's aspect, 1.6
+    vol = predict_motion(image, seed=1, steps=2, device="cpu", weights_dir=weights)
+    assert vol.coeffs.shape == (16, 4, 160, 256)
+    assert (vol.fps, vol.num_frames, vol.source) == (30.0, 150, "predicted")
+    assert vol.extra["image_size"] == [200, 125] and vol.extra["steps"] == 2
+    again = predict_motion(image, seed=1, steps=2, device="cpu", weights_dir=weights)
+    assert np.array_equal(vol.coeffs, again.coeffs)
+    # another aspect (4:3): the motion comes back in the image's aspect, ready to render
+    square = predict_motion(from_array(textured_image(60, 80, seed=4)), seed=1, steps=2, weights_dir=weights)
+    assert square.coeffs.shape == (16, 4, 160, 213) and square.extra["model_size"] == [256, 160]
+    with pytest.raises(GidError):
+        predict_motion(image, steps=0, weights_dir=weights)
+
+
+def test_cli_predict_and_eval(weights, tmp_path, capsys):
+    from gid.exporters.opencv import cv2
+    from gid.gid_engine.sv_file import load_spectral_volume
+
+    img = tmp_path / "still.png"
+    cv2.imwrite(str(img), (textured_image(80, 128, seed=2) * 255).astype(np.uint8))
+    out = tmp_path / "motion.gidsv"
+    assert main(["predict", str(img), "-o", str(out), "--weights", str(weights), "--steps", "2", "--seed", "3"]) == 0
+    vol = load_spectral_volume(out)
+    assert vol.coeffs.shape == (16, 4, 160, 256)
+    assert main(["predict", str(img), "-o", str(out), "--weights", str(weights)]) == 2  # exists, no --overwrite
+    capsys.readouterr()
+    js = tmp_path / "eval.json"
+    assert main(["eval", "--weights", str(weights), "--n", "1", "--real", "--steps", "2", "--seam", "1",
+                 "--seam-steps", "2", "--json", str(js)]) == 0
+    table = capsys.readouterr().out
+    assert "| synthetic (eval split) (n=1) | prior (tiny, 2 steps) |" in table
+    assert "no motion" in table and "static flow (oracle)" in table and "mean L_g" in table
+    res = json.loads(js.read_text())
+    zeros = res["datasets"]["synthetic (eval split)"]["methods"]["no motion"]
+    assert zeros["amplitude_ratio"] == 0.0 and zeros["seam_px"] == 0.0
+    oracle = res["datasets"]["synthetic (eval split)"]["methods"]["static flow (oracle)"]
+    assert oracle["magnitude_corr"] > 0.5
