@@ -187,7 +187,7 @@ def test_tiny_vae_overfits_one_pair(residual, factor):
         opt.zero_grad()
         loss.backward()
         opt.step()
-        first = float(loss) if first is None else first
+        first = float(loss.detach()) if first is None else first
     with torch.no_grad():
         final = float(vae.loss(x, generator=gen).total)
     assert final < first / factor, (first, final)
@@ -233,8 +233,6 @@ def test_sampler_is_deterministic_per_seed():
     assert np.isfinite(a.coeffs).all()
 
 
-@pytest.mark.xfail(strict=True, reason="known defect (issue 4, open): with u=2000 on an untrained tiny model "
-                   "motion self-guidance diverges (seam error 1.8e20 px); its step needs normalising")
 def test_self_guidance_gradient_path_lowers_loop_loss():
     pipe = tiny_pipeline(seed=3)
     img = textured_image(48, 64, seed=5)
@@ -244,6 +242,13 @@ def test_self_guidance_gradient_path_lowers_loop_loss():
     assert len(trace) == 8 and all(np.isfinite(r["L_g"]) for r in trace)
     assert guided.extra["self_guidance"] and guided.extra["recurrence"] == 2
     assert seam_error(guided) < seam_error(plain), (seam_error(plain), seam_error(guided))
+    # this u is far too large for this model (the raw guidance term is >100x the noise), yet the
+    # capped step keeps the sampler stable (uncapped it diverged to ~1e20 px) and the result is
+    # the same for any larger u
+    assert max(r["guidance_ratio"] for r in trace) > 100
+    assert np.isfinite(guided.coeffs).all() and np.abs(guided.coeffs).max() < 10 * np.abs(plain.coeffs).max()
+    huge = pipe(img, steps=4, seed=1, self_guidance=True, w=1.75, u=2e6, recurrence=2)
+    np.testing.assert_allclose(huge.coeffs, guided.coeffs, rtol=1e-3, atol=1e-2)  # float rounding of the rescale
     # the gradient reaches the latents
     z = torch.randn(K, 4, 6, 8, requires_grad=True)
     scales = torch.as_tensor(pipe.normalizer.scales, dtype=torch.float32)

@@ -21,6 +21,13 @@ on non-looping clips puts at the end of the period: a fast return to the start p
 of the final volume is reported as its *seam error* (``volume.extra["seam_error_px"]``).
 Self-recurrence (universal guidance): each step is taken ``recurrence`` times, re-noising the
 result back to the current noise level in between.
+
+The guidance term is capped: its RMS is at most ``MAX_GUIDANCE_RATIO`` (0.5) x the RMS of the CFG
+noise prediction. Denormalization is quadratic (``S = sign(x) x^2 s``), so ``grad L_g`` grows with
+the coefficients it pushes; uncapped, a large ``u`` (or a steep, untrained decoder) feeds back on
+itself and the sampler diverges (seen: 1.8e20 px with u=2000 on an untrained tiny model). On the
+shipped small model the default u=200 stays below the cap on most steps, so the cap only acts as
+a trust region.
 """
 
 from __future__ import annotations
@@ -36,6 +43,9 @@ from ..normalization import FrequencyNormalizer
 from ..progress import Job, ensure_job
 from ..spectral_volume import SpectralVolume
 from .models.configs import PriorConfig
+
+
+MAX_GUIDANCE_RATIO = 0.5
 
 
 def make_scheduler(num_train_timesteps: int = 1000) -> DDIMScheduler:
@@ -196,8 +206,8 @@ class MotionPriorPipeline:
             t_prev = t - stride
             for r in range(passes):
                 if self_guidance:
-                    eps, lg = self._guided_eps(z, t, tt, fi, cond, null, cfg_w, u, scales)
-                    trace.append({"step": i, "pass": r, "t": t, "L_g": lg})
+                    eps, lg, ratio = self._guided_eps(z, t, tt, fi, cond, null, cfg_w, u, scales)
+                    trace.append({"step": i, "pass": r, "t": t, "L_g": lg, "guidance_ratio": ratio})
                 else:
                     eps = self._eps(z, tt, fi, cond, null, cfg_w)
                 z_prev = sched.step(eps, t, z, eta=0.0).prev_sample
@@ -221,7 +231,8 @@ class MotionPriorPipeline:
         return vol
 
     def _guided_eps(self, z, t, tt, fi, cond, null, cfg_w, u, scales):
-        """CFG noise plus ``u * grad_z L_g`` of the volume predicted from ``z`` (eq. 5)."""
+        """CFG noise plus ``u * grad_z L_g`` of the volume predicted from ``z`` (eq. 5), the guidance
+        term capped at ``MAX_GUIDANCE_RATIO`` x the RMS of the CFG noise (see module doc)."""
         a_t = float(self.scheduler.alphas_cumprod[t])
         with torch.enable_grad():
             zg = z.detach().requires_grad_(True)
@@ -230,4 +241,9 @@ class MotionPriorPipeline:
             coeffs = denormalize_torch(self.decode_normalized(x0), scales)
             lg, _, _ = loop_loss(coeffs.float(), self.config.num_frames)
             (grad,) = torch.autograd.grad(lg, zg)
-        return eps.detach() + float(u) * grad, float(lg.detach())
+        eps = eps.detach()
+        g = float(u) * torch.nan_to_num(grad, nan=0.0, posinf=0.0, neginf=0.0)
+        ratio = float(g.square().mean().sqrt() / eps.square().mean().sqrt().clamp_min(1e-12))
+        if ratio > MAX_GUIDANCE_RATIO:
+            g = g * (MAX_GUIDANCE_RATIO / ratio)
+        return eps + g, float(lg.detach()), ratio
