@@ -53,12 +53,20 @@ def on_load_post(*_args: Any) -> None:
         wm.gid.message = ""
 
 
-@bpy.app.handlers.persistent
-def on_save_pre(filepath: Optional[str] = None, *_args: Any) -> None:
+def save_as_dirs(filepath: Optional[str]) -> Optional[tuple[str, str]]:
+    """(old, new) folder of a save that may move the .blend; None for a first save."""
     old_dir = os.path.dirname(bpy.data.filepath) if bpy.data.filepath else ""
     if not filepath or not old_dir:
+        return None
+    return old_dir, os.path.dirname(os.path.abspath(filepath))
+
+
+@bpy.app.handlers.persistent
+def on_save_pre(filepath: Optional[str] = None, *_args: Any) -> None:
+    dirs = save_as_dirs(filepath)
+    if dirs is None:
         return
-    new_dir = os.path.dirname(os.path.abspath(filepath))
+    old_dir, new_dir = dirs
     for image in bpy.data.images:
         settings = getattr(image, "gid", None)
         if settings is None:

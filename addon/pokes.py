@@ -577,12 +577,12 @@ def on_load_post(*_args: Any) -> None:
 def on_save_pre(filepath: Optional[str] = None, *_args: Any) -> None:
     """"Save As" elsewhere: keep the motion override's ``//`` path pointing at the same file
     (Blender remaps its own datablocks' paths, not add-on properties)."""
-    from .handlers import remap_relative
+    from .handlers import remap_relative, save_as_dirs
 
-    old_dir = os.path.dirname(bpy.data.filepath) if bpy.data.filepath else ""
-    if not filepath or not old_dir:
+    dirs = save_as_dirs(filepath)
+    if dirs is None:
         return
-    new_dir = os.path.dirname(os.path.abspath(filepath))
+    old_dir, new_dir = dirs
     for scene in bpy.data.scenes:
         settings = getattr(scene, "gid_interactive", None)
         if settings is not None and settings.motion_path:
