@@ -1,16 +1,24 @@
 """Predicting a spectral volume from one image with the learned motion prior (paper §4).
 
-The one entry point for callers (CLI, Blender add-on): ``predict_motion``. It needs torch +
-diffusers (the ``torch`` extra) and the weights folder ``assets/motion_prior`` (see
-``motion_prior/weights.py``); without the weights it raises ``MissingWeightsError``, a clear
-one-line ``GidError``, and a corrupt weights folder gives a one-line ``FormatError``.
-The sampled volume is at the model's resolution (256x160, K=16, 30 fps x 150 frames), anchored.
+The one entry point for callers (CLI, Blender add-on): ``predict_motion``. Two backends:
+
+* ``torch``: the reference ``MotionPriorPipeline`` (torch + diffusers, the ``torch`` extra) on the
+  weights folder ``assets/motion_prior`` (see ``motion_prior/weights.py``);
+* ``onnx``: ``OnnxPriorPipeline`` on numpy + onnxruntime (what Blender has) with the ONNX export
+  of those weights, the sibling folder ``assets/motion_prior_onnx`` (``gid export-onnx --prior``);
+  seamless loops come from a projection (``loop_constraint.py``) instead of self-guidance;
+* ``auto`` (default): torch when it is importable and the weights are there, else onnx.
+
+Without the files a backend needs it raises ``MissingWeightsError``, a clear one-line
+``GidError``; a corrupt folder gives a one-line ``FormatError``. The sampled volume is at the
+model's resolution (256x160, K=16, 30 fps x 150 frames), anchored, and comes back in the image's
+aspect.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 from .errors import GidError, InputError
 from .imaging import LoadedImage
@@ -18,45 +26,60 @@ from .progress import Job
 from .spectral_volume import SpectralVolume
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "assets" / "motion_prior"
+ONNX_SUFFIX = "_onnx"  # the ONNX export of weights folder NAME is its sibling NAME_onnx
+BACKENDS = ("auto", "torch", "onnx")
 ASPECT_TOLERANCE = 0.02  # the renderer's: closer aspects than this are used as they are
+_ONNX_INDEX = "prior_onnx.json"  # motion_prior.onnx_pipeline.ONNX_INDEX_NAME (not imported: keeps this light)
 
 
 class MissingWeightsError(GidError):
     """The learned motion model's weight files are not installed."""
 
 
+def onnx_dir_for(weights_dir: Path) -> Path:
+    """Where the ONNX export of ``weights_dir`` lives: the folder itself when it is an ONNX
+    export, else its sibling ``NAME_onnx`` (``assets/motion_prior`` -> ``assets/motion_prior_onnx``)."""
+    weights_dir = Path(weights_dir)
+    if (weights_dir / _ONNX_INDEX).is_file():
+        return weights_dir
+    return weights_dir.with_name(weights_dir.name + ONNX_SUFFIX)
+
+
 def weights_available(weights_dir: Optional[Path] = None) -> bool:
-    return (Path(weights_dir or WEIGHTS_DIR) / "model_index.json").is_file()
+    """The torch weights or their ONNX export are installed (what each backend needs is checked
+    when predicting)."""
+    weights_dir = Path(weights_dir or WEIGHTS_DIR)
+    return (weights_dir / "model_index.json").is_file() or (onnx_dir_for(weights_dir) / _ONNX_INDEX).is_file()
 
 
 def predict_motion(image: LoadedImage, *, seed: int = 0, steps: Optional[int] = None, device: str = "auto",
-                   weights_dir: Optional[Path] = None, job: Optional[Job] = None) -> SpectralVolume:
+                   weights_dir: Optional[Path] = None, job: Optional[Job] = None, backend: str = "auto",
+                   log: Optional[Callable[[str], None]] = None, loop: bool = True) -> SpectralVolume:
     """A spectral volume for ``image`` sampled from the learned prior (needs the shipped weights).
 
     ``steps``: DDIM steps (default: the model's, 50 for the shipped model; the paper uses 250).
-    ``device``: "auto" (CUDA when available), "gpu"/"cuda" or "cpu". The same seed gives the same
-    volume on the same device.
+    ``device``: "auto" (CUDA when available), "gpu"/"cuda" or "cpu". ``backend``: "auto", "torch"
+    or "onnx" (module doc). The same seed gives the same volume on the same device and backend
+    (the two backends draw their initial noise differently, so their volumes differ).
+    ``log`` hears about provider fallbacks (e.g. a GPU asked for but not usable).
+    ``loop``: project the volume onto the seamless-loop constraints (``loop_constraint``), on both
+    backends, so a loop never snaps back at its seam whichever path made it.
     """
     weights_dir = Path(weights_dir or WEIGHTS_DIR)  # looked up per call: tests and add-ons may repoint it
-    if not weights_available(weights_dir):
-        raise MissingWeightsError(
-            f"the learned motion model is not installed (no weights in {weights_dir}); "
-            "use 'Extract motion from video' (gid extract) until it ships"
-        )
-    try:
-        import torch  # noqa: F401
-        import diffusers  # noqa: F401
-    except ImportError:
-        raise MissingWeightsError(
-            "the learned motion model is not installed in this Python: it needs torch and diffusers "
-            "(pip install 'gid[torch]'); use 'Extract motion from video' (gid extract) instead"
-        ) from None
+    chosen = _choose_backend(backend, weights_dir)
     if steps is not None and int(steps) < 1:
         raise InputError(f"steps must be >= 1, got {steps}")
-    pipe = _pipeline(Path(weights_dir), _torch_device(device))
     pixels = _display_rgb(image)
-    vol = pipe(pixels, steps=steps, seed=int(seed), job=job)
+    if chosen == "torch":
+        pipe = _pipeline(weights_dir, _torch_device(device))
+        vol = pipe(pixels, steps=steps, seed=int(seed), job=job)
+        if loop:
+            vol = _seamless(vol)
+    else:
+        pipe = _onnx_pipeline(onnx_dir_for(weights_dir), _onnx_device(device), log)
+        vol = pipe(pixels, steps=steps, seed=int(seed), job=job, loop=loop)
     extra = dict(vol.extra)
+    extra.setdefault("backend", chosen)
     extra["image_size"] = [image.width, image.height]
     extra["model_size"] = [vol.width, vol.height]
     if image.path:
@@ -68,6 +91,54 @@ def predict_motion(image: LoadedImage, *, seed: int = 0, steps: Optional[int] = 
     if abs(a_img / a_vol - 1.0) > ASPECT_TOLERANCE:
         vol = vol.resized(max(1, round(vol.height * a_img)), vol.height)
     return vol
+
+
+def _seamless(vol: SpectralVolume) -> SpectralVolume:
+    """The torch path's volume made seamless exactly as the ONNX pipeline does it."""
+    from .loop_constraint import make_seamless, relative_change, seam_error
+
+    seamless = make_seamless(vol).anchored()
+    extra = dict(vol.extra, loop=True, seam_error_raw_px=round(seam_error(vol), 6),
+                 loop_correction=round(relative_change(vol.coeffs, seamless.coeffs), 6))
+    extra["seam_error_px"] = round(seam_error(seamless), 6)
+    return seamless.replace(extra=extra)
+
+
+def _torch_importable() -> bool:
+    try:
+        import diffusers  # noqa: F401
+        import torch  # noqa: F401
+    except Exception:  # noqa: BLE001 - ImportError, or a broken install (OSError on a missing DLL)
+        return False
+    return True
+
+
+def _choose_backend(backend: str, weights_dir: Path) -> str:
+    """"torch" or "onnx" for ``backend``, or a ``MissingWeightsError`` saying what is missing."""
+    b = (backend or "auto").lower()
+    if b not in BACKENDS:
+        raise InputError(f"unknown backend {backend!r}; choose {', '.join(BACKENDS)}")
+    torch_weights = (weights_dir / "model_index.json").is_file()
+    onnx_dir = onnx_dir_for(weights_dir)
+    onnx_files = (onnx_dir / _ONNX_INDEX).is_file()
+    if b == "onnx" and not onnx_files:
+        raise MissingWeightsError(
+            f"the learned motion model's ONNX export is not installed (no {_ONNX_INDEX} in {onnx_dir}); "
+            "run 'gid export-onnx --prior' or use the torch backend"
+        )
+    if b == "onnx" or (b == "auto" and onnx_files and not (torch_weights and _torch_importable())):
+        return "onnx"
+    if not torch_weights:
+        raise MissingWeightsError(
+            f"the learned motion model is not installed (no weights in {weights_dir}); "
+            "use 'Extract motion from video' (gid extract) until it ships"
+        )
+    if not _torch_importable():
+        raise MissingWeightsError(
+            "the learned motion model is not installed in this Python: it needs torch and diffusers "
+            "(pip install 'gid[torch]') or its ONNX export; use 'Extract motion from video' (gid extract) instead"
+        )
+    return "torch"
 
 
 _CACHE: dict = {}
@@ -85,6 +156,31 @@ def _pipeline(weights_dir: Path, device: str):
         _CACHE["pipe"] = load_weights(weights_dir, device=device)
         _CACHE["key"] = key
     return _CACHE["pipe"]
+
+
+_ONNX_CACHE: dict = {}
+
+
+def _onnx_pipeline(onnx_dir: Path, device: str, log: Optional[Callable[[str], None]]):
+    """Load (once per folder, device and index file version) the ONNX pipeline; checksums are
+    verified on load."""
+    from .motion_prior.onnx_pipeline import ONNX_INDEX_NAME, OnnxPriorPipeline
+
+    st = (onnx_dir / ONNX_INDEX_NAME).stat()
+    key = (str(onnx_dir.resolve()), device, st.st_mtime_ns, st.st_size)
+    if _ONNX_CACHE.get("key") != key:
+        _ONNX_CACHE.clear()
+        _ONNX_CACHE["pipe"] = OnnxPriorPipeline.load(onnx_dir, device=device, log=log)
+        _ONNX_CACHE["key"] = key
+    return _ONNX_CACHE["pipe"]
+
+
+def _onnx_device(device: str) -> str:
+    d = (device or "auto").lower()
+    d = "gpu" if d == "cuda" else d
+    if d not in ("auto", "gpu", "cpu"):
+        raise InputError(f"unknown device {device!r}; choose auto, gpu or cpu")
+    return d
 
 
 def _torch_device(device: str) -> str:

@@ -100,21 +100,13 @@ def seam_error(volume: SpectralVolume) -> float:
 
 # ----------------------------------------------------------------------------- image
 def prepare_image(image: np.ndarray, width: int, height: int) -> torch.Tensor:
-    """``(H, W, C)`` float in [0, 1] (C = 1, 3 or 4) -> ``(1, 3, height, width)`` in [-1, 1]."""
-    img = np.asarray(image, dtype=np.float32)
-    if img.ndim == 2:
-        img = img[:, :, None]
-    if img.ndim != 3 or img.shape[2] not in (1, 3, 4):
-        raise ValueError(f"expected an (H, W, 3) image, got shape {img.shape}")
-    if img.shape[2] == 1:
-        img = np.repeat(img, 3, axis=2)
-    img = np.clip(img[:, :, :3], 0.0, 1.0)
-    if img.shape[:2] != (height, width):
-        from ..imaging import resize_channels
+    """``(H, W, C)`` float in [0, 1] (C = 1, 3 or 4) -> ``(1, 3, height, width)`` in [-1, 1].
 
-        img = resize_channels(np.ascontiguousarray(img.transpose(2, 0, 1)), width, height).transpose(1, 2, 0)
-    t = torch.from_numpy(np.ascontiguousarray(img.transpose(2, 0, 1)))[None]
-    return (t * 2.0 - 1.0).clamp(-1.0, 1.0)
+    The numpy ``prepare_image_array`` (shared with the ONNX pipeline), as a tensor.
+    """
+    from .onnx_pipeline import prepare_image_array
+
+    return torch.from_numpy(prepare_image_array(image, width, height))
 
 
 # ----------------------------------------------------------------------------- pipeline
@@ -170,13 +162,15 @@ class MotionPriorPipeline:
     def __call__(self, image: np.ndarray, *, steps: Optional[int] = None, guidance_scale: Optional[float] = None,
                  seed: int = 0, generator: Optional[torch.Generator] = None, self_guidance: bool = False,
                  w: float = 1.75, u: float = 200.0, recurrence: int = 2, job: Optional[Job] = None,
-                 return_trace: bool = False) -> SpectralVolume:
+                 return_trace: bool = False, noise: Optional[np.ndarray | torch.Tensor] = None) -> SpectralVolume:
         """Sample a spectral volume ``(K, 4, 160, 256)`` in pixels (anchored: ``F(0) = 0``).
 
         ``guidance_scale`` is the classifier-free guidance weight ``w`` of plain sampling (default:
         the config's); with ``self_guidance`` the paper's looping setting is used instead: CFG weight
         ``w`` (1.75), self-guidance weight ``u`` and ``recurrence`` passes per step. The same
-        ``seed`` (or an identically seeded ``generator``) gives a bit-identical volume.
+        ``seed`` (or an identically seeded ``generator``) gives a bit-identical volume. ``noise``
+        ``(K, 4, h, w)`` replaces the initial ``torch.randn`` draw (the generator still drives the
+        self-guidance re-noising), so this and the ONNX pipeline can start from the same latents.
         """
         job = ensure_job(job)
         cfg = self.config
@@ -196,7 +190,14 @@ class MotionPriorPipeline:
         null = self.denoiser.encode_condition(torch.zeros_like(img)).expand(k, -1, -1, -1) if cfg_w else None
         fi = torch.arange(k, device=dev)
         scales = torch.as_tensor(self.normalizer.scales, dtype=torch.float32, device=dev)
-        z = torch.randn((k, cfg.vae.latent_channels, h, wl), generator=gen, dtype=torch.float32).to(dev)
+        shape = (k, cfg.vae.latent_channels, h, wl)
+        if noise is None:
+            z = torch.randn(shape, generator=gen, dtype=torch.float32).to(dev)
+        else:
+            z = torch.as_tensor(np.asarray(noise, dtype=np.float32) if not torch.is_tensor(noise) else noise)
+            if tuple(z.shape) != shape:
+                raise ValueError(f"noise must have shape {shape}, got {tuple(z.shape)}")
+            z = z.to(device=dev, dtype=torch.float32)
         z = z * sched.init_noise_sigma
         trace: list[dict[str, float]] = []
         timesteps = [int(t) for t in sched.timesteps]
@@ -219,7 +220,7 @@ class MotionPriorPipeline:
         coeffs = self.normalizer.denormalize(normalized)
         vol = SpectralVolume(coeffs, fps=cfg.fps, num_frames=cfg.num_frames, source="predicted").anchored()
         extra: dict[str, Any] = {
-            "model": cfg.name, "seed": int(seed) if generator is None else None, "steps": steps,
+            "model": cfg.name, "seed": int(seed) if generator is None and noise is None else None, "steps": steps,
             "guidance_scale": cfg_w, "self_guidance": bool(self_guidance),
         }
         if self_guidance:

@@ -1,0 +1,206 @@
+"""Export the motion prior to ONNX so it runs on numpy + onnxruntime (inside Blender, no torch).
+
+Three graphs (legacy TorchScript exporter, opset 18, like the splat renderer's export):
+
+* ``encoder.onnx``: image ``(N, 3, H, W)`` in [-1, 1] -> ``cond`` ``(N, C, h, w)``;
+* ``denoiser.onnx``: ``latents (N, 4, h, w)``, ``timestep (N,)`` int64, ``freq_index (N,)`` int64,
+  ``cond (N, C, h, w)`` -> ``eps``; the frequency-coordinated U-Net, so N must be a multiple of K
+  (its frequency attention groups the batch into K-slice volumes). The batch is dynamic: K
+  without guidance, 2K for conditional + null in one call;
+* ``decoder.onnx``: *scaled* latents ``(N, 4, h, w)`` -> the normalized volume slices; the
+  ``1 / latent_scale`` division is inside the graph (``latent_scale_in_decoder`` in the index).
+
+Every file must stay within the weights' 16 MiB file limit. The shipped denoiser is ~20 MB of
+fp32 weights, so its weights go to ONNX external-data files, split into <= 16 MiB pieces that
+onnxruntime reads next to the graph (fp32 kept: fp16 would halve it but cost parity). The folder,
+with ``prior_onnx.json`` (config, latent scale, normalizer scales, scheduler, input/output names,
+SHA-256 of every file), is written to a temporary sibling and swapped in whole.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import torch
+from torch import nn
+
+from ..errors import InputError
+from .onnx_pipeline import DECODER, DENOISER, ENCODER, ONNX_FORMAT, ONNX_INDEX_NAME, ONNX_VERSION
+from .weights import MAX_FILE_BYTES, _jsonable, _publish_modes, sha256_file
+
+OPSET = 18
+DEFAULT_ONNX_DIR = Path(__file__).resolve().parents[1] / "assets" / "motion_prior_onnx"
+_EXTERNAL_MIN_BYTES = 1024  # tensors smaller than this stay inside the graph
+
+
+class _Encoder(nn.Module):
+    def __init__(self, denoiser: nn.Module) -> None:
+        super().__init__()
+        self.denoiser = denoiser
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        return self.denoiser.encode_condition(image)
+
+
+class _Denoiser(nn.Module):
+    def __init__(self, denoiser: nn.Module) -> None:
+        super().__init__()
+        self.denoiser = denoiser
+
+    def forward(self, latents, timestep, freq_index, cond):  # noqa: ANN001 - traced
+        return self.denoiser(latents, timestep, freq_index, cond)
+
+
+class _Decoder(nn.Module):
+    def __init__(self, vae: nn.Module, latent_scale: float) -> None:
+        super().__init__()
+        self.vae = vae
+        self.latent_scale = float(latent_scale)
+
+    def forward(self, latents: torch.Tensor) -> torch.Tensor:
+        return self.vae.decode(latents / self.latent_scale)
+
+
+def _export(module: nn.Module, args: tuple, path: Path, names: tuple[str, list[str], list[str]],
+            dynamic: dict[str, dict[int, str]]) -> None:
+    _, inputs, outputs = names
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # TorchScript exporter deprecation, tracer warnings on shape checks
+        torch.onnx.export(module.eval(), args, str(path), dynamo=False, opset_version=OPSET,
+                          input_names=inputs, output_names=outputs, dynamic_axes=dynamic,
+                          do_constant_folding=True)
+
+
+def _split_external(path: Path, max_bytes: int) -> list[str]:
+    """If ``path`` is over ``max_bytes``, move its large tensors into ``<name>.data-0000i-of-0000N``
+    files of at most ``max_bytes`` each (ONNX external data, offsets per tensor); returns the
+    data file names (empty when the graph fits as it is)."""
+    import onnx
+    from onnx.external_data_helper import _get_all_tensors, set_external_data
+
+    if path.stat().st_size <= max_bytes:
+        return []
+    model = onnx.load(str(path))
+    tensors = [t for t in _get_all_tensors(model) if t.HasField("raw_data") and len(t.raw_data) >= _EXTERNAL_MIN_BYTES]
+    groups: list[list[Any]] = [[]]
+    used = 0
+    for t in tensors:
+        n = len(t.raw_data)
+        if n > max_bytes:
+            raise InputError(f"{path.name}: tensor {t.name} alone is {n} bytes, over the {max_bytes} byte file limit")
+        if used + n > max_bytes and groups[-1]:
+            groups.append([])
+            used = 0
+        groups[-1].append(t)
+        used += n
+    count = len(groups)
+    names = [f"{path.name}.data-{i + 1:05d}-of-{count:05d}" for i in range(count)]
+    for name, group in zip(names, groups):
+        with open(path.parent / name, "wb") as fh:
+            for t in group:
+                offset = fh.tell()
+                fh.write(t.raw_data)
+                set_external_data(t, location=name, offset=offset, length=len(t.raw_data))
+                t.ClearField("raw_data")
+                t.data_location = onnx.TensorProto.EXTERNAL
+    path.write_bytes(model.SerializeToString())
+    return names
+
+
+def export_prior_onnx(pipe, folder: Path = DEFAULT_ONNX_DIR, *, max_file_bytes: int = MAX_FILE_BYTES,
+                      source: Optional[dict] = None, log: Optional[Callable[[str], None]] = None) -> dict:
+    """Write ``pipe``'s (a ``MotionPriorPipeline``) three graphs and ``prior_onnx.json`` to
+    ``folder`` atomically; returns the index."""
+    import onnx
+
+    from .. import __version__
+
+    folder = Path(folder)
+    cfg = pipe.config
+    k = cfg.num_frequencies
+    h, w = cfg.latent_size
+    c = cfg.vae.latent_channels
+    den = pipe.denoiser.to("cpu").eval()
+    vae = pipe.vae.to("cpu").eval()
+    g = torch.Generator().manual_seed(0)
+    image = torch.rand(2, 3, cfg.height, cfg.width, generator=g) * 2 - 1
+    cond = den.encode_condition(image[:1]).detach()
+    c_cond = cond.shape[1]
+    latents = torch.randn(2 * k, c, h, w, generator=g)
+    example = (latents, torch.full((2 * k,), 501, dtype=torch.long), torch.arange(k).repeat(2),
+               torch.randn(2 * k, c_cond, h, w, generator=g))
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.tmp-", dir=folder.parent))
+    try:
+        with torch.no_grad():
+            _export(_Encoder(den), (image,), tmp / ENCODER[0], ENCODER,
+                    {"image": {0: "n"}, "cond": {0: "n"}})
+            _export(_Denoiser(den), example, tmp / DENOISER[0], DENOISER,
+                    {name: {0: "n"} for name in DENOISER[1] + DENOISER[2]})
+            _export(_Decoder(vae, pipe.latent_scale), (latents[:k],), tmp / DECODER[0], DECODER,
+                    {"latents": {0: "n"}, "normalized": {0: "n"}})
+        models: dict[str, Any] = {}
+        for key, (name, inputs, outputs) in (("encoder", ENCODER), ("denoiser", DENOISER), ("decoder", DECODER)):
+            data = _split_external(tmp / name, max_file_bytes)
+            onnx.checker.check_model(str(tmp / name))
+            models[key] = {"file": name, "inputs": inputs, "outputs": outputs, "external_data": data}
+        models["denoiser"]["batch"] = f"a multiple of K={k}: K (no guidance) or 2K (conditional then null)"
+        listing = []
+        for f in sorted(p for p in tmp.iterdir()):
+            size = f.stat().st_size
+            if size > max_file_bytes:
+                raise InputError(f"ONNX prior file {f.name} is {size} bytes, over the {max_file_bytes} byte limit")
+            listing.append({"name": f.name, "bytes": size, "sha256": sha256_file(f)})
+        norm = pipe.normalizer
+        index = {
+            "format": ONNX_FORMAT,
+            "version": ONNX_VERSION,
+            "gid_version": __version__,
+            "torch_version": torch.__version__,
+            "onnx_version": onnx.__version__,
+            "opset": OPSET,
+            "source": source or {},
+            "config": cfg.to_dict(),
+            "latent_scale": float(pipe.latent_scale),
+            "latent_scale_in_decoder": True,
+            "normalization": {"scales": [float(s) for s in norm.scales], "percentile": float(norm.percentile),
+                              "num_volumes": int(norm.num_volumes)},
+            "scheduler": {key: _jsonable(v) for key, v in dict(pipe.scheduler.config).items() if not key.startswith("_")},
+            "models": models,
+            "files": listing,
+            "total_bytes": sum(e["bytes"] for e in listing),
+        }
+        (tmp / ONNX_INDEX_NAME).write_text(json.dumps(index, indent=2) + "\n")
+        _publish_modes(tmp)
+        old = None
+        if folder.exists():
+            old = folder.with_name(f".{folder.name}.old-{os.getpid()}")
+            if old.exists():
+                shutil.rmtree(old)
+            folder.rename(old)
+        tmp.rename(folder)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+        if log is not None:
+            log(f"wrote {folder}: " + ", ".join(f"{e['name']} {e['bytes'] / 2**20:.1f} MiB" for e in listing))
+        return index
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def export_prior_from_weights(weights_dir: Path, folder: Path = DEFAULT_ONNX_DIR,
+                              log: Optional[Callable[[str], None]] = None) -> dict:
+    """Load a (checksum-verified) weights folder and export it; the source index is recorded."""
+    from .weights import INDEX_NAME, load_weights
+
+    weights_dir = Path(weights_dir)
+    pipe = load_weights(weights_dir, device="cpu")
+    source = {"weights_index_sha256": sha256_file(weights_dir / INDEX_NAME), "model": pipe.config.name}
+    return export_prior_onnx(pipe, folder, source=source, log=log)
