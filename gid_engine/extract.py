@@ -231,6 +231,11 @@ def _frames_needed(times: np.ndarray, t: np.ndarray) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------- optical flow
+def flow_function(method: str = DEFAULT_METHOD) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+    """``flow(gray_a, gray_b) -> (h, w, 2)`` float32 forward flow, for one named method."""
+    return _make_flow(_method(method))
+
+
 def _method(name: str) -> FlowMethod:
     try:
         return METHODS[name]

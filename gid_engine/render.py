@@ -20,6 +20,7 @@ from .progress import Job, ensure_job
 from .spectral_volume import SpectralVolume
 
 BACKENDS = ("onnx", "torch")
+RENDERERS = ("auto", "neural", "splat")
 SPLAT_RESOLUTIONS = ("auto", "full", "proxy")
 # "auto" splats every output pixel while the output is at most this many times the motion's
 # size per side; beyond, the motion carries no finer detail, so a proxy splat plus a full-size
@@ -36,8 +37,26 @@ class Splatter(Protocol):
 
 
 def make_splatter(backend: str = "onnx", device: str = "auto", threads: Optional[int] = None,
-                  log: Callable[[str], None] | None = None) -> Splatter:
-    """The renderer for ``backend``; torch is imported only when asked for."""
+                  log: Callable[[str], None] | None = None, renderer: str = "splat") -> Splatter:
+    """The frame renderer: ``renderer`` "splat" (softmax splat + push-pull fill), "neural" (feature
+    pyramid + synthesis network, paper §5) or "auto" (neural when the installed weights are marked as the default), run by
+    ``backend``; torch is imported only when asked for."""
+    if renderer not in RENDERERS:
+        raise InputError(f"renderer must be one of {', '.join(RENDERERS)}, got {renderer!r}")
+    if backend not in BACKENDS:
+        raise InputError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    if renderer == "auto":
+        renderer = "neural" if neural_renderer_installed() else "splat"
+    if renderer == "neural":
+        if backend == "onnx":
+            from .renderer.runtime import OnnxNeuralRenderer
+
+            return OnnxNeuralRenderer(device=device, threads=threads, log=log)
+        try:
+            from .renderer.torch_runtime import TorchNeuralRenderer
+        except ImportError:
+            raise InputError("backend 'torch' needs PyTorch, which is not installed; use --backend onnx") from None
+        return TorchNeuralRenderer(threads=threads)
     if backend == "onnx":
         from .runtime import OnnxSplatter
 
@@ -49,6 +68,31 @@ def make_splatter(backend: str = "onnx", device: str = "auto", threads: Optional
             raise InputError("backend 'torch' needs PyTorch, which is not installed; use --backend onnx") from None
         return TorchSplatter(threads=threads)
     raise InputError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+
+
+def neural_renderer_installed(default_only: bool = True) -> bool:
+    """Whether the shipped neural renderer is there (its files are checked on load) and, with
+    ``default_only``, whether its index says it is the default: ``"default": true`` is set only for
+    weights that measurably beat the splat renderer (MODEL_CARD.md), since the neural renderer
+    costs several times more per frame."""
+    import json
+
+    from .renderer.checkpoint import INDEX_NAME, WEIGHTS_DIR
+
+    index = WEIGHTS_DIR / INDEX_NAME
+    if not index.is_file():
+        return False
+    if not default_only:
+        return True
+    try:
+        return bool(json.loads(index.read_text()).get("default", False))
+    except (OSError, ValueError):
+        return False
+
+
+def field_splatter(splatter: Splatter) -> Splatter:
+    """The splatter for displacement fields: a neural renderer draws pictures, not fields."""
+    return getattr(splatter, "field_splatter", splatter)
 
 
 @dataclass(frozen=True)
@@ -172,8 +216,7 @@ def render_frames(image: LoadedImage, sv: SpectralVolume, splatter: Splatter, ti
     times = frame_times(sv, timing)
     if proxy is None:
         prepared = prepare_motion(sv, image.width, image.height, amplitude, anchor, fit)
-        chw = np.ascontiguousarray(image.pixels.transpose(2, 0, 1))
-        draw = lambda t: splatter(chw, prepared.displacement_at(t), prepared.z).transpose(1, 2, 0)  # noqa: E731
+        draw = _full_drawer(image, prepared, splatter)
     else:
         draw = _proxy_warper(image.pixels, sv, proxy, splatter, amplitude, anchor)
     for i, t in enumerate(times):
@@ -183,12 +226,33 @@ def render_frames(image: LoadedImage, sv: SpectralVolume, splatter: Splatter, ti
         yield frame
 
 
+def _full_drawer(image: LoadedImage, prepared: PreparedMotion, splatter: Splatter) -> Callable[[float], np.ndarray]:
+    """A frame function that splats every output pixel. The neural renderer learnt on display-
+    referred (sRGB) pictures, so a linear image is shown to it as sRGB and its frames converted back."""
+    from ..exporters.colors import linear_to_srgb, srgb_to_linear
+
+    to_display = image.linear and getattr(splatter, "name", "") == "neural"
+    pixels = image.pixels
+    if to_display:
+        pixels = np.concatenate([linear_to_srgb(pixels[:, :, :3]), pixels[:, :, 3:]], axis=2)
+    chw = np.ascontiguousarray(pixels.transpose(2, 0, 1), dtype=np.float32)
+
+    def draw(t: float) -> np.ndarray:
+        frame = splatter(chw, prepared.displacement_at(t), prepared.z).transpose(1, 2, 0)
+        if to_display:
+            frame = np.concatenate([srgb_to_linear(frame[:, :, :3]), frame[:, :, 3:]], axis=2)
+        return frame
+
+    return draw
+
+
 def _proxy_warper(pixels: np.ndarray, sv: SpectralVolume, proxy: tuple[int, int], splatter: Splatter,
                   amplitude: float, anchor: bool) -> Callable[[float], np.ndarray]:
     """A frame function: softmax-splat the motion at ``proxy`` size, backward-warp at full size."""
     from ..exporters.opencv import cv2
 
     height, width = pixels.shape[:2]
+    fields = field_splatter(splatter)
     prepared = prepare_motion(sv, proxy[0], proxy[1], amplitude, anchor, fit="stretch")
     sx, sy = width / proxy[0], height / proxy[1]
     xs = np.arange(width, dtype=np.float32)[None, :]
@@ -196,7 +260,7 @@ def _proxy_warper(pixels: np.ndarray, sv: SpectralVolume, proxy: tuple[int, int]
 
     def draw(t: float) -> np.ndarray:
         forward = prepared.displacement_at(t)
-        backward = splatter(forward, forward, prepared.z)
+        backward = fields(forward, forward, prepared.z)
         bx = cv2.resize(backward[0], (width, height), interpolation=cv2.INTER_LINEAR)
         by = cv2.resize(backward[1], (width, height), interpolation=cv2.INTER_LINEAR)
         map_x = xs - bx * np.float32(sx)
@@ -228,7 +292,7 @@ def displacement_frames(sv: SpectralVolume, width: int, height: int, timing: Tim
         job.check()
         field = prepared.displacement_at(t)
         if splatter is not None:
-            field = splatter(field, field, prepared.z)
+            field = field_splatter(splatter)(field, field, prepared.z)
         if proxy is not None:
             field = resize_channels(field, width, height)
             field[0] *= np.float32(width / proxy[0])

@@ -1,0 +1,198 @@
+"""Training the neural renderer: ``gid train render`` (HF accelerate; bf16 and multi-GPU on CUDA).
+
+    gid train render --config small --steps N --out checkpoints/render [--resume] [--export]
+
+Data: ``--pairs`` synthetic triples (exact motion and disocclusions, see ``data``) generated once
+into ``out/triples.npy`` plus every training pair of the real clips (``--real``, DIS flow), held in
+memory; each step draws random crops (``config.crop``) with flips. Loss: L1 + ``perceptual_weight``
+x the EfficientNet-Lite0 feature distance (``perceptual``). Checkpoints are the motion prior's
+(atomic, resumable, safetensors shards ≤ 16 MiB, batches a pure function of (seed, step)), in
+``out/render/``. ``--export`` writes the shipped weights and ONNX graphs.
+Multi-GPU: ``accelerate launch --multi_gpu -m gid.gid_engine.cli train render ...``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Optional
+
+import numpy as np
+import torch
+
+from ..errors import InputError
+from ..motion_prior.train import (LossLog, _batch_rng, _lr_at, _restore_optimizer, latest_checkpoint,
+                                  load_checkpoint_model, save_checkpoint)
+from ..motion_prior.weights import load_state_dict
+from .checkpoint import WEIGHTS_DIR
+from .configs import get_config
+from .data import real_triples, synthetic_triple
+from .neural_renderer import NeuralRenderer
+
+DEFAULT_REAL = (Path(__file__).resolve().parents[2] / "samples" / "tree.avi",)
+REAL_WEIGHT = 0.25  # share of each batch drawn from real clips
+
+
+@dataclass
+class RenderTrainArgs:
+    config: str = "small"
+    steps: int = 2000
+    out: Path = Path("checkpoints/render")
+    resume: bool = False
+    batch: Optional[int] = None
+    lr: Optional[float] = None
+    data_seed: int = 0
+    pairs: int = 600
+    real: tuple = field(default_factory=lambda: tuple(str(p) for p in DEFAULT_REAL))
+    ckpt_every: int = 250
+    log_every: int = 25
+    threads: Optional[int] = None
+    export: Optional[Path] = None
+
+
+def build_triples(n: int, seed: int, width: int, height: int, cache: Path | None,
+                  log: Callable[[str], None]) -> np.ndarray:
+    """``(n, 9, H, W)`` float32 stacks (image, flow, z, target), cached in ``cache``."""
+    if cache is not None and cache.is_file():
+        arr = np.load(cache, mmap_mode="r")
+        if arr.shape[0] >= n and arr.shape[2:] == (height, width):
+            return np.asarray(arr[:n])
+    out = np.empty((n, 9, height, width), dtype=np.float32)
+    t0 = time.perf_counter()
+    for i in range(n):
+        out[i] = synthetic_triple(i, seed=seed, width=width, height=height).stacked()
+        if (i + 1) % 100 == 0:
+            log(f"render data: {i + 1}/{n} triples ({time.perf_counter() - t0:.0f}s)")
+    if cache is not None:
+        tmp = cache.with_name(cache.stem + ".tmp.npy")
+        np.save(tmp, out)
+        tmp.replace(cache)
+    return out
+
+
+def crop_batch(sources: list[np.ndarray], batch: int, crop: tuple[int, int], rng: np.random.Generator) -> torch.Tensor:
+    """Random crops (with horizontal flips, which negate the x flow) from random stacks."""
+    cw, ch = crop
+    out = np.empty((batch, 9, ch, cw), dtype=np.float32)
+    for b in range(batch):
+        src = sources[int(rng.integers(len(sources)))]
+        arr = src[int(rng.integers(src.shape[0]))]
+        h, w = arr.shape[1:]
+        if h < ch or w < cw:
+            raise InputError(f"training crop {cw}x{ch} is larger than the data ({w}x{h})")
+        y, x = int(rng.integers(h - ch + 1)), int(rng.integers(w - cw + 1))
+        piece = np.array(arr[:, y: y + ch, x: x + cw], dtype=np.float32)
+        if rng.random() < 0.5:
+            piece = piece[:, :, ::-1].copy()
+            piece[3] = -piece[3]
+        out[b] = piece
+    return torch.from_numpy(out)
+
+
+def train_renderer(args: RenderTrainArgs, log: Callable[[str], None] = print) -> dict:
+    from accelerate import Accelerator
+
+    from .perceptual import PerceptualFeatures
+
+    if args.steps < 1:
+        raise InputError("--steps must be >= 1")
+    if args.threads:
+        torch.set_num_threads(int(args.threads))
+    config = get_config(args.config)
+    out = Path(args.out)
+    stage_dir = out / "render"
+    if not args.resume and latest_checkpoint(stage_dir) is not None:
+        raise InputError(f"{stage_dir} already has checkpoints; pass --resume to continue or use a new --out")
+    out.mkdir(parents=True, exist_ok=True)
+    accel = Accelerator(mixed_precision="bf16" if torch.cuda.is_available() else "no")
+    say = log if accel.is_main_process else (lambda _m: None)
+    with accel.main_process_first():
+        synthetic = build_triples(args.pairs, args.data_seed, 256, 160, out / f"triples-{args.data_seed}.npy", say)
+    real = [np.stack([t.stacked() for t in real_triples(p, split="train")]) for p in args.real]
+    sources = [synthetic] + real
+    say(f"render data: {synthetic.shape[0]} synthetic + {sum(r.shape[0] for r in real)} real triples")
+    model = NeuralRenderer(config)
+    batch, lr = args.batch or config.batch, args.lr or config.lr
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-5)
+    start = 0
+    ckpt = latest_checkpoint(stage_dir) if args.resume else None
+    if ckpt is not None:
+        st = load_checkpoint_model(ckpt, model)
+        _restore_optimizer(optimizer, load_state_dict(ckpt, st["optimizer_files"]) if st["optimizer_files"] else {},
+                           st["optimizer"])
+        start = int(st["step"])
+        say(f"render: resumed from {ckpt} at step {start}")
+    perceptual = PerceptualFeatures().to(accel.device)
+    model, optimizer = accel.prepare(model, optimizer)
+    model.train()
+    stage_dir.mkdir(parents=True, exist_ok=True)
+    loss_log = LossLog(stage_dir / "loss.csv", ["l1", "perceptual"], start) if accel.is_main_process else None
+    extra = {"stage": "render", "config": args.config, "batch": batch, "lr": lr, "data_seed": args.data_seed,
+             "pairs": args.pairs}
+    t0 = time.perf_counter()
+    recent: list[tuple[float, float, float]] = []
+    first = last = float("nan")
+    for step in range(start, args.steps):
+        rng = _batch_rng(args.data_seed, step, accel.process_index)
+        n_real = int(round(batch * REAL_WEIGHT)) if real else 0
+        parts = [crop_batch([synthetic], batch - n_real, config.crop, rng)]
+        if n_real:
+            parts.append(crop_batch(real, n_real, config.crop, rng))
+        x = torch.cat(parts).to(accel.device)
+        image, flow, z, target = x[:, :3], x[:, 3:5], x[:, 5:6], x[:, 6:9]
+        cur = _lr_at(step, args.steps, lr)
+        for g in optimizer.param_groups:
+            g["lr"] = cur
+        with accel.autocast():
+            pred = model(image, flow, z)
+            l1 = (pred - target).abs().mean()
+            perc = perceptual.distance(pred.float(), target).mean()
+            loss = l1 + config.perceptual_weight * perc
+        optimizer.zero_grad(set_to_none=True)
+        accel.backward(loss)
+        accel.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        last = float(loss.detach())
+        first = last if step == start else first
+        recent.append((last, float(l1.detach()), float(perc.detach())))
+        done = step + 1
+        if loss_log is not None and (done % args.log_every == 0 or done == args.steps):
+            avg = np.mean(np.array(recent), axis=0)
+            recent = []
+            loss_log.write({"step": done, "seconds": f"{time.perf_counter() - t0:.1f}", "lr": f"{cur:.3g}",
+                            "loss": f"{avg[0]:.6f}", "l1": f"{avg[1]:.6f}", "perceptual": f"{avg[2]:.6f}"})
+            say(f"render: step {done}/{args.steps} loss {avg[0]:.5f} (l1 {avg[1]:.5f}, perceptual {avg[2]:.4f}) "
+                f"({(time.perf_counter() - t0) / (done - start):.2f}s/step)")
+        if accel.is_main_process and (done % args.ckpt_every == 0 or done == args.steps):
+            save_checkpoint(stage_dir, done, accel.unwrap_model(model), optimizer, extra)
+        accel.wait_for_everyone()
+    summary = {"stage": "render", "config": args.config, "steps": args.steps, "start": start, "batch": batch,
+               "lr": lr, "pairs": args.pairs, "real": [Path(p).name for p in args.real],
+               "seconds": round(time.perf_counter() - t0, 1), "first_loss": first, "last_loss": last,
+               "device": str(accel.device), "processes": accel.num_processes}
+    if accel.is_main_process:
+        (stage_dir / "summary.json").write_text(json.dumps(summary, indent=1))
+        if args.export is not None:
+            export_renderer(out, Path(args.export), log=say)
+    return summary
+
+
+def export_renderer(out: Path, target: Path = WEIGHTS_DIR, log: Callable[[str], None] = print) -> Path:
+    """The latest checkpoint of ``out`` as shipped weights + ONNX graphs in ``target``."""
+    from .checkpoint import save_renderer
+    from .onnx_export import export_renderer_onnx
+
+    ckpt = latest_checkpoint(Path(out) / "render")
+    if ckpt is None:
+        raise InputError(f"no renderer checkpoint in {out}; train first (gid train render --out {out})")
+    state = json.loads((ckpt / "state.json").read_text())
+    model = NeuralRenderer(get_config(state["config"]))
+    load_checkpoint_model(ckpt, model)
+    summary_file = Path(out) / "render" / "summary.json"
+    training = json.loads(summary_file.read_text()) if summary_file.is_file() else {"steps": state["step"]}
+    save_renderer(model.eval(), target, {"training": training})
+    export_renderer_onnx(target, model=model)
+    log(f"exported the renderer to {target}")
+    return Path(target)
