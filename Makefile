@@ -23,12 +23,13 @@ $(STAMP50): pyproject.toml requirements/blender50.txt
 	touch $(STAMP50)
 
 demo: $(STAMP)
+	$(VENV)/bin/gid animate samples/tree_still.png -o out/animate --seed 0 --overwrite
 	$(VENV)/bin/gid demo -o out/demo --overwrite
 	$(PY) -m gid.addon.demo -o out/blender_demo
 
 test: $(STAMP) $(STAMP50)
 	$(PY) -m pytest -q
-	$(VENV50)/bin/python -m pytest -q -p no:cacheprovider tests/test_addon_*.py
+	$(VENV50)/bin/python -m pytest -q -p no:cacheprovider tests/test_addon_*.py tests/test_torchfree_*.py
 
 bench: $(STAMP)
 	$(VENV)/bin/gid bench

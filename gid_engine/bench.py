@@ -23,6 +23,7 @@ from .spectral_volume import SpectralVolume
 # Goals from the issues, on the 2-core development CPU.
 GOAL_EXTRACT_S = 2.0  # 150 frames at 256x160
 GOAL_RENDER_FPS_512 = 15.0
+GOAL_NEURAL_FPS_512 = 5.0  # issue 5, this CPU (the H100 goal is 250)
 
 
 def machine_description() -> str:
@@ -78,7 +79,7 @@ def synthetic_clip(path: Path, width: int = 256, height: int = 160, frames: int 
 
 
 def run_bench(quick: bool = False, json_path: Optional[str] = None, backends: tuple[str, ...] | list[str] = ("onnx", "torch"),
-              out: Callable[[str], None] = print) -> list[dict]:
+              out: Callable[[str], None] = print, prior: bool = True) -> list[dict]:
     repeats = 2 if quick else 5
     rows: list[dict] = []
 
@@ -109,12 +110,41 @@ def run_bench(quick: bool = False, json_path: Optional[str] = None, backends: tu
                          "value": 1.0 / secs, "unit": "fps", "goal": goal,
                          "vs_goal": (1.0 / secs) / goal if goal else None})
 
+    rows.extend(bench_neural(backends, repeats))
     rows.append(bench_modal(repeats))
+    if prior:
+        rows.extend(bench_prior(backends, repeats=1 if quick else 2))
+        rows.extend(bench_animate(backends))
 
     out(f"gid bench — {machine_description()}")
     out(format_table(rows))
     if json_path:
         Path(json_path).write_text(json.dumps({"machine": machine_description(), "rows": rows}, indent=2))
+    return rows
+
+
+# ------------------------------------------------------------------------------ neural renderer
+def bench_neural(backends, repeats: int = 5) -> list[dict]:
+    """Frames per second of the shipped neural renderer (encoder excluded: once per still)."""
+    rows = []
+    for backend in backends:
+        try:
+            renderer = make_splatter(backend, device="auto", renderer="neural")
+        except Exception as exc:  # weights or torch missing: report, don't fail the bench
+            rows.append({"task": "neural render frame", "size": "-", "backend": backend, "value": float("nan"),
+                         "unit": "fps", "goal": None, "vs_goal": None, "note": str(exc).splitlines()[0][:80]})
+            continue
+        label = getattr(getattr(renderer, "info", None), "provider", backend)
+        name = f"{backend} ({label})" if label != backend else backend
+        sv = smooth_volume(256, 144)
+        for width, height in ((512, 288), (1920, 1080)):
+            image = from_array(np.random.default_rng(2).random((height, width, 3)).astype(np.float32))
+            frames = render_frames(image, sv, renderer, Timing(frames=10_000), fit="stretch", splat_resolution="full")
+            secs = _median_time(lambda: next(frames), max(2, repeats // 2) if width > 512 else repeats)
+            goal = GOAL_NEURAL_FPS_512 if width == 512 else None
+            rows.append({"task": "neural render frame", "size": f"{width}x{height}", "backend": name,
+                         "value": 1.0 / secs, "unit": "fps", "goal": goal,
+                         "vs_goal": (1.0 / secs) / goal if goal else None})
     return rows
 
 
@@ -143,6 +173,78 @@ def bench_modal(repeats: int = 5, frames: int = 30) -> dict:
     return {"task": "interactive displacement (modal)", "size": "1920x1080", "backend": "numpy + opencv",
             "value": 1.0 / secs, "unit": "fps", "goal": GOAL_MODAL_FPS_1080,
             "vs_goal": (1.0 / secs) / GOAL_MODAL_FPS_1080}
+
+
+# ------------------------------------------------------------------------------ learned prior
+def bench_prior(backends: tuple[str, ...] | list[str] = ("onnx", "torch"), repeats: int = 2,
+                steps: Optional[int] = None) -> list[dict]:
+    """One ``predict_motion`` (image -> spectral volume, the model's default 50 DDIM steps with
+    CFG, so 50 denoiser calls on 2K = 32 latent slices, then the VAE decoder) per backend, on the
+    CPU, at the model's 256x160. A 1-step prediction first loads the model and warms up; the
+    figure is the median of ``repeats`` full predictions. The onnx figure includes the seamless
+    loop projection (about a millisecond)."""
+    from .predict import predict_motion
+
+    image = from_array(np.random.default_rng(3).random((160, 256, 3)).astype(np.float32))
+    rows = []
+    for backend in backends:
+        row = {"task": "predict motion (prior, default steps)", "size": "256x160", "backend": backend,
+               "value": float("nan"), "unit": "s", "goal": None, "vs_goal": None}
+        try:
+            vol = predict_motion(image, seed=0, steps=1, device="cpu", backend=backend)
+            times = []
+            for _ in range(max(1, repeats)):
+                t0 = time.perf_counter()
+                vol = predict_motion(image, seed=0, steps=steps, device="cpu", backend=backend)
+                times.append(time.perf_counter() - t0)
+        except Exception as exc:  # torch or the weights missing: report, don't fail the whole bench
+            row["note"] = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
+            rows.append(row)
+            continue
+        detail = vol.extra.get("provider") or _torch_threads()
+        row.update(value=statistics.median(times), backend=f"{backend} ({detail}, {vol.extra.get('steps')} steps)")
+        rows.append(row)
+    return rows
+
+
+GOAL_ANIMATE_S = 30.0  # issue 6: one still -> 150-frame 512x288 loop on this 2-core CPU
+
+
+def bench_animate(backends: tuple[str, ...] | list[str] = ("onnx", "torch")) -> list[dict]:
+    """``Engine.animate`` end to end, once per backend (the models are loaded and warmed first, as
+    in a Blender session): a 512x288 still -> prediction (default steps) -> 150-frame PNG loop with
+    the default renderer -> files. ``torch`` runs the prior and the renderer through torch."""
+    from .engine import Engine
+    from ..exporters.opencv import cv2
+
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        still = Path(tmp) / "still.png"
+        rgb = (np.random.default_rng(4).random((288, 512, 3)) * 255).astype(np.uint8)
+        cv2.imwrite(str(still), cv2.GaussianBlur(rgb, (0, 0), 1.5))
+        for backend in backends:
+            row = {"task": "animate end to end (150 frames, PNG)", "size": "512x288", "backend": backend,
+                   "value": float("nan"), "unit": "s", "goal": GOAL_ANIMATE_S, "vs_goal": None}
+            try:
+                engine = Engine(device="auto", backend=backend)
+                engine.animate(still, Path(tmp) / f"warm-{backend}", steps=1, frames=2, preview=None)
+                result = engine.animate(still, Path(tmp) / f"loop-{backend}", preview=None)
+            except Exception as exc:  # torch or weights missing: report, don't fail the bench
+                row["note"] = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
+                rows.append(row)
+                continue
+            renderer = getattr(engine.frame_renderer(), "name", "?")
+            secs = result.seconds["total"]
+            row.update(value=secs, vs_goal=GOAL_ANIMATE_S / secs,
+                       backend=f"{backend} ({renderer} renderer; predict {result.seconds['predict']:.1f} s)")
+            rows.append(row)
+    return rows
+
+
+def _torch_threads() -> str:
+    import torch
+
+    return f"cpu, {torch.get_num_threads()} threads"
 
 
 def format_table(rows: list[dict]) -> str:

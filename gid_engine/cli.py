@@ -99,6 +99,7 @@ def _render_options(args: argparse.Namespace):
     return RenderOptions(frames=args.frames, fps=args.fps, slowmo=args.slowmo, loop=not args.no_loop,
                          amplitude=args.amplitude, anchor=not args.no_anchor, fit=args.fit,
                          backend=getattr(args, "backend", "onnx"), device=getattr(args, "device", "auto"),
+                         renderer=getattr(args, "renderer", "auto"),
                          splat_resolution=getattr(args, "splat_resolution", "auto"))
 
 
@@ -171,10 +172,35 @@ def cmd_info(args: argparse.Namespace) -> None:
 def cmd_bench(args: argparse.Namespace) -> None:
     from .bench import run_bench
 
-    run_bench(quick=args.quick, json_path=args.json, backends=args.backends)
+    run_bench(quick=args.quick, json_path=args.json, backends=args.backends, prior=not args.no_prior)
+
+
+def cmd_selftest(args: argparse.Namespace) -> None:
+    from .selftest import main as run_selftest
+
+    code = run_selftest(markdown=args.markdown, ids=args.case)
+    if code:
+        raise SystemExit(code)
 
 
 def cmd_export_onnx(args: argparse.Namespace) -> None:
+    if args.prior:
+        from .motion_prior.onnx_export import DEFAULT_ONNX_DIR, export_prior_from_weights
+        from .predict import WEIGHTS_DIR
+
+        export_prior_from_weights(Path(args.weights) if args.weights else WEIGHTS_DIR,
+                                  Path(args.output) if args.output else DEFAULT_ONNX_DIR, log=_say)
+        return
+    if args.neural:
+        from .renderer.checkpoint import WEIGHTS_DIR as RENDERER_DIR
+        from .renderer.onnx_export import export_renderer_onnx
+
+        folder = Path(args.weights) if args.weights else RENDERER_DIR
+        for path in export_renderer_onnx(folder, out=Path(args.output) if args.output else None):
+            _say(f"wrote {path}")
+        return
+    if args.weights:
+        raise InputError("--weights goes with --prior or --neural (the splat renderer has no weights)")
     from .export_onnx import export_splat_onnx
     from .runtime import SPLAT_ONNX, asset_path
 
@@ -201,6 +227,8 @@ def cmd_build_extension(args: argparse.Namespace) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> None:
+    if args.stage == "render":
+        return _train_render(args)
     from .motion_prior.train import DEFAULT_EXPORT_DIR, TrainArgs, train
 
     export = None
@@ -211,6 +239,39 @@ def cmd_train(args: argparse.Namespace) -> None:
                               pairs=args.pairs, norm_samples=args.norm_samples, ckpt_every=args.ckpt_every,
                               log_every=args.log_every, export=export, threads=args.threads), log=_say)
     _say(f"{summary['stage']}: loss {summary['first_loss']} -> {summary['last_loss']} in {summary['seconds']}s")
+
+
+def _train_render(args: argparse.Namespace) -> None:
+    from .renderer.checkpoint import WEIGHTS_DIR
+    from .renderer.train import DEFAULT_REAL, RenderTrainArgs, train_renderer
+
+    if args.config not in ("tiny", "small"):
+        raise InputError("the renderer has the configs tiny and small")
+    export = None
+    if args.export is not None:
+        export = Path(args.export) if args.export else WEIGHTS_DIR
+    real = tuple(args.real) if args.real is not None else tuple(str(p) for p in DEFAULT_REAL)
+    summary = train_renderer(RenderTrainArgs(
+        config=args.config, steps=args.steps, out=Path(args.out), resume=args.resume, batch=args.batch, lr=args.lr,
+        data_seed=args.data_seed, pairs=args.pairs, real=real, ckpt_every=args.ckpt_every,
+        log_every=args.log_every, threads=args.threads, export=export), log=_say)
+    _say(f"render: loss {summary['first_loss']:.5f} -> {summary['last_loss']:.5f} in {summary['seconds']}s")
+
+
+def cmd_animate(args: argparse.Namespace) -> None:
+    from .engine import Engine
+
+    engine = Engine(device=args.device, backend=args.backend, renderer=args.renderer, log=_say)
+    job, close = _progress_job()
+    try:
+        result = engine.animate(args.image, args.output, seed=args.seed, steps=args.steps, frames=args.frames,
+                                fps=args.fps, amplitude=args.amplitude, slowmo=args.slowmo, fmt=args.format,
+                                preview=None if args.no_preview else "gif", overwrite=args.overwrite, job=job)
+    finally:
+        close()
+    s = result.seconds
+    _say(f"wrote {result.frames} frames to {result.out_dir} (+ {result.motion_file.name}): prediction "
+         f"{s['predict']:.1f}s, rendering {s['render']:.1f}s, total {s['total']:.1f}s")
 
 
 def cmd_predict(args: argparse.Namespace) -> None:
@@ -226,22 +287,33 @@ def cmd_predict(args: argparse.Namespace) -> None:
     t0 = time.perf_counter()
     try:
         sv = predict_motion(image, seed=args.seed, steps=args.steps, device=args.device,
-                            weights_dir=Path(args.weights) if args.weights else WEIGHTS_DIR, job=job)
+                            weights_dir=Path(args.weights) if args.weights else WEIGHTS_DIR, job=job,
+                            backend=args.backend, log=_say)
     finally:
         close()
     dt = time.perf_counter() - t0
     save_spectral_volume(sv, out, overwrite=args.overwrite)
     _say(f"wrote {out}: {sv.width}x{sv.height}, K={sv.K}, {sv.fps:g} fps x {sv.num_frames} frames, "
-         f"seed {args.seed}, {sv.extra.get('steps')} steps in {dt:.1f}s "
+         f"seed {args.seed}, {sv.extra.get('steps')} steps ({sv.extra.get('backend', 'torch')}) in {dt:.1f}s "
          f"(largest mean displacement {float(sv.mean_magnitude().max()):.2f} px)")
 
 
 def cmd_eval(args: argparse.Namespace) -> None:
+    if args.what == "render":
+        from .renderer.checkpoint import WEIGHTS_DIR as RENDERER_DIR
+        from .renderer.evaluate import RenderEvalArgs, run_render_eval
+
+        real = tuple(args.real) if args.real is not None else RenderEvalArgs().real
+        run_render_eval(RenderEvalArgs(weights=Path(args.weights) if args.weights else RENDERER_DIR,
+                                       n=args.n if args.n is not None else 32, seed=args.seed, real=real,
+                                       json_path=args.json), log=_say)
+        return
     from .motion_prior.evaluate import EvalArgs, run_eval
     from .predict import WEIGHTS_DIR
 
-    run_eval(EvalArgs(weights=Path(args.weights) if args.weights else WEIGHTS_DIR, n=args.n, steps=args.steps,
-                      seed=args.seed, real=args.real, real_pairs=args.real_pairs, seam=args.seam,
+    run_eval(EvalArgs(weights=Path(args.weights) if args.weights else WEIGHTS_DIR,
+                      n=args.n if args.n is not None else 8, steps=args.steps,
+                      seed=args.seed, real=args.real if args.real is not None else ["samples/tree.avi"], real_pairs=args.real_pairs, seam=args.seam,
                       seam_steps=args.seam_steps, json_path=args.json, device=args.device), log=_say)
 
 
@@ -284,6 +356,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--prefix", default="frame", help="file name prefix (frame_0001.png)")
     p.add_argument("--preview", choices=["mp4", "gif"], default=None, help="also write a small preview")
     p.add_argument("--backend", choices=["onnx", "torch"], default="onnx")
+    p.add_argument("--renderer", choices=["auto", "neural", "splat"], default="auto",
+                   help="neural (feature splatting + synthesis network) or splat (softmax splat + hole filling); "
+                        "auto: neural when the shipped weights are marked the default (MODEL_CARD.md)")
     p.add_argument("--device", choices=["auto", "gpu", "cpu"], default="auto")
     p.add_argument("--splat-resolution", choices=["auto", "full", "proxy"], default="auto",
                    help="full: splat every output pixel; proxy: splat the motion at 2x its size and warp "
@@ -309,10 +384,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quick", action="store_true", help="fewer repetitions")
     p.add_argument("--json", default=None, help="also write the results as JSON")
     p.add_argument("--backends", nargs="+", default=["onnx", "torch"], choices=["onnx", "torch"])
+    p.add_argument("--no-prior", action="store_true", help="skip the learned-prior prediction rows (minutes)")
     p.set_defaults(func=cmd_bench)
 
-    p = sub.add_parser("export-onnx", help="re-export the shipped ONNX renderer from torch")
-    p.add_argument("-o", "--output", default=None)
+    p = sub.add_parser("selftest", help="run the corpus of bad inputs and faults, print what each does")
+    p.add_argument("--markdown", action="store_true", help="print the table as markdown")
+    p.add_argument("--case", nargs="+", default=None, metavar="ID", help="run only these cases")
+    p.set_defaults(func=cmd_selftest)
+
+    p = sub.add_parser("export-onnx", help="re-export the shipped ONNX graphs from torch: the splat renderer "
+                                           "(default), the neural renderer (--neural) or the motion prior (--prior)")
+    p.add_argument("-o", "--output", default=None,
+                   help="output file (splat) or folder (--prior: default gid_engine/assets/motion_prior_onnx; "
+                        "--neural: default the weights folder)")
+    which = p.add_mutually_exclusive_group()
+    which.add_argument("--prior", action="store_true", help="export the learned motion prior")
+    which.add_argument("--neural", action="store_true", help="export the neural renderer")
+    p.add_argument("--weights", default=None, help="with --prior or --neural: the weights folder (default: the shipped one)")
     p.set_defaults(func=cmd_export_onnx)
 
     p = sub.add_parser("demo", help="the README's main job on the shipped sample")
@@ -334,8 +422,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--source", default=None, help="extension source folder (default: this checkout)")
     p.set_defaults(func=cmd_build_extension)
 
-    p = sub.add_parser("train", help="train the learned motion prior (one stage: vae, unet, freq-attn)")
-    p.add_argument("stage", choices=["vae", "unet", "freq-attn"])
+    p = sub.add_parser("train", help="train the motion prior (stages vae, unet, freq-attn) or the neural renderer")
+    p.add_argument("stage", choices=["vae", "unet", "freq-attn", "render"])
     p.add_argument("--config", choices=["tiny", "small", "paper-like"], default="small")
     p.add_argument("--steps", type=int, required=True, help="total optimizer steps of this stage")
     p.add_argument("--batch", type=int, default=None, help="batch size (default: the config's)")
@@ -348,9 +436,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ckpt-every", type=int, default=200, help="checkpoint interval in steps")
     p.add_argument("--log-every", type=int, default=10, help="loss.csv / log interval in steps")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--real", nargs="*", default=None,
+                   help="render stage: real clips whose frame pairs join the training data (default samples/tree.avi)")
     p.add_argument("--export", nargs="?", const="", default=None, metavar="DIR",
-                   help="afterwards write the shipped weights folder (default gid_engine/assets/motion_prior)")
+                   help="afterwards write the shipped weights folder (default gid_engine/assets/motion_prior, "
+                        "or gid_engine/assets/renderer for the render stage)")
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("animate", help="one still in, a seamless loop out: predict motion, render, export")
+    p.add_argument("image")
+    p.add_argument("-o", "--output", required=True, help="output folder")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--steps", type=int, default=None, help="DDIM steps (default: the model's)")
+    p.add_argument("--frames", type=int, default=None, help="number of frames (default: one full loop)")
+    p.add_argument("--fps", type=float, default=30.0, help="output frame rate (default 30)")
+    p.add_argument("--amplitude", type=float, default=1.0, help="motion amplitude scale (default 1)")
+    p.add_argument("--slowmo", type=float, default=1.0, help="slow-motion factor, 2 = half speed (default 1)")
+    p.add_argument("--format", choices=["png", "exr", "mp4", "gif"], default="png")
+    p.add_argument("--renderer", choices=["auto", "neural", "splat"], default="auto")
+    p.add_argument("--device", choices=["auto", "gpu", "cpu"], default="auto")
+    p.add_argument("--backend", choices=["auto", "onnx", "torch"], default="auto",
+                   help="auto: torch for the prior when installed, else onnxruntime (frames always onnxruntime "
+                        "unless torch)")
+    p.add_argument("--no-preview", action="store_true", help="no GIF preview beside a PNG/EXR sequence")
+    p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    p.set_defaults(func=cmd_animate)
 
     p = sub.add_parser("predict", help="sample a spectral volume for a still with the learned prior")
     p.add_argument("image")
@@ -358,14 +468,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--steps", type=int, default=None, help="DDIM steps (default: the model's)")
     p.add_argument("--device", choices=["auto", "gpu", "cpu"], default="auto")
-    p.add_argument("--weights", default=None, help="weights folder (default: the shipped one)")
+    p.add_argument("--weights", default=None,
+                   help="weights folder, torch or ONNX (default: the shipped one; its ONNX export is "
+                        "the sibling folder NAME_onnx)")
+    p.add_argument("--backend", choices=["auto", "torch", "onnx"], default="auto",
+                   help="torch, onnx (numpy + onnxruntime, seamless loops by projection), or auto: torch "
+                        "when it and the weights are installed, else onnx")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     p.set_defaults(func=cmd_predict)
 
-    p = sub.add_parser("eval", help="evaluate the learned prior on held-out pairs (markdown table)")
+    p = sub.add_parser("eval", help="evaluate the learned prior or the neural renderer on held-out data (markdown table)")
+    p.add_argument("what", nargs="?", choices=["prior", "render"], default="prior")
     p.add_argument("--weights", default=None, help="weights folder (default: the shipped one)")
-    p.add_argument("--n", type=int, default=8, help="held-out synthetic pairs (split 'eval')")
-    p.add_argument("--real", nargs="*", default=["samples/tree.avi"], help="held-out real clips")
+    p.add_argument("--n", type=int, default=None, help="held-out synthetic pairs (split 'eval'; default 8, render 32)")
+    p.add_argument("--real", nargs="*", default=None, help="held-out real clips (default samples/tree.avi)")
     p.add_argument("--real-pairs", type=int, default=2, help="pairs taken from each real clip")
     p.add_argument("--steps", type=int, default=None, help="DDIM steps (default: the model's)")
     p.add_argument("--seed", type=int, default=0)

@@ -13,7 +13,7 @@ from typing import Any, Callable, Iterator, Optional
 import numpy as np
 
 from ..exporters import colors
-from ..exporters.atomic import atomic_write_bytes
+from ..exporters.atomic import atomic_write_bytes, check_overwrite, ensure_folder
 from ..exporters.displacement import write_displacement_sequence
 from ..exporters.preview import write_gif, write_mp4
 from ..exporters.sequence import write_image_sequence
@@ -44,6 +44,7 @@ class RenderOptions:
     anchor: bool = True
     fit: str = "check"
     backend: str = "onnx"
+    renderer: str = "auto"  # neural when its shipped weights are the default, else splat (render.make_splatter)
     device: str = "auto"
     splat_resolution: str = "auto"
     threads: Optional[int] = None
@@ -77,7 +78,8 @@ def render_to_dir(image_path: Path | str, motion: Path | str | SpectralVolume, o
     check_fit(sv, image.width, image.height, options.fit)  # fail before any work
     sv.scaled(options.amplitude)  # validates the amplitude
     messages: list[str] = []
-    splatter = make_splatter(options.backend, options.device, options.threads, log=messages.append)
+    splatter = make_splatter(options.backend, options.device, options.threads, log=messages.append,
+                             renderer=options.renderer)
     if log:
         for m in messages:
             log(m)
@@ -98,24 +100,55 @@ def render_to_dir(image_path: Path | str, motion: Path | str | SpectralVolume, o
                     from ..exporters.errors import OutputExistsError
 
                     raise OutputExistsError(f"{p} already exists; pass --overwrite to replace it")
-        out_dir.mkdir(parents=True, exist_ok=True)
+        before, created = _existing(out_dir)
+        ensure_folder(out_dir)
         writer = write_mp4 if fmt == "mp4" else write_gif
-        writer(_display(frames, image.linear), target, fps=options.fps, count=n, overwrite=overwrite)
-        doc = sidecar_document("loop", params, {"video": target.name})
-        atomic_write_bytes(sidecar_path, encode_sidecar(doc), overwrite=overwrite)
+        try:
+            writer(_display(frames, image.linear), target, fps=options.fps, count=n, overwrite=overwrite)
+            doc = sidecar_document("loop", params, {"video": target.name})
+            atomic_write_bytes(sidecar_path, encode_sidecar(doc), overwrite=overwrite)
+        except BaseException:
+            _undo([target, sidecar_path], before, out_dir, created)
+            raise
         return RenderResult([target, sidecar_path], n, params["provider"], messages)
 
     keep: list[np.ndarray] = []
     if preview:
         frames = _tee_small(frames, image.linear, keep)
+        target = out_dir / f"{prefix}_preview.{preview}"
+        check_overwrite(target, overwrite)  # before rendering, not after the frames are in place
+    before, created = _existing(out_dir)
     files = write_image_sequence(frames, out_dir, prefix, fmt=fmt, depth=depth, count=n,
                                  source_linear=image.linear, overwrite=overwrite, start=1, sidecar=params)
     if preview:
-        target = out_dir / f"{prefix}_preview.{preview}"
         writer = write_mp4 if preview == "mp4" else write_gif
-        writer((k.astype(np.float32) for k in keep), target, fps=options.fps, count=len(keep), overwrite=overwrite)
+        try:
+            writer((k.astype(np.float32) for k in keep), target, fps=options.fps, count=len(keep), overwrite=overwrite)
+        except BaseException:  # the sequence and its preview are one output: all or nothing
+            _undo(files, before, out_dir, created)
+            raise
         files.append(target)
     return RenderResult(list(files), n, params["provider"], messages)
+
+
+def _existing(out_dir: Path) -> tuple[set[Path], bool]:
+    """The files already in ``out_dir``, and whether this call will be the one creating it."""
+    if not out_dir.is_dir():
+        return set(), not out_dir.exists()
+    return set(out_dir.iterdir()), False
+
+
+def _undo(paths: list[Path], before: set[Path], out_dir: Path, created: bool) -> None:
+    """After a failure: remove the files this call added (never one that was there before) and
+    the folder it created."""
+    for path in paths:
+        if path not in before:
+            path.unlink(missing_ok=True)
+    if created:
+        try:
+            out_dir.rmdir()
+        except OSError:
+            pass
 
 
 def displace_to_dir(size: tuple[int, int], motion: Path | str | SpectralVolume, out_dir: Path | str,

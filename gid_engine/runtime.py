@@ -56,9 +56,7 @@ def create_session(
     message = ""
     if device in ("auto", "gpu") and "CUDAExecutionProvider" in available:
         try:
-            session = ort.InferenceSession(
-                str(model), options, providers=["CUDAExecutionProvider", "CPUExecutionProvider"]
-            )
+            session = _new_session(ort, model, options, ["CUDAExecutionProvider", "CPUExecutionProvider"])
             if session.get_providers()[0] == "CUDAExecutionProvider":
                 return session, SessionInfo("CUDAExecutionProvider", "")
             message = "GPU (CUDA) provider did not start; running on the CPU"
@@ -69,10 +67,20 @@ def create_session(
     if message and log is not None:
         log(message)
     try:
-        session = ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
+        session = _new_session(ort, model, options, ["CPUExecutionProvider"])
     except Exception as exc:
         raise GidError(f"cannot load {model.name}: {str(exc).splitlines()[0][:200]}") from None
     return session, SessionInfo("CPUExecutionProvider", message)
+
+
+def _new_session(ort, model: Path, options, providers: list[str]):
+    """``InferenceSession`` without onnxruntime's creation-time fallback: that prints a four-line
+    "EP Error" banner on stdout and retries silently, so a corrupt model or a failing CUDA
+    provider would not reach our one-line messages. Its run-time fallback is left as it was."""
+    session = ort.InferenceSession(str(model), options, providers=providers, enable_fallback=0)
+    if hasattr(session, "enable_fallback"):
+        session.enable_fallback()
+    return session
 
 
 class OnnxSplatter:

@@ -1,0 +1,130 @@
+"""The engine's small public API: one still in, a spectral volume and frames out (no torch, no bpy).
+
+    from gid.gid_engine.engine import Engine
+    engine = Engine(device="auto")                  # onnxruntime: CUDA provider when present
+    volume = engine.predict("backdrop.png", seed=3)  # SpectralVolume, loop-constrained
+    for frame in engine.render_frames("backdrop.png", volume, job=job):  # (H, W, C) float32
+        ...
+    engine.animate("backdrop.png", "out/loop")      # predict -> render -> files, all or nothing
+
+Why a class: it holds what is costly to make once (onnxruntime sessions for the prior and the
+renderer) and the choices that apply to every call (device, backend, threads). Every method takes
+an optional ``Job`` for progress and cancellation (``job.cancel()`` from any thread; the work stops
+at its next step with ``Cancelled``). Images may be paths, ``LoadedImage`` or arrays.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator, Optional, Union
+
+import numpy as np
+
+from .errors import InputError
+from .imaging import LoadedImage, from_array, load_image
+from .progress import Job, ensure_job
+from .render import Timing, make_splatter, render_frames
+from .spectral_volume import SpectralVolume
+
+ImageLike = Union[str, Path, LoadedImage, np.ndarray]
+
+
+def as_image(image: ImageLike) -> LoadedImage:
+    if isinstance(image, LoadedImage):
+        return image
+    if isinstance(image, np.ndarray):
+        return from_array(image)
+    return load_image(image)
+
+
+@dataclass
+class AnimateResult:
+    out_dir: Path
+    files: list[Path]
+    motion_file: Path
+    frames: int
+    seconds: dict[str, float] = field(default_factory=dict)
+    messages: list[str] = field(default_factory=list)
+
+
+class Engine:
+    """``device``: auto | gpu | cpu. ``backend``: auto (torch for the prior when it is installed,
+    onnxruntime otherwise), onnx or torch. ``renderer``: auto (neural when installed) | neural | splat."""
+
+    def __init__(self, device: str = "auto", backend: str = "auto", renderer: str = "auto",
+                 threads: Optional[int] = None, log: Callable[[str], None] | None = None) -> None:
+        if backend not in ("auto", "onnx", "torch"):
+            raise InputError(f"backend must be auto, onnx or torch, got {backend!r}")
+        self.device, self.backend, self.renderer, self.threads = device, backend, renderer, threads
+        self.log = log or (lambda _m: None)
+        self._renderers: dict[tuple[str, str], object] = {}
+
+    # ------------------------------------------------------------------ motion
+    def predict(self, image: ImageLike, *, seed: int = 0, steps: Optional[int] = None,
+                job: Optional[Job] = None) -> SpectralVolume:
+        """A spectral volume for ``image`` from the learned prior (in the image's aspect)."""
+        from .predict import predict_motion
+
+        return predict_motion(as_image(image), seed=int(seed), steps=steps, device=self.device,
+                              backend=self.backend, job=job)
+
+    # ------------------------------------------------------------------ frames
+    def frame_renderer(self, renderer: Optional[str] = None):
+        """The (cached) per-frame renderer; onnx unless the backend is torch."""
+        kind = renderer or self.renderer
+        backend = "torch" if self.backend == "torch" else "onnx"
+        key = (kind, backend)
+        if key not in self._renderers:
+            self._renderers[key] = make_splatter(backend, self.device, self.threads, log=self.log, renderer=kind)
+        return self._renderers[key]
+
+    def render_frames(self, image: ImageLike, volume: SpectralVolume, *, timing: Timing = Timing(),
+                      amplitude: float = 1.0, renderer: Optional[str] = None, fit: str = "stretch",
+                      job: Optional[Job] = None) -> Iterator[np.ndarray]:
+        """``(H, W, C)`` float32 frames, one at a time (a 4K loop never holds two)."""
+        return render_frames(as_image(image), volume, self.frame_renderer(renderer), timing, amplitude,
+                             fit=fit, job=ensure_job(job))
+
+    # ------------------------------------------------------------------ the main job
+    def animate(self, image_path: Union[str, Path], out_dir: Union[str, Path], *, seed: int = 0,
+                steps: Optional[int] = None, frames: Optional[int] = None, fps: float = 30.0,
+                amplitude: float = 1.0, slowmo: float = 1.0, fmt: str = "png", preview: Optional[str] = "gif",
+                renderer: Optional[str] = None, overwrite: bool = False, job: Optional[Job] = None) -> AnimateResult:
+        """Predict, render and write a seamless loop into ``out_dir``: the frames (or one video), a
+        JSON sidecar, a preview and ``motion.gidsv``. All or nothing: a failure or a cancel at any
+        point leaves none of these files behind, and existing files are never replaced unless
+        ``overwrite``."""
+        import time
+
+        from ..exporters.errors import OutputExistsError
+        from .pipeline import RenderOptions, render_to_dir
+        from .sv_file import save_spectral_volume
+
+        job = ensure_job(job)
+        out = Path(out_dir)
+        motion_file = out / "motion.gidsv"
+        if motion_file.exists() and not overwrite:
+            raise OutputExistsError(f"{motion_file} already exists; pass --overwrite to replace it")
+        image = load_image(image_path)
+        options = RenderOptions(frames=frames, fps=fps, slowmo=slowmo, amplitude=amplitude, fit="stretch",
+                                backend="torch" if self.backend == "torch" else "onnx",
+                                renderer=renderer or self.renderer, device=self.device, threads=self.threads)
+        options.timing.validate()  # fail before the expensive part
+        seconds: dict[str, float] = {}
+        t0 = time.perf_counter()
+        volume = self.predict(image, seed=seed, steps=steps, job=job)
+        seconds["predict"] = time.perf_counter() - t0
+        t1 = time.perf_counter()
+        result = render_to_dir(image_path, volume, out, options, fmt=fmt, preview=preview if fmt in ("png", "exr") else None,
+                               overwrite=overwrite, job=job, log=self.log)
+        seconds["render"] = time.perf_counter() - t1
+        try:
+            save_spectral_volume(volume, motion_file, overwrite=overwrite)
+        except BaseException:
+            for path in result.files:
+                Path(path).unlink(missing_ok=True)
+            raise
+        seconds["total"] = time.perf_counter() - t0
+        return AnimateResult(out, list(result.files) + [motion_file], motion_file, result.frames, seconds,
+                             result.messages)

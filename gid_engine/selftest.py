@@ -1,0 +1,1102 @@
+"""``gid selftest``: a corpus of bad inputs and faults, each run for real and checked.
+
+Every case builds its bad input (a truncated PNG, a NaN-filled spectral volume, a full disk, a
+cancel after frame 3, a failing GPU provider, ...) in a fresh temporary folder, runs the engine
+the way a user does (``cli.main([...])`` with stdout and stderr captured at the file-descriptor
+level, so C libraries printing behind Python's back are caught too) or, where no command reaches
+it, through the engine API with the CLI's own mapping of exceptions to exit codes. What it
+observes is compared with what the case expects:
+
+* the exit code (2 for a user error, 130 for a cancel, 0 where the input must work);
+* the message: for failures exactly one line ``gid: error: ...`` (or ``gid: cancelled...``),
+  matching the case's pattern, no traceback, nothing else on stdout or stderr;
+* nothing written: no new file or folder anywhere in the case's folder (staging folders and
+  temp files included) unless the case expects output;
+* nothing lost: every file that was there before (the inputs, the user's own files in the
+  output folder) is still there, byte for byte.
+
+The table (``gid selftest [--markdown]``) and ``tests/test_bad_inputs.py`` run the same
+``CASES``, so they cannot disagree.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import hashlib
+import io
+import json
+import os
+import re
+import shutil
+import socket
+import sys
+import tempfile
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator, Optional, Sequence
+
+import numpy as np
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+TREE_CLIP = REPO_ROOT / "samples" / "tree.avi"
+EXIT_OK, EXIT_USER_ERROR, EXIT_CANCELLED = 0, 2, 130
+_ERROR = r"^gid: error: "
+
+
+def _err(pattern: str) -> str:
+    """A one-line ``gid: error: ...`` message containing ``pattern`` (a regex)."""
+    return _ERROR + r".*" + pattern
+
+
+# ------------------------------------------------------------------------------------ records
+@dataclass
+class Observed:
+    """What one engine call did."""
+
+    code: Optional[int]
+    stdout: str
+    stderr: str
+    written: list[str]  # paths (relative to the case folder) that appeared or changed
+    lost: list[str]  # files that were there before and are gone or changed
+
+    @property
+    def lines(self) -> list[str]:
+        return [ln for ln in (self.stdout + "\n" + self.stderr).splitlines() if ln.strip()]
+
+
+@dataclass(frozen=True)
+class Case:
+    """One bad input or fault. ``build(sandbox)`` sets it up and runs the engine on it."""
+
+    id: str
+    input: str  # what the bad input is
+    expected: str  # the behaviour the user should see
+    build: Callable[["Sandbox"], None]
+    code: int = EXIT_USER_ERROR
+    message: str = _ERROR  # regex that the output (all lines joined) must match
+    writes: bool = False  # True where the input must work and produce files
+
+    @property
+    def one_line(self) -> bool:
+        return self.code != EXIT_OK
+
+
+@dataclass
+class Result:
+    case: Case
+    observed: Optional[Observed]  # the last engine call of the case
+    failures: list[str] = field(default_factory=list)
+    written: list[str] = field(default_factory=list)  # over all its engine calls
+    lost: list[str] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
+
+    @property
+    def message(self) -> str:
+        if self.observed is None:
+            return ""
+        return " / ".join(ln.strip() for ln in self.observed.lines)
+
+
+# ------------------------------------------------------------------------------------ sandbox
+class Sandbox:
+    """A case's temporary folder, input builders and the instrumented engine calls."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.calls: list[Observed] = []
+        self.notes: list[str] = []  # failed extra checks
+        self._rng = np.random.default_rng(0)
+
+    # ---- paths and checks
+    def path(self, *parts: str) -> Path:
+        return self.root.joinpath(*parts)
+
+    def inside(self, path: Path) -> Path:
+        """Guard for every mutation a case makes: it must be inside the case folder."""
+        resolved, root = Path(path).resolve(), self.root.resolve()
+        if resolved != root and root not in resolved.parents:
+            raise RuntimeError(f"selftest refuses to modify {path}: outside its temporary folder")
+        return Path(path)
+
+    def check(self, ok: bool, note: str) -> None:
+        if not ok:
+            self.notes.append(note)
+
+    def write(self, name: str, data: bytes) -> Path:
+        p = self.inside(self.path(name))
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(data)
+        return p
+
+    def user_files(self, folder: str, names: Sequence[str]) -> Path:
+        """The user's own files in ``folder`` (distinct bytes each), to be kept intact."""
+        d = self.inside(self.path(folder))
+        d.mkdir(parents=True, exist_ok=True)
+        for n in names:
+            (d / n).write_bytes(f"the user's own {n}, not to be touched\n".encode() + os.urandom(16))
+        return d
+
+    # ---- inputs
+    def texture(self, h: int, w: int, channels: int = 3) -> np.ndarray:
+        """A smooth float32 texture in [0, 1] with an edge, so motion is visible."""
+        from ..exporters.opencv import cv2
+
+        noise = self._rng.random((h, w, channels)).astype(np.float32)
+        img = cv2.GaussianBlur(noise, (0, 0), 1.2).reshape(h, w, channels)
+        img = (img - img.min()) / (img.max() - img.min() + 1e-6)
+        img[h // 3, :, :] = 0.05
+        return img
+
+    def still(self, name: str = "still.png", w: int = 24, h: int = 16) -> Path:
+        from ..exporters.opencv import cv2
+
+        p = self.inside(self.path(name))
+        ok, buf = cv2.imencode(".png", (self.texture(h, w) * 255 + 0.5).astype(np.uint8))
+        assert ok
+        p.write_bytes(buf.tobytes())
+        return p
+
+    def motion_volume(self, w: int = 24, h: int = 16):
+        from .spectral_volume import SpectralVolume
+
+        decay = np.exp(-0.5 * np.arange(16, dtype=np.float32))[:, None, None, None]
+        coeffs = (self._rng.normal(size=(16, 4, h, w)) * 0.6 * decay).astype(np.float32)
+        coeffs[0, 1] = coeffs[0, 3] = 0.0
+        return SpectralVolume(coeffs, fps=30.0, num_frames=150, source="selftest")
+
+    def motion(self, name: str = "motion.gidsv", w: int = 24, h: int = 16) -> Path:
+        from .sv_file import save_spectral_volume
+
+        return save_spectral_volume(self.motion_volume(w, h), self.inside(self.path(name)))
+
+    def raw_gidsv(self, name: str, coeffs: np.ndarray, **meta_overrides: Any) -> Path:
+        """A ``.gidsv`` written byte by byte (the real writer refuses bad arrays)."""
+        coeffs = np.ascontiguousarray(coeffs)
+        meta = {"fps": 30.0, "num_frames": 150, "source": "selftest", "format": "gid.spectral_volume",
+                "version": 1, "shape": list(coeffs.shape), "sha256": hashlib.sha256(coeffs.tobytes()).hexdigest()}
+        meta.update(meta_overrides)
+        buf = io.BytesIO()
+        np.savez(buf, coeffs=coeffs, metadata=np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8))
+        return self.write(name, buf.getvalue())
+
+    def clip(self, name: str = "clip.avi", frames: int = 40, fps: float = 8.0, w: int = 32, h: int = 24) -> Path:
+        """A small MJPG video of a texture drifting sideways and back."""
+        from ..exporters.opencv import cv2
+
+        p = self.inside(self.path(name))
+        base = self.texture(h, w + 8)
+        writer = cv2.VideoWriter(str(p), cv2.VideoWriter_fourcc(*"MJPG"), fps, (w, h))
+        if not writer.isOpened():
+            raise RuntimeError("OpenCV cannot write an MJPG video here")
+        for i in range(frames):
+            x = int(round(4 + 3 * np.sin(2 * np.pi * i / max(frames, 2) * 2)))
+            writer.write((base[:, x : x + w] * 255 + 0.5).astype(np.uint8))
+        writer.release()
+        return p
+
+    def sequence(self, folder: str, frames: int, w: int = 16, h: int = 12) -> Path:
+        from ..exporters.opencv import cv2
+
+        d = self.inside(self.path(folder))
+        d.mkdir(parents=True, exist_ok=True)
+        for i in range(frames):
+            frame = np.roll(self.texture(h, w), i, axis=1)
+            cv2.imwrite(str(d / f"frame_{i + 1:04d}.png"), (frame * 255).astype(np.uint8))
+        return d
+
+    # ---- engine calls
+    def cli(self, *args: str) -> Observed:
+        """``gid ARGS`` in this process, exactly as the command line runs it."""
+        from .cli import main
+
+        def run() -> int:
+            try:
+                return main([str(a) for a in args])
+            except SystemExit as exc:  # argparse
+                return exc.code if isinstance(exc.code, int) else EXIT_USER_ERROR
+
+        return self._observe(run)
+
+    def api(self, fn: Callable[[], Any]) -> Observed:
+        """An engine call no command reaches, its exceptions mapped to exit codes as the CLI does."""
+
+        def run() -> int:
+            fn()
+            return EXIT_OK
+
+        return self._observe(lambda: _as_cli(run))
+
+    def _observe(self, run: Callable[[], int]) -> Observed:
+        before = _snapshot(self.root)
+        with _quiet_env(), _captured() as out:
+            code = run()
+        after = _snapshot(self.root)
+        written = sorted(p for p, h in after.items() if before.get(p) != h)
+        lost = sorted(p for p, h in before.items() if h != "dir" and after.get(p) != h)
+        obs = Observed(code, out["stdout"], out["stderr"], written, lost)
+        self.calls.append(obs)
+        return obs
+
+
+def _as_cli(run: Callable[[], int]) -> int:
+    """The mapping ``cli.main`` applies, for engine calls made directly."""
+    from ..exporters.errors import ExportError
+    from .errors import Cancelled, GidError
+
+    try:
+        return run()
+    except KeyboardInterrupt:
+        print("gid: cancelled; nothing was written", file=sys.stderr)
+        return EXIT_CANCELLED
+    except Cancelled as exc:
+        print(f"gid: {exc}", file=sys.stderr)
+        return EXIT_CANCELLED
+    except (GidError, ExportError) as exc:
+        print(f"gid: error: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except Exception as exc:  # noqa: BLE001 - a bug, reported like the CLI does
+        print(f"gid: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 3
+
+
+def _snapshot(root: Path) -> dict[str, str]:
+    """Every path under ``root`` (hidden ones too): a file's SHA-256, or "dir"."""
+    out: dict[str, str] = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        for d in dirnames:
+            out[os.path.relpath(os.path.join(dirpath, d), root)] = "dir"
+        for f in filenames:
+            p = os.path.join(dirpath, f)
+            h = hashlib.sha256()
+            try:
+                with open(p, "rb") as fh:
+                    for chunk in iter(lambda: fh.read(1 << 20), b""):
+                        h.update(chunk)
+                out[os.path.relpath(p, root)] = h.hexdigest()
+            except OSError:
+                out[os.path.relpath(p, root)] = "unreadable"
+    return out
+
+
+@contextlib.contextmanager
+def _quiet_env() -> Iterator[None]:
+    """No progress bars and no re-raised tracebacks: the user's default CLI behaviour."""
+    saved = {k: os.environ.pop(k) for k in ("GID_DEBUG", "GID_PROGRESS") if k in os.environ}
+    try:
+        yield
+    finally:
+        os.environ.update(saved)
+
+
+@contextlib.contextmanager
+def _captured() -> Iterator[dict[str, str]]:
+    """stdout/stderr of Python *and* of C libraries (file descriptors 1 and 2)."""
+    result = {"stdout": "", "stderr": ""}
+    py_out, py_err = io.StringIO(), io.StringIO()
+    with tempfile.TemporaryFile() as f_out, tempfile.TemporaryFile() as f_err:
+        for s in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                s.flush()
+        saved_fds = os.dup(1), os.dup(2)
+        saved_py = sys.stdout, sys.stderr
+        os.dup2(f_out.fileno(), 1)
+        os.dup2(f_err.fileno(), 2)
+        sys.stdout, sys.stderr = py_out, py_err
+        try:
+            yield result
+        finally:
+            sys.stdout, sys.stderr = saved_py
+            os.dup2(saved_fds[0], 1)
+            os.dup2(saved_fds[1], 2)
+            os.close(saved_fds[0])
+            os.close(saved_fds[1])
+            f_out.seek(0)
+            f_err.seek(0)
+            result["stdout"] = py_out.getvalue() + f_out.read().decode("utf-8", "replace")
+            result["stderr"] = py_err.getvalue() + f_err.read().decode("utf-8", "replace")
+
+
+@contextlib.contextmanager
+def _patched(obj: Any, name: str, value: Any) -> Iterator[None]:
+    old = getattr(obj, name)
+    setattr(obj, name, value)
+    try:
+        yield
+    finally:
+        setattr(obj, name, old)
+
+
+# ------------------------------------------------------------------------------------ helpers
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    return len(data).to_bytes(4, "big") + kind + data + zlib.crc32(kind + data).to_bytes(4, "big")
+
+
+def _huge_png_header(width: int, height: int) -> bytes:
+    """A valid PNG signature + IHDR claiming ``width`` x ``height`` (a few bytes of pixels)."""
+    ihdr = width.to_bytes(4, "big") + height.to_bytes(4, "big") + bytes([8, 2, 0, 0, 0])
+    return (b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", ihdr)
+            + _png_chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + _png_chunk(b"IEND", b""))
+
+
+def _read_unchanged(path: Path) -> Optional[np.ndarray]:
+    from ..exporters.opencv import cv2
+
+    return cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+
+
+RENDER = ("--frames", "4", "--renderer", "splat")  # tiny and deterministic whatever else is installed
+
+
+def _render(sb: Sandbox, image: Path, motion: Path, out: str = "out", *more: str) -> Observed:
+    return sb.cli("render", image, "--motion", motion, "-o", sb.path(out), *RENDER, *more)
+
+
+def _sidecar(sb: Sandbox, out: str = "out", name: str = "frame.json") -> dict:
+    p = sb.path(out, name)
+    return json.loads(p.read_text()) if p.is_file() else {}
+
+
+# ------------------------------------------------------------------------------------ images
+def _image_missing(sb: Sandbox) -> None:
+    _render(sb, sb.path("no_such_still.png"), sb.motion())
+
+
+def _image_empty(sb: Sandbox) -> None:
+    _render(sb, sb.write("empty.png", b""), sb.motion())
+
+
+def _image_truncated(sb: Sandbox) -> None:
+    data = sb.still("full.png", 64, 48).read_bytes()
+    _render(sb, sb.write("truncated.png", data[: len(data) // 2]), sb.motion(w=64, h=48))
+
+
+def _image_corrupt(sb: Sandbox) -> None:
+    _render(sb, sb.write("noise.png", np.random.default_rng(1).bytes(4096)), sb.motion())
+
+
+def _image_folder(sb: Sandbox) -> None:
+    d = sb.path("a_folder.png")
+    d.mkdir()
+    _render(sb, d, sb.motion())
+
+
+def _image_1x1(sb: Sandbox) -> None:
+    from ..exporters.opencv import cv2
+
+    p = sb.path("pixel.png")
+    cv2.imwrite(str(p), np.full((1, 1, 3), 128, np.uint8))
+    obs = _render(sb, p, sb.motion(w=8, h=8))
+    frames = sorted(sb.path("out").glob("frame_*.png")) if obs.code == 0 else []
+    sb.check(len(frames) == 4, f"expected 4 frames, found {len(frames)}")
+    for f in frames[:1]:
+        img = _read_unchanged(f)
+        sb.check(img is not None and img.shape[:2] == (1, 1), "frames are not 1x1")
+
+
+def _image_huge(sb: Sandbox) -> None:
+    p = sb.write("huge.png", _huge_png_header(20000, 20000))
+    sb.check(p.stat().st_size < 200, "the crafted file should be tiny")
+    _render(sb, p, sb.motion(w=24, h=24))
+
+
+def _image_16bit(sb: Sandbox) -> None:
+    from ..exporters.opencv import cv2
+
+    src = (sb.texture(16, 24) * 65535).astype(np.uint16) | 1  # odd values: 8 bits would lose them
+    p = sb.path("deep.png")
+    cv2.imwrite(str(p), src)
+    obs = _render(sb, p, sb.motion(), "out", "--depth", "16")
+    if obs.code == 0:
+        first = _read_unchanged(sb.path("out", "frame_0001.png"))
+        sb.check(first is not None and first.dtype == np.uint16, "output is not 16-bit")
+        if first is not None and first.dtype == np.uint16:
+            diff = int(np.abs(first.astype(np.int64) - src.astype(np.int64)).max())
+            sb.check(diff <= 2, f"frame 1 differs from the 16-bit still by {diff}/65535")
+        sb.check(_sidecar(sb).get("params", {}).get("image", {}).get("bit_depth") == 16, "sidecar bit_depth != 16")
+
+
+def _image_exr(sb: Sandbox) -> None:
+    from ..exporters.opencv import cv2
+
+    src = (sb.texture(16, 24) * 4.0).astype(np.float32)  # scene-linear, above 1
+    p = sb.path("linear.exr")
+    sb.check(bool(cv2.imwrite(str(p), src)), "OpenCV could not write the EXR input")
+    obs = _render(sb, p, sb.motion(), "out", "--format", "exr", "--depth", "float")
+    if obs.code == 0:
+        first = _read_unchanged(sb.path("out", "frame_0001.exr"))
+        ok = first is not None and first.dtype == np.float32 and first.shape[:2] == (16, 24)
+        sb.check(ok, "output EXR unreadable or not float")
+        if ok:
+            err = float(np.abs(first[:, :, :3] - src).max())
+            sb.check(err < 1e-3, f"frame 1 differs from the linear still by {err:.4f} (values > 1 lost?)")
+        sb.check(_sidecar(sb).get("params", {}).get("image", {}).get("linear") is True, "sidecar does not say linear")
+
+
+def _image_rgba(sb: Sandbox) -> None:
+    from ..exporters.opencv import cv2
+
+    rgb = (sb.texture(16, 24) * 255).astype(np.uint8)
+    alpha = np.tile(np.linspace(0, 255, 24).astype(np.uint8), (16, 1))
+    p = sb.path("cutout.png")
+    cv2.imwrite(str(p), np.dstack([rgb, alpha]))
+    obs = _render(sb, p, sb.motion())
+    if obs.code == 0:
+        first = _read_unchanged(sb.path("out", "frame_0001.png"))
+        last = _read_unchanged(sb.path("out", "frame_0004.png"))
+        sb.check(first is not None and first.ndim == 3 and first.shape[2] == 4, "output has no alpha channel")
+        if first is not None and first.ndim == 3 and first.shape[2] == 4:
+            d = int(np.abs(first[:, :, 3].astype(int) - alpha.astype(int)).max())
+            sb.check(d <= 1, f"frame 1 alpha differs from the still's by {d}")
+        sb.check(last is not None and last.ndim == 3 and last.shape[2] == 4, "later frames lost the alpha channel")
+
+
+def _image_gray(sb: Sandbox) -> None:
+    from ..exporters.opencv import cv2
+
+    p = sb.path("gray.png")
+    cv2.imwrite(str(p), (sb.texture(16, 24, 1)[:, :, 0] * 255).astype(np.uint8))
+    obs = _render(sb, p, sb.motion())
+    if obs.code == 0:
+        first = _read_unchanged(sb.path("out", "frame_0001.png"))
+        ok = first is not None and (first.ndim == 2 or np.ptp(first[:, :, :3].astype(int), axis=2).max() <= 1)
+        sb.check(ok, "frame 1 of a gray still is not gray")
+
+
+def _pil_case(sb: Sandbox, name: str, mode: str, tol: float) -> None:
+    from PIL import Image
+
+    from ..exporters.opencv import cv2
+
+    rgb = (sb.texture(16, 24) * 255).astype(np.uint8)
+    p = sb.path(name)
+    im = Image.fromarray(rgb, "RGB").convert(mode)
+    im.save(p)
+    with Image.open(p) as reread:
+        sb.check(reread.mode == mode, f"Pillow wrote mode {reread.mode}, not {mode}")
+        expected = np.asarray(reread.convert("RGB")).astype(np.float32) / 255 if mode == "P" else rgb / 255.0
+    obs = _render(sb, p, sb.motion())
+    if obs.code == 0:
+        first = _read_unchanged(sb.path("out", "frame_0001.png"))
+        if first is not None:
+            got = cv2.cvtColor(first[:, :, :3], cv2.COLOR_BGR2RGB).astype(np.float32) / 255
+            err = float(np.abs(got - expected).mean())
+            sb.check(err <= tol, f"colours of frame 1 are off by {err:.3f} on average")
+
+
+def _image_palette(sb: Sandbox) -> None:
+    _pil_case(sb, "indexed.png", "P", 0.01)
+
+
+def _image_cmyk(sb: Sandbox) -> None:
+    _pil_case(sb, "print.jpg", "CMYK", 0.06)
+
+
+def _image_nan_exr(sb: Sandbox) -> None:
+    from ..exporters.opencv import cv2
+
+    src = sb.texture(16, 24).astype(np.float32)
+    src[3, 4] = np.nan
+    p = sb.path("nan.exr")
+    sb.check(bool(cv2.imwrite(str(p), src)), "OpenCV could not write the EXR input")
+    _render(sb, p, sb.motion())
+
+
+# ------------------------------------------------------------------------------------ videos
+def _extract(sb: Sandbox, source: Path, *more: str, out: str = "motion.gidsv") -> Observed:
+    return sb.cli("extract", source, "-o", sb.path(out), "--size", "16x12", *more)
+
+
+def _video_missing(sb: Sandbox) -> None:
+    _extract(sb, sb.path("no_such_clip.mp4"))
+
+
+def _video_empty(sb: Sandbox) -> None:
+    _extract(sb, sb.write("empty.mp4", b""))
+
+
+def _video_corrupt(sb: Sandbox) -> None:
+    _extract(sb, sb.write("noise.avi", np.random.default_rng(2).bytes(8192)))
+
+
+def _video_one_frame(sb: Sandbox) -> None:
+    _extract(sb, sb.clip("one.avi", frames=1))
+
+
+def _video_too_short(sb: Sandbox) -> None:
+    _extract(sb, sb.clip("short.avi", frames=4, fps=8.0))
+
+
+def _sequence_without_fps(sb: Sandbox) -> None:
+    _extract(sb, sb.sequence("frames", 10))
+
+
+def _extract_fps_zero(sb: Sandbox) -> None:
+    _extract(sb, sb.sequence("frames", 10), "--fps", "0")
+
+
+def _video_variable_rate(sb: Sandbox) -> None:
+    clip = sb.inside(sb.path("tree.avi"))
+    shutil.copyfile(TREE_CLIP, clip)
+    obs = _extract(sb, clip)
+    if obs.code == 0:
+        from .sv_file import load_spectral_volume
+
+        sv = load_spectral_volume(sb.path("motion.gidsv"))
+        sb.check(sv.coeffs.shape == (16, 4, 12, 16), f"unexpected volume shape {sv.coeffs.shape}")
+        sb.check(sv.extra.get("timing") == "timestamps", "container timestamps were not used")
+        sb.check(float(np.abs(sv.coeffs[1:]).max()) > 0, "no motion extracted")
+
+
+# ------------------------------------------------------------------------------------ motion files
+def _motion_missing(sb: Sandbox) -> None:
+    _render(sb, sb.still(), sb.path("no_such_motion.gidsv"))
+
+
+def _motion_empty(sb: Sandbox) -> None:
+    sb.cli("info", sb.write("empty.gidsv", b""))
+
+
+def _motion_not_gidsv(sb: Sandbox) -> None:
+    sb.cli("info", sb.write("picture.gidsv", sb.still().read_bytes()))
+
+
+def _motion_wrong_shape(sb: Sandbox) -> None:
+    sb.cli("info", sb.raw_gidsv("three_channels.gidsv", np.zeros((16, 3, 8, 12), np.float32)))
+
+
+def _motion_nan(sb: Sandbox) -> None:
+    sb.cli("info", sb.raw_gidsv("nan.gidsv", np.full((16, 4, 8, 12), np.nan, np.float32)))
+
+
+def _motion_truncated(sb: Sandbox) -> None:
+    data = sb.motion("full.gidsv").read_bytes()
+    _render(sb, sb.still(), sb.write("truncated.gidsv", data[: int(len(data) * 0.6)]))
+
+
+def _motion_bitflip(sb: Sandbox) -> None:
+    data = bytearray(sb.motion("good.gidsv").read_bytes())
+    data[len(data) // 2] ^= 0x40  # inside the stored coefficients: the zip CRC no longer matches
+    _render(sb, sb.still(), sb.write("flipped.gidsv", bytes(data)))
+
+
+def _motion_bad_sha(sb: Sandbox) -> None:
+    coeffs = sb.motion_volume(12, 8).coeffs
+    sb.cli("info", sb.raw_gidsv("tampered.gidsv", coeffs, sha256="0" * 64))
+
+
+def _motion_future(sb: Sandbox) -> None:
+    coeffs = sb.motion_volume(12, 8).coeffs
+    sb.cli("info", sb.raw_gidsv("future.gidsv", coeffs, version=99))
+
+
+def _motion_aspect(sb: Sandbox) -> None:
+    _render(sb, sb.still(w=24, h=16), sb.motion(w=16, h=16))
+
+
+def _displace_corrupt_motion(sb: Sandbox) -> None:
+    sb.cli("displace", sb.still(), "--motion", sb.write("noise.gidsv", b"PK\x03\x04" + os.urandom(300)),
+           "-o", sb.path("maps"), "--frames", "2")
+
+
+# ------------------------------------------------------------------------------------ numbers
+def _render_frames_zero(sb: Sandbox) -> None:
+    sb.cli("render", sb.still(), "--motion", sb.motion(), "-o", sb.path("out"), "--frames", "0")
+
+
+def _render_fps_zero(sb: Sandbox) -> None:
+    _render(sb, sb.still(), sb.motion(), "out", "--fps", "0")
+
+
+def _render_amplitude_nan(sb: Sandbox) -> None:
+    _render(sb, sb.still(), sb.motion(), "out", "--amplitude", "nan")
+
+
+# ------------------------------------------------------------------------------------ outputs
+def _output_not_writable(sb: Sandbox) -> None:
+    """A read-only folder; where permissions do not bind (root), an output whose parent is a file."""
+    locked = sb.path("locked")
+    locked.mkdir()
+    locked.chmod(0o500)
+    probe = locked / "probe"
+    try:
+        probe.write_bytes(b"")
+        probe.unlink()
+        binds = False
+    except OSError:
+        binds = True
+    if binds:
+        try:
+            _render(sb, sb.still(), sb.motion(), "locked/out")
+        finally:
+            locked.chmod(0o700)
+    else:
+        locked.chmod(0o700)
+        sb.write("a_file", b"the user's file, not a folder\n")
+        _render(sb, sb.still(), sb.motion(), "a_file/out")
+
+
+def _output_is_file(sb: Sandbox) -> None:
+    sb.write("out", b"the user's notes, not a folder\n")
+    _render(sb, sb.still(), sb.motion(), "out")
+
+
+def _output_has_user_files(sb: Sandbox) -> None:
+    sb.user_files("out", ["frame_0002.png", "frame.json", "notes.txt"])
+    _render(sb, sb.still(), sb.motion(), "out")
+
+
+def _output_has_user_preview(sb: Sandbox) -> None:
+    sb.user_files("out", ["frame_preview.gif"])
+    _render(sb, sb.still(), sb.motion(), "out", "--preview", "gif")
+
+
+def _gif_parent_is_file(sb: Sandbox) -> None:
+    sb.write("a_file", b"the user's file, not a folder\n")
+    _render(sb, sb.still(), sb.motion(), "a_file/out", "--format", "gif")
+
+
+def _extract_output_exists(sb: Sandbox) -> None:
+    sb.user_files(".", ["motion.gidsv"])
+    _extract(sb, sb.clip())
+
+
+def _disk_full_on_nth_write(n: int, match: str = "") -> Callable[[Path, bytes], None]:
+    from ..exporters import atomic
+
+    real, calls = atomic._write_file, []
+
+    def flaky(path: Path, data: bytes) -> None:
+        calls.append(path)
+        if (match and match in Path(path).name) or (not match and len(calls) == n):
+            real(path, data[: len(data) // 2])  # a partial file is on disk when the error comes
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real(path, data)
+
+    return flaky
+
+
+def _disk_full_sequence(sb: Sandbox) -> None:
+    from ..exporters import atomic
+
+    sb.user_files("out", ["take1_0001.png", "take1_0002.png", "take1.json"])  # an earlier render
+    still, motion = sb.still(), sb.motion()
+    with _patched(atomic, "_write_file", _disk_full_on_nth_write(3)):
+        _render(sb, still, motion, "out", "--prefix", "take2")
+
+
+def _disk_full_preview(sb: Sandbox) -> None:
+    from ..exporters import atomic
+
+    still, motion = sb.still(), sb.motion()
+    with _patched(atomic, "_write_file", _disk_full_on_nth_write(0, match="preview")):
+        _render(sb, still, motion, "out", "--preview", "gif")
+
+
+def _disk_full_motion_file(sb: Sandbox) -> None:
+    from ..exporters import atomic
+
+    clip = sb.clip()
+    with _patched(atomic, "_write_file", _disk_full_on_nth_write(1)):
+        _extract(sb, clip)
+
+
+def _cancelling_job(after: int, how: str):
+    """A stand-in for ``cli._progress_job`` whose Job cancels (or gets Ctrl-C) after frame ``after``."""
+    from .progress import Job
+
+    def factory(enabled: bool = True):
+        def progress(done: int, total: int, what: str) -> None:
+            if done >= after:
+                if how == "ctrl-c":
+                    raise KeyboardInterrupt
+                job.cancel()
+
+        job = Job(progress)
+        return job, lambda: None
+
+    return factory
+
+
+def _cancel(sb: Sandbox, how: str, *more: str) -> None:
+    from . import cli
+
+    sb.user_files("out", ["notes.txt"])
+    with _patched(cli, "_progress_job", _cancelling_job(3, how)):
+        sb.cli("render", sb.still(), "--motion", sb.motion(), "-o", sb.path("out"), "--frames", "8",
+               "--renderer", "splat", *more)
+
+
+def _cancel_after_3(sb: Sandbox) -> None:
+    _cancel(sb, "cancel")
+
+
+def _ctrl_c_after_3(sb: Sandbox) -> None:
+    _cancel(sb, "ctrl-c")
+
+
+def _cancel_gif(sb: Sandbox) -> None:
+    from . import cli
+
+    with _patched(cli, "_progress_job", _cancelling_job(3, "cancel")):
+        sb.cli("render", sb.still(), "--motion", sb.motion(), "-o", sb.path("new_folder"), "--frames", "8",
+               "--renderer", "splat", "--format", "gif")
+
+
+# ------------------------------------------------------------------------------------ runtime
+def _gpu_fails(sb: Sandbox) -> None:
+    import onnxruntime as ort
+
+    real_session, real_providers = ort.InferenceSession, ort.get_available_providers
+
+    def providers() -> list[str]:
+        return ["CUDAExecutionProvider", *real_providers()]
+
+    def session(*args: Any, **kwargs: Any):
+        if "CUDAExecutionProvider" in (kwargs.get("providers") or []):
+            raise RuntimeError("CUDA failure 35: CUDA driver version is insufficient for CUDA runtime version")
+        return real_session(*args, **kwargs)
+
+    with _patched(ort, "get_available_providers", providers), _patched(ort, "InferenceSession", session):
+        obs = _render(sb, sb.still(), sb.motion(), "out", "--device", "gpu")
+    if obs.code == 0:
+        provider = _sidecar(sb).get("params", {}).get("provider")
+        sb.check(provider == "CPUExecutionProvider", f"sidecar provider is {provider}, not the CPU")
+
+
+def _splat_model(sb: Sandbox, corrupt: Callable[[bytes], bytes]) -> None:
+    from .runtime import SPLAT_ONNX, OnnxSplatter, asset_path
+
+    model = sb.write(SPLAT_ONNX, corrupt(asset_path(SPLAT_ONNX).read_bytes()))
+    sb.api(lambda: OnnxSplatter(device="cpu", model=model))
+
+
+def _splat_truncated(sb: Sandbox) -> None:
+    _splat_model(sb, lambda b: b[: len(b) // 2])
+
+
+def _splat_corrupt(sb: Sandbox) -> None:
+    def flip(b: bytes) -> bytes:
+        out = bytearray(b)
+        out[len(out) // 3] ^= 0xFF  # a string in the graph: no longer valid UTF-8
+        return bytes(out)
+
+    _splat_model(sb, flip)
+
+
+def _prior_copy(sb: Sandbox) -> Path:
+    """A private copy of the shipped ONNX motion prior (real copies, never links)."""
+    from .predict import WEIGHTS_DIR, onnx_dir_for
+
+    src = onnx_dir_for(WEIGHTS_DIR)
+    dst = sb.inside(sb.path("prior_onnx"))
+    dst.mkdir()
+    for f in src.iterdir():
+        if f.is_file():
+            shutil.copyfile(f, dst / f.name)
+    return dst
+
+
+def _prior_damaged(sb: Sandbox, damage: Callable[[bytes], bytes]) -> None:
+    from .predict import WEIGHTS_DIR, onnx_dir_for
+
+    if not (onnx_dir_for(WEIGHTS_DIR) / "prior_onnx.json").is_file():
+        sb.check(False, "the shipped ONNX motion prior is not installed")
+        return
+    folder = _prior_copy(sb)
+    index = json.loads((folder / "prior_onnx.json").read_text())
+    victim = folder / min(index["files"], key=lambda e: e["bytes"])["name"]  # the smallest file: quick
+    sb.inside(victim).write_bytes(damage(victim.read_bytes()))
+    sb.cli("predict", sb.still(), "-o", sb.path("motion.gidsv"), "--weights", folder, "--backend", "onnx",
+           "--device", "cpu", "--steps", "1")
+
+
+def _prior_checksum(sb: Sandbox) -> None:
+    def flip(b: bytes) -> bytes:
+        out = bytearray(b)
+        out[len(out) // 2] ^= 0x01
+        return bytes(out)
+
+    _prior_damaged(sb, flip)
+
+
+def _prior_truncated(sb: Sandbox) -> None:
+    _prior_damaged(sb, lambda b: b[: len(b) - 1000])
+
+
+def _prior_missing(sb: Sandbox) -> None:
+    empty = sb.path("no_weights")
+    empty.mkdir()
+    sb.cli("predict", sb.still(), "-o", sb.path("motion.gidsv"), "--weights", empty)
+
+
+def _predict_image_missing(sb: Sandbox) -> None:
+    sb.cli("predict", sb.path("no_such_still.png"), "-o", sb.path("motion.gidsv"))
+
+
+def _no_network(sb: Sandbox) -> None:
+    attempts: list[str] = []
+
+    def blocked(*args: Any, **kwargs: Any):
+        attempts.append(repr(args[:2])[:80])
+        raise OSError(errno.ENETUNREACH, "network blocked by gid selftest")
+
+    clip = sb.clip()
+    still = sb.still("still.png", 32, 24)
+    with contextlib.ExitStack() as stack:
+        for obj, name in ((socket.socket, "connect"), (socket.socket, "connect_ex"),
+                          (socket, "create_connection"), (socket, "getaddrinfo")):
+            stack.enter_context(_patched(obj, name, blocked))
+        with contextlib.suppress(OSError):  # the block itself works
+            socket.create_connection(("192.0.2.1", 80), timeout=0.1)
+        sb.check(len(attempts) == 1, "the socket block does not work")
+        attempts.clear()
+        first = _extract(sb, clip, out="motion.gidsv")
+        sb.check(first.code == 0, f"extract failed offline: {' / '.join(first.lines)}")
+        sb.cli("render", still, "--motion", sb.path("motion.gidsv"), "-o", sb.path("out"), "--frames", "3",
+               "--renderer", "splat")
+    sb.check(not attempts, f"tried to reach the network: {attempts[:2]}")
+    sb.check(len(list(sb.path("out").glob("frame_*.png"))) == 3 if sb.path("out").is_dir() else False,
+             "the offline render did not write its 3 frames")
+
+
+# ------------------------------------------------------------------------------------ the corpus
+_WROTE = r"wrote "  # the success line of extract / render
+
+
+CASES: list[Case] = [
+    # still images
+    Case("image-missing", "render: the still does not exist", "error, names the file",
+         _image_missing, message=_err(r"image not found: .*no_such_still\.png$")),
+    Case("image-empty", "render: a 0-byte PNG", "error: file is empty", _image_empty,
+         message=_err(r"image file is empty")),
+    Case("image-truncated-png", "render: a PNG cut in half", "error: corrupt/truncated", _image_truncated,
+         message=_err(r"cannot decode image .*truncated")),
+    Case("image-corrupt-bytes", "render: 4 KiB of random bytes named .png", "error: not an image",
+         _image_corrupt, message=_err(r"cannot decode image .*not an image")),
+    Case("image-is-a-folder", "render: the 'image' is a folder", "error: expected a file", _image_folder,
+         message=_err(r"expected an image file, got a folder")),
+    Case("image-1x1", "render: a 1x1 PNG with square motion", "works: four 1x1 frames", _image_1x1,
+         code=EXIT_OK, message=_WROTE, writes=True),
+    Case("image-huge-header", "render: 100-byte PNG whose IHDR claims 20000x20000",
+         "error before decoding (limit 16384^2 px), nothing allocated", _image_huge,
+         message=_err(r"is 20000x20000; gid accepts at most \d+ pixels")),
+    Case("image-16bit-png", "render: 16-bit PNG, --depth 16", "works: 16-bit frames, frame 1 = still",
+         _image_16bit, code=EXIT_OK, message=_WROTE, writes=True),
+    Case("image-float-exr", "render: float EXR with values > 1, --format exr", "works: linear float frames",
+         _image_exr, code=EXIT_OK, message=_WROTE, writes=True),
+    Case("image-rgba", "render: RGBA PNG with an alpha ramp", "works: alpha kept in every frame",
+         _image_rgba, code=EXIT_OK, message=_WROTE, writes=True),
+    Case("image-grayscale", "render: 8-bit grayscale PNG", "works: gray frames", _image_gray,
+         code=EXIT_OK, message=_WROTE, writes=True),
+    Case("image-palette-png", "render: indexed (palette) PNG from Pillow", "works: right colours",
+         _image_palette, code=EXIT_OK, message=_WROTE, writes=True),
+    Case("image-cmyk-jpeg", "render: CMYK JPEG from Pillow", "works: right colours", _image_cmyk,
+         code=EXIT_OK, message=_WROTE, writes=True),
+    Case("image-nan-exr", "render: float EXR with a NaN pixel", "error: NaN in the image", _image_nan_exr,
+         message=_err(r"NaN or infinite")),
+    # videos
+    Case("video-missing", "extract: the clip does not exist", "error, names the clip", _video_missing,
+         message=_err(r"clip not found: .*no_such_clip\.mp4$")),
+    Case("video-empty", "extract: a 0-byte .mp4", "error: file is empty", _video_empty,
+         message=_err(r"video file is empty")),
+    Case("video-corrupt-bytes", "extract: 8 KiB of random bytes named .avi", "error: not a video",
+         _video_corrupt, message=_err(r"cannot (open|decode) video")),
+    Case("video-one-frame", "extract: an AVI with 1 frame", "error: needs at least 2 frames",
+         _video_one_frame, message=_err(r"only 1 frame; .*at least 2 frames")),
+    Case("video-too-short", "extract: 4 frames at 8 fps (0.5 s)", "error: shorter than 1 s / 8 frames",
+         _video_too_short, message=_err(r"at least 1 s and 8 frames")),
+    Case("sequence-without-fps", "extract: a PNG sequence, no --fps (frame rate unknown)",
+         "error: asks for --fps", _sequence_without_fps, message=_err(r"image sequence needs --fps")),
+    Case("extract-fps-zero", "extract: a PNG sequence with --fps 0", "error: fps out of range",
+         _extract_fps_zero, message=_err(r"--fps must be between 0 and")),
+    Case("video-variable-rate", "extract: samples/tree.avi (15 fps declared, 376 of 444 frames repeats)",
+         "works: container timestamps used", _video_variable_rate, code=EXIT_OK, message=_WROTE, writes=True),
+    # spectral volumes
+    Case("motion-missing", "render: the .gidsv does not exist", "error, names the file", _motion_missing,
+         message=_err(r"spectral volume file not found")),
+    Case("motion-empty", "info: a 0-byte .gidsv", "error: empty", _motion_empty, message=_err(r"is empty$")),
+    Case("motion-not-gidsv", "info: a PNG renamed .gidsv", "error: not a spectral volume", _motion_not_gidsv,
+         message=_err(r"not a gid spectral volume")),
+    Case("motion-wrong-shape", "info: coefficients (16, 3, 8, 12), metadata consistent",
+         "error: expected (K, 4, H, W)", _motion_wrong_shape, message=_err(r"expected \(K, 4, H, W\)")),
+    Case("motion-nan", "info: NaN-filled coefficients, checksum consistent", "error: NaN", _motion_nan,
+         message=_err(r"NaN or infinite")),
+    Case("motion-truncated", "render: a .gidsv cut at 60 %", "error: truncated", _motion_truncated,
+         message=_err(r"truncated")),
+    Case("motion-bitflip", "render: one flipped bit inside the coefficients", "error: checksum mismatch",
+         _motion_bitflip, message=_err(r"checksum mismatch")),
+    Case("motion-bad-checksum", "info: metadata SHA-256 does not match the array", "error: checksum mismatch",
+         _motion_bad_sha, message=_err(r"checksum mismatch")),
+    Case("motion-future-version", "info: format version 99", "error: newer than this gid", _motion_future,
+         message=_err(r"version 99 is newer")),
+    Case("motion-other-aspect", "render: 16x16 motion on a 24x16 still", "error: aspect, suggests --fit stretch",
+         _motion_aspect, message=_err(r"aspect .*--fit stretch")),
+    Case("displace-corrupt-motion", "displace: a .gidsv of zip magic + random bytes", "error: damaged",
+         _displace_corrupt_motion, message=_err(r"(truncated|damaged|corrupt)")),
+    # bad numbers
+    Case("render-frames-zero", "render: --frames 0", "error: frames out of range", _render_frames_zero,
+         message=_err(r"frames must be in \[1, 100000\]")),
+    Case("render-fps-zero", "render: --fps 0", "error: fps out of range", _render_fps_zero,
+         message=_err(r"fps must be in \(0, 1000\]")),
+    Case("render-amplitude-nan", "render: --amplitude nan", "error: amplitude", _render_amplitude_nan,
+         message=_err(r"amplitude")),
+    # outputs
+    Case("output-not-writable", "render: output in a read-only folder (as root: parent is a file)",
+         "error: cannot write there", _output_not_writable,
+         message=_err(r"(no permission|cannot create folder|not a directory|Not a directory)")),
+    Case("output-is-a-file", "render: -o names the user's existing file", "error; the file is untouched",
+         _output_is_file, message=_err(r"it is a file")),
+    Case("output-holds-user-files", "render: frame_0002.png, frame.json of the user's already there",
+         "error before rendering; user's bytes identical", _output_has_user_files,
+         message=_err(r"already exists \(and 1 more")),
+    Case("output-holds-user-preview", "render --preview gif: the user's frame_preview.gif already there",
+         "error before rendering (not after the frames are in place)", _output_has_user_preview,
+         message=_err(r"frame_preview\.gif already exists")),
+    Case("gif-output-parent-is-file", "render --format gif: -o a_file/out where a_file is a file",
+         "error (was an internal error), file untouched", _gif_parent_is_file,
+         message=_err(r"cannot create folder .*Not a directory")),
+    Case("extract-output-exists", "extract: -o names the user's existing .gidsv", "error; file untouched",
+         _extract_output_exists, message=_err(r"already exists; pass --overwrite")),
+    Case("disk-full-sequence", "render: ENOSPC on the 3rd file write (half written), earlier take1_* in folder",
+         "error; no frame, partial or staging file; take1_* intact", _disk_full_sequence,
+         message=_err(r"disk full while writing .*take2_0003\.png; nothing was written")),
+    Case("disk-full-preview", "render --preview gif: ENOSPC while writing the GIF preview",
+         "error; the already staged frames are removed too", _disk_full_preview,
+         message=_err(r"disk full while writing .*frame_preview\.gif")),
+    Case("disk-full-motion-file", "extract: ENOSPC while writing the .gidsv (half written)",
+         "error; no temp file left", _disk_full_motion_file, message=_err(r"disk full while writing")),
+    Case("cancel-after-frame-3", "render 8 frames, the Job cancels after frame 3", "exit 130; nothing left",
+         _cancel_after_3, code=EXIT_CANCELLED, message=r"^gid: cancelled; nothing was written$"),
+    Case("ctrl-c-after-frame-3", "render 8 frames, Ctrl-C (KeyboardInterrupt) after frame 3",
+         "exit 130; nothing left", _ctrl_c_after_3, code=EXIT_CANCELLED,
+         message=r"^gid: cancelled; nothing was written$"),
+    Case("cancel-gif", "render --format gif into a new folder, cancelled after frame 3",
+         "exit 130; not even the folder is left", _cancel_gif, code=EXIT_CANCELLED,
+         message=r"^gid: cancelled; nothing was written$"),
+    # runtime and models
+    Case("gpu-provider-fails", "render --device gpu: CUDA listed, its session raises at start",
+         "works on the CPU, says so in one line", _gpu_fails, code=EXIT_OK, writes=True,
+         message=r"GPU \(CUDA\) provider failed \(CUDA failure 35.*\); running on the CPU / wrote 4 frames"),
+    Case("splat-model-truncated", "OnnxSplatter(model=): the ONNX renderer cut in half",
+         "error: cannot load, no traceback", _splat_truncated, message=_err(r"cannot load softmax_splat\.onnx")),
+    Case("splat-model-corrupt", "OnnxSplatter(model=): one byte of the ONNX renderer flipped",
+         "error: cannot load, no onnxruntime banner", _splat_corrupt,
+         message=_err(r"cannot load softmax_splat\.onnx")),
+    Case("prior-weights-checksum", "predict --weights COPY: one bit flipped in an ONNX prior file",
+         "error: checksum mismatch", _prior_checksum, message=_err(r"corrupt \(checksum mismatch\)")),
+    Case("prior-weights-truncated", "predict --weights COPY: an ONNX prior file 1000 bytes short",
+         "error: truncated", _prior_truncated, message=_err(r"is truncated \(\d+ bytes, expected \d+\)")),
+    Case("prior-weights-missing", "predict --weights an empty folder", "error: model not installed",
+         _prior_missing, message=_err(r"not installed")),
+    Case("predict-image-missing", "predict: the still does not exist", "error, names the file",
+         _predict_image_missing, message=_err(r"image not found")),
+    Case("no-network", "extract + render with every socket connect / DNS lookup blocked",
+         "works offline, no connection attempted", _no_network, code=EXIT_OK, message=_WROTE, writes=True),
+]
+
+
+# ------------------------------------------------------------------------------------ running
+def run_case(case: Case) -> Result:
+    """Run one case in a fresh temporary folder and judge it."""
+    root = Path(tempfile.mkdtemp(prefix=f"gid-selftest-{case.id}-"))
+    sb = Sandbox(root)
+    failures: list[str] = []
+    try:
+        case.build(sb)
+    except Exception as exc:  # noqa: BLE001 - a case that blows up is a failed case, not a crash
+        failures.append(f"the case raised {type(exc).__name__}: {exc}")
+    finally:
+        for dirpath, dirnames, _ in os.walk(root):
+            for d in dirnames:
+                with contextlib.suppress(OSError):
+                    os.chmod(os.path.join(dirpath, d), 0o700)
+        shutil.rmtree(root, ignore_errors=True)
+    obs = sb.calls[-1] if sb.calls else None
+    written = sorted({p for c in sb.calls for p in c.written})
+    lost = sorted({p for c in sb.calls for p in c.lost})
+    result = Result(case, obs, written=written, lost=lost)
+    if obs is None:
+        failures.append("the engine was never called")
+    else:
+        if obs.code != case.code:
+            failures.append(f"exit code {obs.code}, expected {case.code}")
+        if "Traceback" in obs.stdout + obs.stderr:
+            failures.append("printed a traceback")
+        if case.one_line and len(obs.lines) != 1:
+            failures.append(f"printed {len(obs.lines)} lines, expected exactly one")
+        if not re.search(case.message, " / ".join(ln.strip() for ln in obs.lines), flags=re.M):
+            failures.append(f"message does not match {case.message!r}")
+        if case.writes and not obs.written:
+            failures.append("wrote nothing, expected output")
+        if not case.writes and written:
+            failures.append(f"wrote {', '.join(written[:4])}")
+        if lost:
+            failures.append(f"changed or removed existing files: {', '.join(lost[:4])}")
+        leftovers = [p for p in written if ".gid-staging-" in p or ".gid-tmp-" in p]
+        if leftovers:
+            failures.append(f"left temporary files: {', '.join(leftovers[:4])}")
+    failures += sb.notes
+    result.failures = [_tidy(f, root) for f in failures]
+    if obs is not None:
+        obs.stdout, obs.stderr = _tidy(obs.stdout, root), _tidy(obs.stderr, root)
+    return result
+
+
+def _tidy(text: str, root: Path) -> str:
+    """Temporary paths shown as ``<tmp>`` so the table reads the same on every machine."""
+    for form in {str(root.resolve()), str(root)}:
+        text = text.replace(form, "<tmp>")
+    return text
+
+
+def run_cases(ids: Optional[Sequence[str]] = None) -> list[Result]:
+    chosen = CASES if not ids else [c for c in CASES if c.id in set(ids)]
+    unknown = set(ids or ()) - {c.id for c in CASES}
+    if unknown:
+        from .errors import InputError
+
+        raise InputError(f"unknown selftest case(s): {', '.join(sorted(unknown))}")
+    return [run_case(c) for c in chosen]
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def format_table(results: Sequence[Result], markdown: bool = True) -> str:
+    rows = []
+    for r in results:
+        obs = r.observed
+        code = "-" if obs is None else str(obs.code)
+        nothing = "-" if obs is None else ("yes" if not r.written else f"no ({len(r.written)} new)")
+        intact = "-" if obs is None else ("yes" if not r.lost else "NO")
+        verdict = "PASS" if r.passed else "FAIL: " + "; ".join(r.failures)
+        rows.append((r.case.id, r.case.input, r.case.expected, f"{code}: {r.message}", nothing, intact, verdict))
+    head = ("case", "input", "expected", "observed (exit code: message)", "nothing written", "user's files intact",
+            "verdict")
+    if markdown:
+        lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
+    else:
+        lines = [f"{'verdict':<6} {'case':<26} {'exit':>4}  message"]
+        for r, row in zip(results, rows):
+            lines.append(f"{'PASS' if r.passed else 'FAIL':<6} {row[0]:<26} {row[3].split(':', 1)[0]:>4}  "
+                         f"{row[3].split(': ', 1)[-1]}")
+            if not r.passed:
+                lines.append(f"{'':<6} {'':<26}       -> {'; '.join(r.failures)}")
+    passed = sum(r.passed for r in results)
+    lines.append("")
+    lines.append(f"{passed}/{len(results)} cases passed")
+    return "\n".join(lines)
+
+
+def main(markdown: bool = False, ids: Optional[Sequence[str]] = None, out=None) -> int:
+    """Run the corpus, print the table; 0 when every case passes, 1 otherwise."""
+    results = run_cases(ids)
+    print(format_table(results, markdown=markdown), file=out or sys.stdout)
+    return 0 if all(r.passed for r in results) else 1
