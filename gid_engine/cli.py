@@ -100,7 +100,8 @@ def _render_options(args: argparse.Namespace):
                          amplitude=args.amplitude, anchor=not args.no_anchor, fit=args.fit,
                          backend=getattr(args, "backend", "onnx"), device=getattr(args, "device", "auto"),
                          renderer=getattr(args, "renderer", "auto"),
-                         splat_resolution=getattr(args, "splat_resolution", "auto"))
+                         splat_resolution=getattr(args, "splat_resolution", "auto"),
+                         motion_upsample=getattr(args, "motion_upsample", "guided"))
 
 
 # --------------------------------------------------------------------------------- commands
@@ -360,6 +361,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="neural (feature splatting + synthesis network) or splat (softmax splat + hole filling); "
                         "auto: neural when the shipped weights are marked the default (MODEL_CARD.md)")
     p.add_argument("--device", choices=["auto", "gpu", "cpu"], default="auto")
+    p.add_argument("--motion-upsample", choices=["guided", "bilinear"], default="guided",
+                   help="how motion reaches outputs larger than twice its size: guided by the image's edges "
+                        "(default) or bilinear")
     p.add_argument("--splat-resolution", choices=["auto", "full", "proxy"], default="auto",
                    help="full: splat every output pixel; proxy: splat the motion at 2x its size and warp "
                         "the image backward (much faster for outputs larger than the motion); auto picks")

@@ -47,6 +47,7 @@ class RenderOptions:
     renderer: str = "auto"  # neural when its shipped weights are the default, else splat (render.make_splatter)
     device: str = "auto"
     splat_resolution: str = "auto"
+    motion_upsample: str = "guided"  # proxy field to full size: guided by the still, or bilinear
     threads: Optional[int] = None
 
     @property
@@ -89,7 +90,7 @@ def render_to_dir(image_path: Path | str, motion: Path | str | SpectralVolume, o
     params = _params(image, sv, motion, options, fmt=fmt, depth=depth, frames=n,
                      provider=getattr(getattr(splatter, "info", None), "provider", splatter.name))
     frames = render_frames(image, sv, splatter, options.timing, options.amplitude, options.anchor, options.fit, job,
-                           splat_resolution=options.splat_resolution)
+                           splat_resolution=options.splat_resolution, motion_upsample=options.motion_upsample)
 
     if fmt in ("mp4", "gif"):
         target = out_dir / f"{prefix}.{fmt}"
