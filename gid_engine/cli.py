@@ -31,9 +31,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return EXIT_USER_ERROR
+    return run_reporting(lambda: args.func(args))
+
+
+def run_reporting(work: Callable[[], Optional[int]]) -> int:
+    """Run ``work`` and turn every outcome into the CLI's exit code and (at most) one line on stderr:
+    0 done, 2 a user error, 130 cancelled, 3 a bug. Shared with ``gid selftest``'s direct engine calls."""
     try:
-        args.func(args)
-        return 0
+        result = work()
+        return 0 if result is None else int(result)
     except KeyboardInterrupt:
         print("gid: cancelled; nothing was written", file=sys.stderr)
         return EXIT_CANCELLED

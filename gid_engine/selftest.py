@@ -245,23 +245,9 @@ class Sandbox:
 
 def _as_cli(run: Callable[[], int]) -> int:
     """The mapping ``cli.main`` applies, for engine calls made directly."""
-    from ..exporters.errors import ExportError
-    from .errors import Cancelled, GidError
+    from .cli import run_reporting
 
-    try:
-        return run()
-    except KeyboardInterrupt:
-        print("gid: cancelled; nothing was written", file=sys.stderr)
-        return EXIT_CANCELLED
-    except Cancelled as exc:
-        print(f"gid: {exc}", file=sys.stderr)
-        return EXIT_CANCELLED
-    except (GidError, ExportError) as exc:
-        print(f"gid: error: {exc}", file=sys.stderr)
-        return EXIT_USER_ERROR
-    except Exception as exc:  # noqa: BLE001 - a bug, reported like the CLI does
-        print(f"gid: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
-        return 3
+    return run_reporting(run)
 
 
 def _snapshot(root: Path) -> dict[str, str]:

@@ -20,7 +20,6 @@ SHA-256 of every file), is written to a temporary sibling and swapped in whole.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import tempfile
 import warnings
@@ -32,7 +31,7 @@ from torch import nn
 
 from ..errors import InputError
 from .onnx_pipeline import DECODER, DENOISER, ENCODER, ONNX_FORMAT, ONNX_INDEX_NAME, ONNX_VERSION
-from .weights import MAX_FILE_BYTES, _jsonable, _publish_modes, sha256_file
+from .weights import MAX_FILE_BYTES, _jsonable, publish_folder, sha256_file
 
 OPSET = 18
 DEFAULT_ONNX_DIR = Path(__file__).resolve().parents[1] / "assets" / "motion_prior_onnx"
@@ -177,16 +176,7 @@ def export_prior_onnx(pipe, folder: Path = DEFAULT_ONNX_DIR, *, max_file_bytes: 
             "total_bytes": sum(e["bytes"] for e in listing),
         }
         (tmp / ONNX_INDEX_NAME).write_text(json.dumps(index, indent=2) + "\n")
-        _publish_modes(tmp)
-        old = None
-        if folder.exists():
-            old = folder.with_name(f".{folder.name}.old-{os.getpid()}")
-            if old.exists():
-                shutil.rmtree(old)
-            folder.rename(old)
-        tmp.rename(folder)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+        publish_folder(tmp, folder)
         if log is not None:
             log(f"wrote {folder}: " + ", ".join(f"{e['name']} {e['bytes'] / 2**20:.1f} MiB" for e in listing))
         return index

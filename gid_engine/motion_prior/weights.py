@@ -38,6 +38,21 @@ _SHARD_BUDGET = MAX_FILE_BYTES - 256 * 1024  # room for the safetensors header
 _SPLIT_SEP = "@@part"
 
 
+def publish_folder(tmp: Path, folder: Path) -> None:
+    """Put the finished ``tmp`` folder in place of ``folder`` (readable modes, old one removed last),
+    so a reader sees the old complete folder or the new complete one, never a mix."""
+    _publish_modes(tmp)
+    old = None
+    if folder.exists():
+        old = folder.with_name(f".{folder.name}.old-{os.getpid()}")
+        if old.exists():
+            shutil.rmtree(old)
+        folder.rename(old)
+    tmp.rename(folder)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
 def sha256_file(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as fh:
@@ -165,16 +180,7 @@ def save_weights(folder: Path, vae, denoiser, normalizer, config, *, latent_scal
             "training": training or {},
         }
         (tmp / INDEX_NAME).write_text(json.dumps(index, indent=2))
-        _publish_modes(tmp)
-        old = None
-        if folder.exists():
-            old = folder.with_name(f".{folder.name}.old-{os.getpid()}")
-            if old.exists():
-                shutil.rmtree(old)
-            folder.rename(old)
-        tmp.rename(folder)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+        publish_folder(tmp, folder)
         return index
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -7,12 +7,12 @@ the ONNX files exported from it are what Blender runs (see ``runtime``).
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import Any
 
 from ..errors import FormatError, GidError
+from ..motion_prior.weights import sha256_file
 
 WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "assets" / "renderer"
 WEIGHTS_NAME = "renderer.safetensors"
@@ -23,12 +23,7 @@ class MissingRendererError(GidError):
     """The neural renderer's files are not installed."""
 
 
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+sha256 = sha256_file  # the motion prior's (torch-free module)
 
 
 def read_index(folder: Path) -> dict[str, Any]:

@@ -111,7 +111,6 @@ def train_renderer(args: RenderTrainArgs, log: Callable[[str], None] = print) ->
     with accel.main_process_first():
         synthetic = build_triples(args.pairs, args.data_seed, 256, 160, out / f"triples-{args.data_seed}.npy", say)
     real = [np.stack([t.stacked() for t in real_triples(p, split="train")]) for p in args.real]
-    sources = [synthetic] + real
     say(f"render data: {synthetic.shape[0]} synthetic + {sum(r.shape[0] for r in real)} real triples")
     model = NeuralRenderer(config)
     batch, lr = args.batch or config.batch, args.lr or config.lr
