@@ -494,6 +494,9 @@ class GID_OT_setup_compositor_loop(bpy.types.Operator):
             seq = settings.loop_image
             if seq is None or settings.loop_frames < 1:
                 raise bio.MotionMissingError(f"image {source.name!r} has no baked loop yet: bake a loop first")
+            first = bio.abspath(seq.filepath)
+            if not first.is_file():  # else the compositor would play missing (pink) frames
+                raise bio.MotionMissingError(f"baked loop not found: {first}; bake the loop again")
             nodes.setup_compositor_loop(context.scene, seq, settings.loop_frames, set_range=self.match_scene)
             if self.match_scene:
                 nodes.match_render_size(context.scene, source)
