@@ -233,7 +233,7 @@ def bench_animate(backends: tuple[str, ...] | list[str] = ("onnx", "torch")) -> 
                 row["note"] = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
                 rows.append(row)
                 continue
-            renderer = getattr(engine.frame_renderer(), "name", "?")
+            renderer = "neural" if getattr(engine.frame_renderer(), "name", "") == "neural" else "splat"
             secs = result.seconds["total"]
             row.update(value=secs, vs_goal=GOAL_ANIMATE_S / secs,
                        backend=f"{backend} ({renderer} renderer; predict {result.seconds['predict']:.1f} s)")
