@@ -33,7 +33,7 @@ from ..errors import FormatError, InputError
 from ..normalization import FrequencyNormalizer
 from ..progress import Job, ensure_job
 from ..spectral_volume import SpectralVolume
-from .weights import sha256_file
+from .weights import verify_listing
 
 ONNX_INDEX_NAME = "prior_onnx.json"
 ONNX_FORMAT = "gid.motion_prior_onnx"
@@ -141,17 +141,7 @@ def verify_onnx_folder(folder: Path) -> dict:
     """Check every listed file's presence, size and SHA-256; returns the index."""
     folder = Path(folder)
     index = read_onnx_index(folder)
-    for entry in index["files"]:
-        name = entry["name"]
-        path = folder / name
-        if not path.is_file():
-            raise FormatError(f"ONNX prior file {name} is missing from {folder}")
-        size = path.stat().st_size
-        if size != entry["bytes"]:
-            what = "truncated" if size < entry["bytes"] else "corrupt"
-            raise FormatError(f"ONNX prior file {name} is {what} ({size} bytes, expected {entry['bytes']})")
-        if sha256_file(path) != entry["sha256"]:
-            raise FormatError(f"ONNX prior file {name} is corrupt (checksum mismatch)")
+    verify_listing(folder, index["files"], "ONNX prior file")
     return index
 
 

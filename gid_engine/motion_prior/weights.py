@@ -232,18 +232,24 @@ def verify_weights(folder: Path) -> dict:
     """Check every listed file's presence, size and SHA-256; returns the index."""
     folder = Path(folder)
     index = read_index(folder)
-    for entry in index["files"]:
+    verify_listing(folder, index["files"], "weights file")
+    return index
+
+
+def verify_listing(folder: Path, entries: list, label: str) -> None:
+    """Each ``{"name", "bytes", "sha256"}`` entry is present in ``folder`` with that size and hash,
+    else a one-line ``FormatError`` that says which file ("``label`` NAME is truncated ...")."""
+    for entry in entries:
         name = entry["name"]
-        path = folder / name
+        path = Path(folder) / name
         if not path.is_file():
-            raise FormatError(f"weights file {name} is missing from {folder}")
+            raise FormatError(f"{label} {name} is missing from {folder}")
         size = path.stat().st_size
         if size != entry["bytes"]:
             what = "truncated" if size < entry["bytes"] else "corrupt"
-            raise FormatError(f"weights file {name} is {what} ({size} bytes, expected {entry['bytes']})")
+            raise FormatError(f"{label} {name} is {what} ({size} bytes, expected {entry['bytes']})")
         if sha256_file(path) != entry["sha256"]:
-            raise FormatError(f"weights file {name} is corrupt (checksum mismatch)")
-    return index
+            raise FormatError(f"{label} {name} is corrupt (checksum mismatch)")
 
 
 def load_weights(folder: Path, device: str = "cpu"):
