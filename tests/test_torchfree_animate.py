@@ -19,6 +19,21 @@ pytestmark = pytest.mark.skipif(importlib.util.find_spec("torch") is not None,
 SAMPLE = Path(__file__).resolve().parents[1] / "samples" / "tree_still.png"
 
 
+def test_neural_renderer_without_torch():
+    from gid.gid_engine.render import make_splatter
+
+    renderer = make_splatter("onnx", "cpu", renderer="neural")
+    rng = np.random.default_rng(0)
+    image = rng.random((3, 37, 50), dtype=np.float32)
+    flow = np.zeros((2, 37, 50), np.float32)
+    flow[0, 10:25, 10:30] = 4.0
+    frame = renderer(image, flow, np.linalg.norm(flow, axis=0))
+    assert frame.shape == (3, 37, 50) and np.isfinite(frame).all()
+    still = renderer(image, np.zeros_like(flow), np.zeros((37, 50), np.float32))
+    assert np.array_equal(still, image) or np.abs(still - image).max() < 1e-6  # zero motion: the still
+    assert not any(name == "torch" or name.startswith("torch.") for name in sys.modules)
+
+
 def test_animate_without_torch(tmp_path):
     from gid.gid_engine.cli import main
     from gid.gid_engine.sv_file import load_spectral_volume
