@@ -122,6 +122,19 @@ def _tuples(d: dict[str, Any]) -> dict[str, Any]:
     return {k: (tuple(v) if isinstance(v, list) else v) for k, v in d.items()}
 
 
+def _attention_unet(widths: tuple[int, int, int], layers: int, groups: int, head_dim: int,
+                    cond_channels: int) -> DenoiserConfig:
+    """The LDM-style 3-level U-Net of the larger presets: self-attention in the two lower levels,
+    the image encoded by the learned strided-conv condition."""
+    return DenoiserConfig(
+        block_out_channels=widths,
+        down_block_types=("DownBlock2D", "AttnDownBlock2D", "AttnDownBlock2D"),
+        up_block_types=("AttnUpBlock2D", "AttnUpBlock2D", "UpBlock2D"),
+        layers_per_block=layers, norm_num_groups=groups, attention_head_dim=head_dim,
+        cond_type="conv", cond_channels=cond_channels,
+    )
+
+
 def get_config(name: str) -> PriorConfig:
     if name == "tiny":
         return PriorConfig(name="tiny", default_steps=10, vae_batch=4, unet_batch=8, attn_batch=1)
@@ -129,13 +142,7 @@ def get_config(name: str) -> PriorConfig:
         return PriorConfig(
             name="small",
             vae=VAEConfig(block_out_channels=(16, 32, 64, 64), layers_per_block=1, norm_num_groups=8),
-            denoiser=DenoiserConfig(
-                block_out_channels=(64, 128, 128),
-                down_block_types=("DownBlock2D", "AttnDownBlock2D", "AttnDownBlock2D"),
-                up_block_types=("AttnUpBlock2D", "AttnUpBlock2D", "UpBlock2D"),
-                layers_per_block=1, norm_num_groups=16, attention_head_dim=32,
-                cond_type="conv", cond_channels=8,
-            ),
+            denoiser=_attention_unet((64, 128, 128), layers=1, groups=16, head_dim=32, cond_channels=8),
             freq_attn=FreqAttnConfig(head_dim=32, max_heads=4),
             default_steps=50, vae_crop=(128, 80), vae_batch=8, vae_lr=1e-3,
             unet_batch=16, unet_lr=5e-4, attn_batch=2, attn_lr=3e-4,
@@ -144,13 +151,7 @@ def get_config(name: str) -> PriorConfig:
         return PriorConfig(
             name="paper-like",
             vae=VAEConfig(block_out_channels=(128, 256, 512, 512), layers_per_block=2, norm_num_groups=32),
-            denoiser=DenoiserConfig(
-                block_out_channels=(192, 384, 576),
-                down_block_types=("DownBlock2D", "AttnDownBlock2D", "AttnDownBlock2D"),
-                up_block_types=("AttnUpBlock2D", "AttnUpBlock2D", "UpBlock2D"),
-                layers_per_block=2, norm_num_groups=32, attention_head_dim=64,
-                cond_type="conv", cond_channels=16,
-            ),
+            denoiser=_attention_unet((192, 384, 576), layers=2, groups=32, head_dim=64, cond_channels=16),
             freq_attn=FreqAttnConfig(head_dim=64, max_heads=8),
             default_steps=250, vae_batch=32, vae_lr=1e-4, unet_batch=64, unet_lr=1e-4, attn_batch=8, attn_lr=5e-5,
         )
