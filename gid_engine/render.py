@@ -68,14 +68,12 @@ def make_splatter(backend: str = "onnx", device: str = "auto", threads: Optional
         except ImportError:
             raise InputError("backend 'torch' needs PyTorch, which is not installed; use --backend onnx") from None
         return TorchSplatter(threads=threads)
-    raise InputError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
 
 
-def neural_renderer_installed(default_only: bool = True) -> bool:
-    """Whether the shipped neural renderer is there (its files are checked on load) and, with
-    ``default_only``, whether its index says it is the default: ``"default": true`` is set only for
-    weights that measurably beat the splat renderer (MODEL_CARD.md), since the neural renderer
-    costs several times more per frame."""
+def neural_renderer_installed() -> bool:
+    """Whether the shipped neural renderer is there (its files are checked on load) and its index
+    says it is the default: ``"default": true`` is set only for weights that measurably beat the
+    splat renderer (MODEL_CARD.md), since the neural renderer costs several times more per frame."""
     import json
 
     from .renderer.checkpoint import INDEX_NAME, WEIGHTS_DIR
@@ -83,8 +81,6 @@ def neural_renderer_installed(default_only: bool = True) -> bool:
     index = WEIGHTS_DIR / INDEX_NAME
     if not index.is_file():
         return False
-    if not default_only:
-        return True
     try:
         return bool(json.loads(index.read_text()).get("default", False))
     except (OSError, ValueError):

@@ -70,13 +70,20 @@ def softmax_splat(
 
 
 def push_pull_fill(color: torch.Tensor, confidence: torch.Tensor, fallback: torch.Tensor) -> torch.Tensor:
-    """Fill low-confidence pixels of ``color`` from a coarse-to-fine pyramid of the confident ones.
+    """``push_pull_fill_premultiplied`` of ``color * confidence``."""
+    return push_pull_fill_premultiplied(color * confidence, confidence, fallback)
+
+
+def push_pull_fill_premultiplied(premultiplied: torch.Tensor, confidence: torch.Tensor,
+                                 fallback: torch.Tensor) -> torch.Tensor:
+    """Fill low-confidence pixels from a coarse-to-fine pyramid of the confident ones, given the
+    colour already multiplied by its confidence (the neural renderer's splat has it that way).
 
     Premultiplied colours and confidences are averaged down ``PYRAMID_LEVELS`` times, then
     composited back up: each level keeps what it knows and takes the rest from the level above.
     Pixels no level can reach take ``fallback`` (the unwarped input image).
     """
-    premult = [color * confidence]
+    premult = [premultiplied]
     alpha = [confidence]
     for _ in range(PYRAMID_LEVELS):
         premult.append(_half(premult[-1]))

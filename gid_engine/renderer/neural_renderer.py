@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..splat_torch import FULL_COVERAGE, push_pull_fill, softmax_splat
+from ..splat_torch import FULL_COVERAGE, SoftmaxSplatRenderer, push_pull_fill_premultiplied, softmax_splat
 from .configs import LEVELS, MULTIPLE, RendererConfig
 from .feature_encoder import FeaturePyramidEncoder
 from .synthesis import SynthesisNetwork
@@ -67,27 +67,19 @@ class NeuralRenderer(nn.Module):
     def render(self, f0: torch.Tensor, f1: torch.Tensor, f2: torch.Tensor, flow: torch.Tensor,
                z: torch.Tensor) -> torch.Tensor:
         """The frame ``(N, 3, H, W)`` for forward motion ``flow`` (N, 2, H, W) and weights ``z`` (N, 1, H, W)."""
-        levels = []
-        base = None
-        for j, feats in enumerate((f0, f1, f2)):
-            fl, zl = level_motion(flow, z, j)
-            splatted = splat_level(feats, fl, zl)
-            levels.append(splatted)
-            if j == 0:
-                summed, weight, coverage = softmax_splat(feats[:, :3], fl, zl)
-                color = summed / torch.clamp(weight, min=1e-30)
-                confidence = torch.clamp(coverage / FULL_COVERAGE, 0.0, 1.0)
-                base = push_pull_fill(color, confidence, feats[:, :3])
-        return self.synthesis(levels[0], levels[1], levels[2], base, correction_gate(flow, levels[0][:, -1:]))
+        levels = [splat_level(feats, *level_motion(flow, z, j)) for j, feats in enumerate((f0, f1, f2))]
+        # level 0 starts with the RGB, splatted and premultiplied by its confidence (last channel):
+        # hole-filled, that is the plain renderer's frame, without splatting the RGB a second time
+        confidence = levels[0][:, -1:]
+        base = push_pull_fill_premultiplied(levels[0][:, :3], confidence, f0[:, :3])
+        return self.synthesis(levels[0], levels[1], levels[2], base, correction_gate(flow, confidence))
 
     def forward(self, image: torch.Tensor, flow: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         return self.render(*self.encode(image), flow, z)
 
     def plain(self, image: torch.Tensor, flow: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         """The plain splat + push-pull frame (the baseline, and the base of ``render``)."""
-        summed, weight, coverage = softmax_splat(image, flow, z)
-        color = summed / torch.clamp(weight, min=1e-30)
-        return push_pull_fill(color, torch.clamp(coverage / FULL_COVERAGE, 0.0, 1.0), image)
+        return SoftmaxSplatRenderer()(image, flow, z)
 
 
 def padded_size(width: int, height: int) -> tuple[int, int]:
