@@ -116,8 +116,8 @@ class Engine:
         volume = self.predict(image, seed=seed, steps=steps, job=job)
         seconds["predict"] = time.perf_counter() - t0
         t1 = time.perf_counter()
-        result = render_to_dir(image_path, volume, out, options, fmt=fmt, preview=preview if fmt in ("png", "exr") else None,
-                               overwrite=overwrite, job=job, log=self.log)
+        result = render_to_dir(image, volume, out, options, fmt=fmt, preview=preview if fmt in ("png", "exr") else None,
+                               overwrite=overwrite, job=job, log=self.log, splatter=self.frame_renderer(renderer))
         seconds["render"] = time.perf_counter() - t1
         try:
             save_spectral_volume(volume, motion_file, overwrite=overwrite)

@@ -17,19 +17,15 @@ from __future__ import annotations
 import numpy as np
 
 from ..exporters.opencv import cv2
+from .imaging import luma as image_luma
 
 RADIUS = 2  # box radius at the small resolution (px): the scale of structure the model resolves
 EPS = 1e-3  # regulariser on luma variance in [0, 1]^2: below it a region counts as flat
 
 
 def luma(pixels: np.ndarray) -> np.ndarray:
-    """(H, W) float32 luma in roughly [0, 1] of an (H, W, C) image (alpha ignored, HDR clipped)."""
-    rgb = pixels[:, :, :3] if pixels.ndim == 3 and pixels.shape[2] >= 3 else pixels.reshape(pixels.shape[0], pixels.shape[1], -1)[:, :, :1]
-    if rgb.shape[2] == 3:
-        y = rgb @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
-    else:
-        y = rgb[:, :, 0]
-    return np.clip(y, 0.0, 1.0).astype(np.float32)
+    """(H, W) float32 luma in [0, 1] of an image (alpha ignored, HDR clipped): the guide."""
+    return np.clip(image_luma(pixels), 0.0, 1.0).astype(np.float32)
 
 
 class GuidedUpsampler:

@@ -143,8 +143,13 @@ def resize_channels(planes: np.ndarray, width: int, height: int) -> np.ndarray:
     return out
 
 
+def luma(pixels: np.ndarray) -> np.ndarray:
+    """(H, W) float32 Rec. 601 luma of an (H, W), (H, W, 1) or (H, W, 3+) image (alpha ignored)."""
+    if pixels.ndim == 3 and pixels.shape[2] >= 3:
+        return pixels[:, :, :3] @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+    return np.asarray(pixels if pixels.ndim == 2 else pixels[:, :, 0], dtype=np.float32)
+
+
 def to_gray_u8(pixels: np.ndarray) -> np.ndarray:
     """Luma as uint8, for optical flow (DIS takes 8-bit single-channel images)."""
-    rgb = pixels[:, :, :3] if pixels.ndim == 3 else pixels[:, :, None].repeat(3, axis=2)
-    gray = rgb @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
-    return np.clip(gray * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    return np.clip(luma(pixels) * 255.0 + 0.5, 0, 255).astype(np.uint8)

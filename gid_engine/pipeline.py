@@ -63,24 +63,29 @@ class RenderResult:
     messages: list[str] = field(default_factory=list)
 
 
-def render_to_dir(image_path: Path | str, motion: Path | str | SpectralVolume, out_dir: Path | str,
+def render_to_dir(image_path: Path | str | LoadedImage, motion: Path | str | SpectralVolume, out_dir: Path | str,
                   options: RenderOptions, fmt: str = "png", depth: Any = None, prefix: str = "frame",
                   preview: Optional[str] = None, overwrite: bool = False, job: Optional[Job] = None,
-                  log: Callable[[str], None] | None = None) -> RenderResult:
-    """Animate a still: a frame sequence (or one video file), a sidecar, optionally a preview."""
+                  log: Callable[[str], None] | None = None, splatter: Optional[Any] = None) -> RenderResult:
+    """Animate a still: a frame sequence (or one video file), a sidecar, optionally a preview.
+
+    ``image_path`` may be an already loaded image, and ``splatter`` a frame renderer the caller
+    keeps (``Engine`` does, so its onnxruntime sessions are made once, not per call); without one,
+    the renderer ``options`` name is made here."""
     job = ensure_job(job)
     if fmt not in FORMATS:
         raise InputError(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}")
     if preview not in (None, "mp4", "gif"):
         raise InputError(f"preview must be mp4 or gif, got {preview!r}")
-    image = load_image(image_path)
+    image = image_path if isinstance(image_path, LoadedImage) else load_image(image_path)
     sv = motion if isinstance(motion, SpectralVolume) else load_spectral_volume(motion)
     options.timing.validate()
     check_fit(sv, image.width, image.height, options.fit)  # fail before any work
     sv.scaled(options.amplitude)  # validates the amplitude
     messages: list[str] = []
-    splatter = make_splatter(options.backend, options.device, options.threads, log=messages.append,
-                             renderer=options.renderer)
+    if splatter is None:
+        splatter = make_splatter(options.backend, options.device, options.threads, log=messages.append,
+                                 renderer=options.renderer)
     if log:
         for m in messages:
             log(m)
