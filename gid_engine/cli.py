@@ -179,6 +179,19 @@ def cmd_info(args: argparse.Namespace) -> None:
 def cmd_bench(args: argparse.Namespace) -> None:
     from .bench import run_bench
 
+    if args.gpu:
+        import json as _json
+
+        from .bench import format_table, machine_description
+        from .bench_gpu import bench_gpu, gpu_name
+
+        rows = bench_gpu(repeats=2 if args.quick else 5, prior=not args.no_prior)
+        _say(f"gid bench --gpu — {gpu_name()}; host {machine_description()}")
+        print(format_table(rows))
+        if args.json:
+            Path(args.json).write_text(_json.dumps({"machine": gpu_name(), "host": machine_description(),
+                                                    "rows": rows}, indent=2))
+        return
     run_bench(quick=args.quick, json_path=args.json, backends=args.backends, prior=not args.no_prior)
 
 
@@ -244,7 +257,8 @@ def cmd_train(args: argparse.Namespace) -> None:
     summary = train(TrainArgs(stage=args.stage, config=args.config, steps=args.steps, batch=args.batch,
                               out=Path(args.out), resume=args.resume, lr=args.lr, data_seed=args.data_seed,
                               pairs=args.pairs, norm_samples=args.norm_samples, ckpt_every=args.ckpt_every,
-                              log_every=args.log_every, export=export, threads=args.threads), log=_say)
+                              log_every=args.log_every, export=export, threads=args.threads, workers=args.workers,
+                              time_budget=args.time_budget, pair_cache=not args.no_pair_cache), log=_say)
     _say(f"{summary['stage']}: loss {summary['first_loss']} -> {summary['last_loss']} in {summary['seconds']}s")
 
 
@@ -261,7 +275,8 @@ def _train_render(args: argparse.Namespace) -> None:
     summary = train_renderer(RenderTrainArgs(
         config=args.config, steps=args.steps, out=Path(args.out), resume=args.resume, batch=args.batch, lr=args.lr,
         data_seed=args.data_seed, pairs=args.pairs, real=real, ckpt_every=args.ckpt_every,
-        log_every=args.log_every, threads=args.threads, export=export), log=_say)
+        log_every=args.log_every, threads=args.threads, export=export, workers=args.workers,
+        time_budget=args.time_budget, same_still=args.same_still, real_weight=args.real_weight), log=_say)
     _say(f"render: loss {summary['first_loss']:.5f} -> {summary['last_loss']:.5f} in {summary['seconds']}s")
 
 
@@ -395,6 +410,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", default=None, help="also write the results as JSON")
     p.add_argument("--backends", nargs="+", default=["onnx", "torch"], choices=["onnx", "torch"])
     p.add_argument("--no-prior", action="store_true", help="skip the learned-prior prediction rows (minutes)")
+    p.add_argument("--gpu", action="store_true", help="the GPU rows instead (torch CUDA): prior latency, neural "
+                   "renderer fps per frame and batched, animate end to end")
     p.set_defaults(func=cmd_bench)
 
     p = sub.add_parser("selftest", help="run the corpus of bad inputs and faults, print what each does")
@@ -446,6 +463,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ckpt-every", type=int, default=200, help="checkpoint interval in steps")
     p.add_argument("--log-every", type=int, default=10, help="loss.csv / log interval in steps")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--workers", type=int, default=1, help="processes generating the training data")
+    p.add_argument("--time-budget", type=float, default=None, metavar="SECONDS",
+                   help="fit the run into this many seconds: the step count is fixed from the first steps' speed "
+                        "(at most --steps), before the learning-rate decay starts")
+    p.add_argument("--no-pair-cache", action="store_true",
+                   help="prior stages: do not keep the pairs in OUT/pairs.pt (it takes ~5.5 MB a pair)")
+    p.add_argument("--same-still", type=float, default=0.0, metavar="P",
+                   help="render stage: share of synthetic triples whose revealed background is the same still")
+    p.add_argument("--real-weight", type=float, default=0.25, metavar="P",
+                   help="render stage: share of each batch drawn from the real clips")
     p.add_argument("--real", nargs="*", default=None,
                    help="render stage: real clips whose frame pairs join the training data (default samples/tree.avi)")
     p.add_argument("--export", nargs="?", const="", default=None, metavar="DIR",

@@ -57,7 +57,7 @@ def make_splatter(backend: str = "onnx", device: str = "auto", threads: Optional
             from .renderer.torch_runtime import TorchNeuralRenderer
         except ImportError:
             raise InputError("backend 'torch' needs PyTorch, which is not installed; use --backend onnx") from None
-        return TorchNeuralRenderer(threads=threads)
+        return TorchNeuralRenderer(threads=threads, device=_torch_device(device))
     if backend == "onnx":
         from .runtime import OnnxSplatter
 
@@ -67,7 +67,14 @@ def make_splatter(backend: str = "onnx", device: str = "auto", threads: Optional
             from .splat_torch import TorchSplatter
         except ImportError:
             raise InputError("backend 'torch' needs PyTorch, which is not installed; use --backend onnx") from None
-        return TorchSplatter(threads=threads)
+        return TorchSplatter(threads=threads, device=_torch_device(device))
+
+
+def _torch_device(device: str) -> str:
+    """The torch device for ``device`` (auto: CUDA when torch sees one)."""
+    from .predict import _torch_device as resolve
+
+    return resolve(device)
 
 
 def neural_renderer_installed() -> bool:

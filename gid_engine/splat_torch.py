@@ -126,14 +126,15 @@ class TorchSplatter:
 
     name = "torch"
 
-    def __init__(self, threads: int | None = None) -> None:
+    def __init__(self, threads: int | None = None, device: str = "cpu") -> None:
         if threads:
             torch.set_num_threads(threads)
+        self.device = torch.device(device)
         self._model = SoftmaxSplatRenderer().eval()
 
     def __call__(self, image: np.ndarray, flow: np.ndarray, z: np.ndarray) -> np.ndarray:
+        dev = self.device
         with torch.inference_mode():
-            out = self._model(
-                torch.from_numpy(image[None]), torch.from_numpy(flow[None]), torch.from_numpy(z[None, None])
-            )
-        return out[0].numpy()
+            out = self._model(torch.from_numpy(image[None]).to(dev), torch.from_numpy(flow[None]).to(dev),
+                              torch.from_numpy(z[None, None]).to(dev))
+        return out[0].cpu().numpy()

@@ -126,6 +126,10 @@ class MotionPriorPipeline:
         self.config = config
         self.latent_scale = float(latent_scale)
         self.device = torch.device("cpu")
+        # autocast dtype of the denoiser (None = float32). float32 is the default on every device:
+        # on an H100 bf16 autocast was slower (1.38 s vs 0.77 s at 50 steps, `gid bench --gpu`): the
+        # small U-Net is launch-bound and autocast adds casts
+        self.denoiser_dtype: Optional[torch.dtype] = None
         for p in list(self.vae.parameters()) + list(self.denoiser.parameters()):
             p.requires_grad_(False)
 
@@ -139,9 +143,12 @@ class MotionPriorPipeline:
     def _eps(self, z: torch.Tensor, t: torch.Tensor, fi: torch.Tensor, cond: torch.Tensor,
              null: Optional[torch.Tensor], w: float) -> torch.Tensor:
         k = z.shape[0]
-        if null is None or w == 0.0:
-            return self.denoiser(z, t, fi, cond)
-        both = self.denoiser(torch.cat([z, z]), torch.cat([t, t]), torch.cat([fi, fi]), torch.cat([cond, null]))
+        dtype = self.denoiser_dtype
+        with torch.autocast(self.device.type, dtype=dtype, enabled=dtype is not None):
+            if null is None or w == 0.0:
+                return self.denoiser(z, t, fi, cond).float()
+            both = self.denoiser(torch.cat([z, z]), torch.cat([t, t]), torch.cat([fi, fi]), torch.cat([cond, null]))
+        both = both.float()
         eps_c, eps_u = both[:k], both[k:]
         return (1.0 + w) * eps_c - w * eps_u
 

