@@ -141,8 +141,9 @@ def _splat_rows(repeats: int, device: str) -> list[dict]:
 
 
 def _prior_rows(device: str) -> list[dict]:
-    """Prediction at 50 and 250 steps with the denoiser in bf16 autocast and in fp32 (the default),
-    and the sampling alone (no loop projection, no aspect handling) to show the fixed costs."""
+    """Prediction at 50 and 250 steps: fp32 replayed from CUDA graphs (the default), fp32 eager,
+    bf16 autocast; and the sampling alone (no loop projection, no aspect handling) to show the
+    fixed costs."""
     import torch
 
     from .predict import WEIGHTS_DIR, _pipeline, predict_motion
@@ -151,9 +152,10 @@ def _prior_rows(device: str) -> list[dict]:
     rows = []
     predict_motion(image, seed=0, steps=2, device=device, backend="torch")  # load + warm up
     pipe = _pipeline(WEIGHTS_DIR, "cuda" if device == "cuda" else "cpu")
-    default = pipe.denoiser_dtype
-    for label, dtype in (("bf16", torch.bfloat16), ("fp32", None)):
-        pipe.denoiser_dtype = dtype if device == "cuda" else None
+    default = pipe.denoiser_dtype, pipe.cuda_graphs
+    for label, dtype, graphs in (("fp32, CUDA graphs", None, True), ("fp32, eager", None, False),
+                                 ("bf16, CUDA graphs", torch.bfloat16, True)):
+        pipe.denoiser_dtype, pipe.cuda_graphs = (dtype if device == "cuda" else None), graphs
         for steps in (None, 250):
             times = []
             vol = None
@@ -167,7 +169,7 @@ def _prior_rows(device: str) -> list[dict]:
         secs = _cuda_median(lambda: pipe(np.asarray(image.pixels[:, :, :3]), steps=None, seed=0), 3)
         rows.append(_row("prior sampling only (no loop projection)", "256x160",
                          f"torch {device} ({gpu_name()}, {label}, default steps)", secs, "s", None))
-    pipe.denoiser_dtype = default
+    pipe.denoiser_dtype, pipe.cuda_graphs = default
     return rows
 
 

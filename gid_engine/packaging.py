@@ -85,6 +85,7 @@ NEVER_BUNDLED = ("numpy",)  # Blender ships numpy 1.26
 DEFAULT_EXCLUDES: tuple[str, ...] = (
     "__pycache__/", "*.pyc", "*.pyo", ".*",  # hidden: .git .venv .ci .pytest_cache .gitignore
     "/tests/", "/samples/", "/data/", "/checkpoints/", "/out/", "/dist/", "/build/", "/wheels/", "/requirements/",
+    "/tools/", "/docs/",
     "*.egg-info/", "/*.zip", "/Makefile", "/pyproject.toml", "/setup.py", "/setup.cfg",
 )
 

@@ -179,6 +179,16 @@ class StepBudget:
         return self.total
 
 
+def make_accelerator():
+    """The accelerate ``Accelerator`` of both trainers: bf16 on CUDA; on a machine without CUDA
+    ``cpu=True``, without which accelerate ignores a multi-process launch (torchrun, ``accelerate
+    launch``) and every process trains alone."""
+    from accelerate import Accelerator
+
+    cuda = torch.cuda.is_available()
+    return Accelerator(mixed_precision="bf16" if cuda else "no", cpu=not cuda)
+
+
 def agree_on_total(accel, total: int) -> int:
     """Every process must run the same number of steps: the main process's count wins."""
     if accel.num_processes == 1:

@@ -88,3 +88,23 @@ def test_perceptual_weights_load_only_what_is_used(tmp_path):
     (tmp_path / "junk.pth").write_bytes(b"not a checkpoint")
     with pytest.raises(GidError, match="cannot read"):
         load_used_weights(EfficientNet.from_name("efficientnet-lite0"), str(tmp_path / "junk.pth"))
+
+
+def test_two_processes_train_together_through_torchrun(tmp_path):
+    """The multi-GPU path on CPUs: torch.distributed (gloo) started by torchrun, accelerate inside.
+    Both processes must join one run (not train alone twice) and agree on the time-budgeted total."""
+    import os
+    import subprocess
+    import sys
+
+    out = tmp_path / "run"
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517",
+           "-m", "gid.gid_engine.cli", "train", "vae", "--config", "tiny", "--steps", "500", "--out", str(out),
+           "--pairs", "2", "--norm-samples", "4", "--time-budget", "0.000001", "--ckpt-every", "1000"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    summary = json.loads((out / "vae" / "summary.json").read_text())
+    assert summary["processes"] == 2 and summary["device"] == "cpu x2"
+    assert summary["steps"] == 30  # both stopped after the probe: the main process's count, broadcast
+    assert json.loads((latest_checkpoint(out / "vae") / "state.json").read_text())["step"] == 30

@@ -52,7 +52,8 @@ from .models.configs import PriorConfig
 from .models.vae import vae_loss
 from .pipeline import make_scheduler
 from ..training import (LossLog, StepBudget, agree_on_total, batch_rng, device_name, fill_parallel,
-                        latest_checkpoint, load_checkpoint_model, lr_at, restore_optimizer, save_checkpoint, torch_gen)
+                        latest_checkpoint, load_checkpoint_model, make_accelerator, lr_at,
+                        restore_optimizer, save_checkpoint, torch_gen)
 from .weights import load_state_dict
 
 STAGES = ("vae", "unet", "freq-attn")
@@ -213,8 +214,6 @@ def get_latents(out: Path, vae: SpectralVAE, cache: PairCache, seed: int, log, d
 def train(args: TrainArgs, log: Callable[[str], None] = print, cache: Optional[PairCache] = None) -> dict:
     """Run (or resume) one stage; returns a summary dict. ``cache``: the training pairs already in
     memory (a driver running all stages in one process builds them once)."""
-    from accelerate import Accelerator
-
     if args.stage not in STAGES:
         raise InputError(f"unknown stage {args.stage!r}; choose one of {', '.join(STAGES)}")
     if args.steps < 1:
@@ -224,7 +223,7 @@ def train(args: TrainArgs, log: Callable[[str], None] = print, cache: Optional[P
     config = get_config(args.config)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    accel = Accelerator(mixed_precision="bf16" if torch.cuda.is_available() else "no")
+    accel = make_accelerator()
     proc = accel.process_index
     say = log if accel.is_main_process else (lambda _m: None)
     run_file = out / "run.json"

@@ -25,7 +25,8 @@ import torch
 from ..errors import InputError
 from ..motion_prior.weights import load_state_dict
 from ..training import (LossLog, StepBudget, agree_on_total, batch_rng, device_name, fill_parallel,
-                        latest_checkpoint, load_checkpoint_model, lr_at, restore_optimizer, save_checkpoint)
+                        latest_checkpoint, load_checkpoint_model, make_accelerator, lr_at,
+                        restore_optimizer, save_checkpoint)
 from .checkpoint import WEIGHTS_DIR
 from .configs import get_config
 from .data import real_triples, synthetic_triple
@@ -103,8 +104,6 @@ def crop_batch(sources: list[np.ndarray], batch: int, crop: tuple[int, int], rng
 
 
 def train_renderer(args: RenderTrainArgs, log: Callable[[str], None] = print) -> dict:
-    from accelerate import Accelerator
-
     from .perceptual import PerceptualFeatures
 
     if args.steps < 1:
@@ -117,7 +116,7 @@ def train_renderer(args: RenderTrainArgs, log: Callable[[str], None] = print) ->
     if not args.resume and latest_checkpoint(stage_dir) is not None:
         raise InputError(f"{stage_dir} already has checkpoints; pass --resume to continue or use a new --out")
     out.mkdir(parents=True, exist_ok=True)
-    accel = Accelerator(mixed_precision="bf16" if torch.cuda.is_available() else "no")
+    accel = make_accelerator()
     say = log if accel.is_main_process else (lambda _m: None)
     with accel.main_process_first():
         name = f"triples-{args.data_seed}" + (f"-same{args.same_still:g}" if args.same_still else "") + ".npy"
