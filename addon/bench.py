@@ -22,7 +22,7 @@ import numpy as np
 from ..exporters.opencv import cv2
 from ..gid_engine.bench import machine_description, smooth_volume
 from ..gid_engine.sv_file import save_spectral_volume
-from . import register, unregister
+from . import props, register, unregister
 
 GOAL_SECONDS = 30.0
 GOAL_PEAK_GIB = 2.0
@@ -47,7 +47,7 @@ def bake_benchmark(width: int = 1920, height: int = 1080, frames: int = 150) -> 
             t0 = time.perf_counter()
             bpy.ops.gid.bake_loop(image=image.name, add_node=False)
             seconds = time.perf_counter() - t0
-            loaded = image.gid.loop_image
+            loaded = props.loop_image(image.gid)
             assert loaded is not None and image.gid.loop_frames == frames
         finally:
             unregister()

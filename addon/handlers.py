@@ -3,6 +3,8 @@
 * ``load_pre``: a running job would finish into data that is about to be freed, so it is
   cancelled (its exporters discard what they staged) before the new file replaces it.
 * ``load_post``: job state shown in the panel is reset; nothing runs in a freshly opened file.
+  Baked results an older version referenced by pointer are moved to the name references
+  (``props.migrate_legacy_references``): only right after a load can those pointers be read safely.
 * ``save_pre``: Blender remaps the relative paths of its own datablocks on "Save As" into
   another folder, but not paths stored in add-on properties; ``motion_path`` and
   ``video_path`` are remapped here so they keep pointing at the same files.
@@ -18,7 +20,7 @@ from typing import Any, Optional
 
 import bpy
 
-from . import worker
+from . import props, worker
 
 REMAPPED_PATHS = ("motion_path", "video_path")
 
@@ -51,6 +53,20 @@ def on_load_post(*_args: Any) -> None:
         wm.gid.running = False
         wm.gid.progress = 0.0
         wm.gid.message = ""
+    migrate_legacy_references()
+
+
+def migrate_legacy_references() -> int:
+    """Move the legacy baked-result pointers of every local image to names; how many images had one.
+
+    Linked images are read-only here; theirs stay unread (the library file migrates when opened).
+    """
+    moved = 0
+    for image in bpy.data.images:
+        settings = getattr(image, "gid", None)
+        if settings is not None and image.library is None and props.migrate_legacy_references(settings):
+            moved += 1
+    return moved
 
 
 def save_as_dirs(filepath: Optional[str]) -> Optional[tuple[str, str]]:

@@ -23,6 +23,7 @@ from bpy.props import BoolProperty, StringProperty
 
 from . import blender_io as bio
 from . import nodes
+from . import props
 from . import worker
 from ..exporters.errors import ExportError
 from ..exporters.sidecar import read_sidecar
@@ -182,8 +183,8 @@ def prepare_bake_loop(context: bpy.types.Context, image_name: str = "", add_node
             bio.remove_stale_frames(folder, bio.LOOP_PREFIX, "png", count, previous)
         first = folder / bio.frame_file_name(bio.LOOP_PREFIX, 1, "png")
         settings = _settings(ref)
-        seq = _load_or_reload(settings.loop_image, first, count, f"GID loop {ref.image_name}", None)
-        settings.loop_image = seq
+        seq = _load_or_reload(props.loop_image(settings), first, count, f"GID loop {ref.image_name}", None)
+        props.set_loop_image(settings, seq)
         settings.loop_frames = count
         nodes.configure_users(seq, count)
         user_node, tree = ref.node(), ref.node_tree()
@@ -241,9 +242,9 @@ def prepare_bake_displacement(context: bpy.types.Context, image_name: str = "",
                 bio.remove_stale_frames(folder, prefix, "exr", count, before)
         first = folder / bio.frame_file_name(bio.DISPLACE_NODE_PREFIX, 1, "exr")
         settings = _settings(ref)
-        seq = _load_or_reload(settings.displacement_image, first, count, f"GID displacement {ref.image_name}",
-                              nodes.COLOR_DATA)
-        settings.displacement_image = seq
+        seq = _load_or_reload(props.displacement_image(settings), first, count,
+                              f"GID displacement {ref.image_name}", nodes.COLOR_DATA)
+        props.set_displacement_image(settings, seq)
         settings.displacement_frames = count
         settings.displacement_scale = scale
         nodes.configure_users(seq, count)
@@ -491,7 +492,7 @@ class GID_OT_setup_compositor_loop(bpy.types.Operator):
             ref = bio.source_from_context(context, self.image)
             source = ref.image()
             settings = source.gid
-            seq = settings.loop_image
+            seq = props.loop_image(settings)  # None too when the baked image was removed or renamed
             if seq is None or settings.loop_frames < 1:
                 raise bio.MotionMissingError(f"image {source.name!r} has no baked loop yet: bake a loop first")
             first = bio.abspath(seq.filepath)

@@ -12,6 +12,7 @@ from typing import Optional
 import bpy
 
 from . import blender_io as bio
+from . import props
 from .ops import (
     GID_OT_bake_displacement,
     GID_OT_bake_loop,
@@ -28,6 +29,19 @@ def panel_image(context: bpy.types.Context) -> Optional[bpy.types.Image]:
         return bio.source_from_context(context).image()
     except Exception:  # noqa: BLE001 - nothing selected is a normal state for a panel
         return None
+
+
+def result_labels(settings: props.GID_ImageSettings) -> list[tuple[str, str]]:
+    """(text, icon) of each baked result the image still has: one removed or renamed since the
+    bake is not listed, as if never baked (the operators then ask for a bake)."""
+    labels = []
+    loop = props.loop_image(settings)
+    if loop is not None:
+        labels.append((f"Loop: {loop.name} ({settings.loop_frames} frames)", "SEQUENCE"))
+    disp = props.displacement_image(settings)
+    if disp is not None:
+        labels.append((f"Displacement: {disp.name} (scale {settings.displacement_scale:.3g})", "MOD_DISPLACE"))
+    return labels
 
 
 class _GidPanel:
@@ -85,11 +99,8 @@ def draw_panel(layout: bpy.types.UILayout, context: bpy.types.Context) -> None:
         box.prop(state, "progress", text=state.operation or "Progress", slider=True)
         box.operator(GID_OT_cancel_job.bl_idname, icon="CANCEL")
 
-    if settings.loop_image is not None:
-        layout.label(text=f"Loop: {settings.loop_image.name} ({settings.loop_frames} frames)", icon="SEQUENCE")
-    if settings.displacement_image is not None:
-        layout.label(text=f"Displacement: {settings.displacement_image.name} (scale {settings.displacement_scale:.3g})",
-                     icon="MOD_DISPLACE")
+    for text, icon in result_labels(settings):
+        layout.label(text=text, icon=icon)
     if settings.status:
         layout.label(text=settings.status, icon="ERROR" if settings.status.startswith("Error") else "CHECKMARK")
     layout.prop(context.scene.gid, "max_pixels")

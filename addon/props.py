@@ -8,6 +8,8 @@ WindowManager, which Blender does not save, so a .blend never reopens "busy".
 
 from __future__ import annotations
 
+from typing import Optional
+
 import bpy
 from bpy.props import (
     BoolProperty,
@@ -73,12 +75,21 @@ class GID_ImageSettings(bpy.types.PropertyGroup):
                                description="Reference clip to extract the motion from")  # type: ignore[valid-type]
     motion_path: StringProperty(name="Motion", subtype="FILE_PATH", default="", options=PATH_OPTIONS,
                                 description="The spectral volume (.gidsv) animating this image")  # type: ignore[valid-type]
-    loop_image: PointerProperty(name="Loop", type=bpy.types.Image,
-                                description="The baked loop (an image sequence)")  # type: ignore[valid-type]
+    # The baked results are referenced by *name* (read them with loop_image() and
+    # displacement_image() below), not by a PointerProperty: bpy 5.0.1 does not clear an
+    # Image-owned pointer property when the image it points to is removed
+    # (bpy.data.images.remove), so the pointer dangles and reading, reassigning or purging it
+    # crashes Blender (4.5 clears it; Scene-owned pointers such as pokes.py's are cleared on
+    # 5.0.1 too). A name cannot dangle: removed or renamed, it just no longer resolves, which
+    # reads as "nothing baked".
+    loop_image_name: StringProperty(name="Loop", default="",
+                                    description="Name of the baked loop (an image sequence); a name "
+                                                "no image has means no loop")  # type: ignore[valid-type]
     loop_frames: IntProperty(name="Loop Frames", default=0, min=0,
                              description="Frames in the baked loop")  # type: ignore[valid-type]
-    displacement_image: PointerProperty(name="Displacement", type=bpy.types.Image,
-                                        description="The baked Displace-node maps (Non-Color sequence)")  # type: ignore[valid-type]
+    displacement_image_name: StringProperty(name="Displacement", default="",
+                                            description="Name of the baked Displace-node maps (Non-Color "
+                                                        "sequence); a name no image has means none")  # type: ignore[valid-type]
     displacement_frames: IntProperty(name="Displacement Frames", default=0, min=0,
                                      description="Frames in the baked displacement maps")  # type: ignore[valid-type]
     displacement_scale: FloatProperty(name="Displace Scale", default=0.0, min=0.0,
@@ -88,6 +99,17 @@ class GID_ImageSettings(bpy.types.PropertyGroup):
                                                       "setup that displaces this image")  # type: ignore[valid-type]
     status: StringProperty(name="Status", default="",
                            description="What the last GID operation on this image did")  # type: ignore[valid-type]
+
+    # Legacy: the pointers .blend files saved before the name references hold. Only
+    # migrate_legacy_references() reads them, right after a file load (when Blender has just
+    # re-linked them, so they cannot dangle), and clears them; nothing else may read or set them.
+    loop_image: PointerProperty(name="Loop (legacy)", type=bpy.types.Image, options={"HIDDEN"},
+                                description="Old files' baked loop; moved to loop_image_name "
+                                            "on load")  # type: ignore[valid-type]
+    displacement_image: PointerProperty(name="Displacement (legacy)", type=bpy.types.Image,
+                                        options={"HIDDEN"},
+                                        description="Old files' displacement maps; moved to "
+                                                    "displacement_image_name on load")  # type: ignore[valid-type]
 
 
 class GID_SceneSettings(bpy.types.PropertyGroup):
@@ -107,6 +129,69 @@ class GID_RuntimeState(bpy.types.PropertyGroup):
     progress: FloatProperty(name="Progress", default=0.0, min=0.0, max=1.0, subtype="FACTOR",
                             options={"SKIP_SAVE"})  # type: ignore[valid-type]
     message: StringProperty(name="Message", default="", options={"SKIP_SAVE"})  # type: ignore[valid-type]
+
+
+# ----------------------------------------------------------------------------- baked results
+# (legacy pointer, name property) of each baked result of an image.
+LEGACY_REFERENCES: tuple[tuple[str, str], ...] = (
+    ("loop_image", "loop_image_name"),
+    ("displacement_image", "displacement_image_name"),
+)
+
+
+def image_named(name: str) -> Optional[bpy.types.Image]:
+    """The image called ``name``; None for "" and for a name no image has (removed or renamed),
+    so callers treat a vanished result exactly like one never baked."""
+    return bpy.data.images.get(name) if name else None
+
+
+def _keep(image: bpy.types.Image) -> bpy.types.Image:
+    """A name holds no user (the old pointer did), so a result no node shows would be dropped on
+    save; the fake user keeps it in the .blend, as the pointer used to."""
+    image.use_fake_user = True
+    return image
+
+
+def loop_image(settings: GID_ImageSettings) -> Optional[bpy.types.Image]:
+    """The baked loop of ``settings``' image, or None when there is none (any more)."""
+    return image_named(settings.loop_image_name)
+
+
+def set_loop_image(settings: GID_ImageSettings, image: Optional[bpy.types.Image]) -> None:
+    """Reference ``image`` as the baked loop (None: forget it)."""
+    settings.loop_image_name = _keep(image).name if image is not None else ""
+
+
+def displacement_image(settings: GID_ImageSettings) -> Optional[bpy.types.Image]:
+    """The baked Displace-node maps of ``settings``' image, or None when there are none (any more)."""
+    return image_named(settings.displacement_image_name)
+
+
+def set_displacement_image(settings: GID_ImageSettings, image: Optional[bpy.types.Image]) -> None:
+    """Reference ``image`` as the baked Displace-node maps (None: forget them)."""
+    settings.displacement_image_name = _keep(image).name if image is not None else ""
+
+
+def migrate_legacy_references(settings: GID_ImageSettings) -> bool:
+    """Move an old file's baked-result pointers to the name references; True if it held any.
+
+    Call only right after a file load: Blender has just re-linked the pointers, so each is a
+    live image or None (a pointer an old 5.0.1 session left dangling is saved as an address no
+    datablock has and reads back None). In any other state a pointer may dangle on 5.0.1 and
+    reading it may crash, so appended images keep theirs unread (their results read as not
+    baked until the file is reopened). The SEQUENCE check skips the unlikely case of a saved
+    dangling address that happens to match another image of the file.
+    """
+    moved = False
+    for pointer, name in LEGACY_REFERENCES:
+        legacy = getattr(settings, pointer)
+        if legacy is None:
+            continue
+        if not getattr(settings, name) and legacy.source == "SEQUENCE":
+            setattr(settings, name, _keep(legacy).name)
+        setattr(settings, pointer, None)
+        moved = True
+    return moved
 
 
 CLASSES: list[type] = [GID_ImageSettings, GID_SceneSettings, GID_RuntimeState]

@@ -41,7 +41,7 @@ import pytest
 
 bpy = pytest.importorskip("bpy")
 
-from gid.addon import nodes, ops, pokes, worker  # noqa: E402
+from gid.addon import nodes, ops, pokes, props, worker  # noqa: E402
 from gid.addon import blender_io as bio  # noqa: E402
 from gid.exporters import atomic  # noqa: E402
 from gid.exporters.atomic import STAGING_PREFIX  # noqa: E402
@@ -239,13 +239,14 @@ def _ready(ctx: Ctx) -> None:
     # The user's image is on an Image Texture node (so the .blend keeps it); the bake_loop
     # operator's success would add a texture node beside it.
     add_material_with_texture(image)
-    if ctx.op == "comp" and ctx.cond != "no_motion":  # a baked loop of two frames (the operator only plays it)
+    if ctx.op == "comp":  # a baked loop of two frames (the operator only plays it)
         baked = folder / "baked"
         baked.mkdir()
         for i in (1, 2):
             write_still(baked / f"frame_{i:04d}.png", seed=i)
         seq = nodes.load_image_sequence(str(baked / "frame_0001.png"), 2, f"GID loop {image.name}")
-        s.loop_image, s.loop_frames = seq, 2
+        props.set_loop_image(s, seq)
+        s.loop_frames = 2
     if ctx.op == "interact":
         scene = bpy.context.scene
         gi = scene.gid_interactive
@@ -304,10 +305,10 @@ def _break(ctx: Ctx) -> None:
         pass  # the painted image replaced tex.png before _ready (see test_error_matrix)
     elif cond == "no_motion":
         if ctx.op == "comp":
-            # Not baked at all. (Removing a baked loop's datablock would do, but bpy 5.0.1 leaves
-            # Image.gid.loop_image dangling after bpy.data.images.remove and then crashes: a
-            # Blender bug with pointer properties on Image IDs; 4.5 clears the pointer.)
-            assert s.loop_image is None and s.loop_frames == 0
+            # The baked loop's datablock is deleted: its name reference no longer resolves,
+            # which reads as never baked (the files on disk are not looked for).
+            bpy.data.images.remove(props.loop_image(s))
+            assert props.loop_image(s) is None and s.loop_frames == 2
         else:
             s.motion_path = ""
     elif cond == "motion_missing":

@@ -13,6 +13,7 @@ import pytest
 bpy = pytest.importorskip("bpy")
 
 from gid.addon import blender_io as bio  # noqa: E402
+from gid.addon import props  # noqa: E402
 from gid.addon.nodes import compositor_tree  # noqa: E402
 from gid.gid_engine.sv_file import save_spectral_volume  # noqa: E402
 
@@ -105,7 +106,7 @@ def test_unsaved_blend_with_relative_output(registered, tmp_path: Path, motion_f
     image.gid.output_dir = str(tmp_path / "out")
     image.gid.frames = 4
     assert bpy.ops.gid.bake_loop("EXEC_DEFAULT", image=image.name) == {"FINISHED"}
-    assert image.gid.loop_image.filepath == str(tmp_path / "out" / "loop" / "frame_0001.png")
+    assert props.loop_image(image.gid).filepath == str(tmp_path / "out" / "loop" / "frame_0001.png")
 
 
 def test_no_motion_and_missing_motion_file(scene_blend: dict) -> None:
@@ -123,7 +124,7 @@ def test_motion_for_another_aspect_ratio(scene_blend: dict, tmp_path_factory: py
     image.gid.motion_path = str(tall)
     image.gid.frames = 4
     expect_error(bpy.ops.gid.bake_loop, "aspect", scene_blend["dir"], image=image.name)
-    assert image.gid.status.startswith("Error:") and image.gid.loop_image is None
+    assert image.gid.status.startswith("Error:") and props.loop_image(image.gid) is None
 
 
 def test_foreign_files_are_never_replaced(scene_blend: dict, motion_file: Path) -> None:

@@ -18,7 +18,7 @@ bpy = pytest.importorskip("bpy")
 from gid import addon  # noqa: E402
 from gid.addon import blender_io as bio  # noqa: E402
 from gid.addon.nodes import compositor_tree  # noqa: E402
-from gid.addon import ops, worker  # noqa: E402
+from gid.addon import ops, props, worker  # noqa: E402
 from gid.exporters.opencv import cv2  # noqa: E402
 from gid.gid_engine.errors import Cancelled  # noqa: E402
 from gid.gid_engine.progress import Job  # noqa: E402
@@ -166,7 +166,7 @@ def test_bake_loop_adds_sequence_and_node(scene_blend: dict, motion_file: Path) 
     sidecar = json.loads((out / "frame.json").read_text())
     assert sidecar["files"]["count"] == 6 and sidecar["params"]["options"]["amplitude"] == 1.5
 
-    seq = image.gid.loop_image
+    seq = props.loop_image(image.gid)
     assert seq is not None and seq.source == "SEQUENCE"
     assert seq.filepath == "//gid/tex/loop/frame_0001.png"
     assert image.gid.loop_frames == 6
@@ -201,7 +201,7 @@ def test_bake_loop_adds_sequence_and_node(scene_blend: dict, motion_file: Path) 
     n_images = len(bpy.data.images)
     assert bpy.ops.gid.bake_loop("EXEC_DEFAULT") == {"FINISHED"}
     assert files_under(out) == sorted([f"frame_{i:04d}.png" for i in range(1, 5)] + ["frame.json"])
-    assert len(bpy.data.images) == n_images and image.gid.loop_image == seq
+    assert len(bpy.data.images) == n_images and props.loop_image(image.gid) == seq
     assert len(tree.nodes) == before["nodes"] + 1 and ours[0].image_user.frame_duration == 4
 
 
@@ -216,7 +216,7 @@ def test_compositor_loop_plays_frame_n(scene_blend: dict, motion_file: Path, tmp
     assert (scene.render.resolution_x, scene.render.resolution_y, scene.frame_start, scene.frame_end) == (W, H, 1, 6)
     tree = compositor_tree(scene, create=False)
     image_nodes = [n for n in tree.nodes if n.bl_idname == "CompositorNodeImage"]
-    assert len(image_nodes) == 1 and image_nodes[0].image == image.gid.loop_image
+    assert len(image_nodes) == 1 and image_nodes[0].image == props.loop_image(image.gid)
     assert image_nodes[0].frame_duration == 6
 
     scene.view_settings.view_transform = "Standard"
@@ -247,7 +247,7 @@ def test_bake_displacement_loads_non_color_maps(scene_blend: dict, motion_file: 
     scale = json.loads((out / "disp_node.json").read_text())["params"]["scale"]
     settings = image.gid
     assert settings.displacement_scale == pytest.approx(scale, rel=1e-6) and scale > 0
-    seq = settings.displacement_image
+    seq = props.displacement_image(settings)
     assert seq.source == "SEQUENCE" and seq.filepath == "//gid/tex/displacement/disp_node_0001.exr"
     assert seq.colorspace_settings.name == "Non-Color"
     assert settings.displacement_frames == 4
@@ -334,7 +334,7 @@ def test_cancel_in_worker_thread_leaves_nothing(scene_blend: dict, motion_file: 
     assert progress == (1, 8, "rendering")
     assert outcome.status == "cancelled" and "nothing was written" in outcome.error
     assert not (folder / "gid").exists()  # staging removed, and the folder it created
-    assert len(bpy.data.images) == n_images and image.gid.loop_image is None
+    assert len(bpy.data.images) == n_images and props.loop_image(image.gid) is None
 
     # The same, run inline as execute() does, for displacement maps (two transactions).
     image.gid.frames = 4
@@ -343,7 +343,7 @@ def test_cancel_in_worker_thread_leaves_nothing(scene_blend: dict, motion_file: 
     outcome = worker.run_job(disp.run, job)
     assert outcome.status == "cancelled"
     assert not (folder / "gid").exists()
-    assert len(bpy.data.images) == n_images and image.gid.displacement_image is None
+    assert len(bpy.data.images) == n_images and props.displacement_image(image.gid) is None
 
 
 def test_cancel_in_second_displacement_pass_removes_first(scene_blend: dict, motion_file: Path) -> None:
@@ -425,7 +425,7 @@ def test_threaded_bake_finishes_on_the_main_thread(scene_blend: dict, motion_fil
     op = ModalHarness(lambda ctx: ops.prepare_bake_loop(ctx, image.name))
     result, seen = _drive(op)
     assert result == {"FINISHED"}
-    assert image.gid.loop_image is not None and image.gid.loop_frames == 6
+    assert props.loop_image(image.gid) is not None and image.gid.loop_frames == 6
     assert op.reports[-1] == ("INFO", "Baked 6 frames into //gid/tex/loop")
     # Baking again replaces our own previous bake, and says so.
     op = ModalHarness(lambda ctx: ops.prepare_bake_loop(ctx, image.name))
@@ -444,7 +444,7 @@ def test_threaded_bake_cancelled_from_the_panel(scene_blend: dict, motion_file: 
     assert result == {"CANCELLED"} and 0 < max(seen) < 1
     assert op.reports == [("WARNING", "Baking loop cancelled; nothing was written")]
     assert image.gid.status == "Cancelled; nothing was written"
-    assert len(bpy.data.images) == n_images and image.gid.loop_image is None
+    assert len(bpy.data.images) == n_images and props.loop_image(image.gid) is None
     assert not (folder / "gid").exists()
 
 

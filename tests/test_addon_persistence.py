@@ -11,6 +11,7 @@ import pytest
 bpy = pytest.importorskip("bpy")
 
 from gid.addon import blender_io as bio  # noqa: E402
+from gid.addon import props  # noqa: E402
 from gid.addon.handlers import remap_relative  # noqa: E402
 
 from test_addon_ops import (  # noqa: E402,F401 - fixtures shared with the operator tests
@@ -38,11 +39,11 @@ def _check_reopened(folder: Path, scale: float) -> None:
     assert (s.seed, s.steps, s.device) == (7, 33, "CPU")
     assert bio.abspath(s.motion_path) == folder / "motion_in.gidsv"
     assert bio.abspath(s.video_path) == folder / "clip.avi"
-    loop = s.loop_image
+    loop = props.loop_image(s)
     assert loop is not None and loop.source == "SEQUENCE" and s.loop_frames == 6
     assert loop.filepath.startswith("//") and bio.abspath(loop.filepath) == folder / "gid/tex/loop/frame_0001.png"
     assert loop.colorspace_settings.name == "sRGB"
-    disp = s.displacement_image
+    disp = props.displacement_image(s)
     assert disp is not None and disp.source == "SEQUENCE" and s.displacement_frames == 4
     assert bio.abspath(disp.filepath) == folder / "gid/tex/displacement/disp_node_0001.exr"
     assert disp.colorspace_settings.name == "Non-Color"
