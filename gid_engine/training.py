@@ -246,21 +246,15 @@ def fill_parallel(make: Callable[[int], dict[str, np.ndarray]], n: int, tensors:
 
     step = max(1, min(16, n // (workers * 4) or 1))
     chunks = [list(range(s, min(n, s + step))) for s in range(0, n, step)]
-    saved = {v: os.environ.get(v) for v in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")}
-    os.environ.update({v: "1" for v in saved})
-    try:
-        with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"),
-                                 initializer=_init_worker, initargs=(make,)) as pool:
-            done = 0
-            for indices, arrays in pool.map(_make_chunk, chunks):
-                put(indices, arrays)
-                done += len(indices)
-                if done % 1000 < len(indices):
-                    log(f"data: {done}/{n} {label} ({time.perf_counter() - t0:.0f}s, {workers} workers)")
-    finally:
-        for v, val in saved.items():
-            if val is None:
-                os.environ.pop(v, None)
-            else:
-                os.environ[v] = val
+    from .motion_prior.data.shards import single_threaded_children
+
+    with single_threaded_children(), ProcessPoolExecutor(
+        max_workers=workers, mp_context=get_context("spawn"), initializer=_init_worker, initargs=(make,)
+    ) as pool:
+        done = 0
+        for indices, arrays in pool.map(_make_chunk, chunks):
+            put(indices, arrays)
+            done += len(indices)
+            if done % 1000 < len(indices):
+                log(f"data: {done}/{n} {label} ({time.perf_counter() - t0:.0f}s, {workers} workers)")
     log(f"data: {n} {label} in {time.perf_counter() - t0:.0f}s ({workers} workers)")

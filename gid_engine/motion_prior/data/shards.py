@@ -55,7 +55,7 @@ def generate_shards(
     if workers <= 1 or len(jobs) <= 1:
         paths = [_write_shard(*job) for job in jobs]
     else:
-        with _single_threaded_children(), ProcessPoolExecutor(
+        with single_threaded_children(), ProcessPoolExecutor(
             max_workers=min(workers, len(jobs)), mp_context=get_context("spawn"), initializer=_init_worker
         ) as pool:
             paths = list(pool.map(_write_shard, *zip(*jobs)))
@@ -122,7 +122,7 @@ def _init_worker() -> None:
 
 
 @contextmanager
-def _single_threaded_children() -> Iterator[None]:
+def single_threaded_children() -> Iterator[None]:
     """Spawned workers inherit the environment: make their BLAS single-threaded."""
     saved = {name: os.environ.get(name) for name in _THREAD_VARS}
     try:
