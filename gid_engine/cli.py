@@ -249,6 +249,8 @@ def cmd_build_extension(args: argparse.Namespace) -> None:
 def cmd_train(args: argparse.Namespace) -> None:
     if args.stage == "render":
         return _train_render(args)
+    if args.stage == "static-flow":
+        return _train_static_flow(args)
     from .motion_prior.train import DEFAULT_EXPORT_DIR, TrainArgs, train
 
     export = None
@@ -260,6 +262,19 @@ def cmd_train(args: argparse.Namespace) -> None:
                               log_every=args.log_every, export=export, threads=args.threads, workers=args.workers,
                               time_budget=args.time_budget, pair_cache=not args.no_pair_cache), log=_say)
     _say(f"{summary['stage']}: loss {summary['first_loss']} -> {summary['last_loss']} in {summary['seconds']}s")
+
+
+def _train_static_flow(args: argparse.Namespace) -> None:
+    from .motion_prior.static_flow import WEIGHTS_DIR, StaticFlowTrainArgs, train_static_flow
+
+    export = None
+    if args.export is not None:
+        export = Path(args.export) if args.export else WEIGHTS_DIR
+    summary = train_static_flow(StaticFlowTrainArgs(
+        steps=args.steps, out=Path(args.out), pairs=args.pairs, batch=args.batch or 8, lr=args.lr or 1e-3,
+        data_seed=args.data_seed, workers=args.workers, time_budget=args.time_budget, resume=args.resume,
+        export=export, threads=args.threads), log=_say)
+    _say(f"static-flow: L1 {summary['first_loss']:.4f} -> {summary['last_loss']:.4f} px in {summary['seconds']}s")
 
 
 def _train_render(args: argparse.Namespace) -> None:
@@ -449,8 +464,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--source", default=None, help="extension source folder (default: this checkout)")
     p.set_defaults(func=cmd_build_extension)
 
-    p = sub.add_parser("train", help="train the motion prior (stages vae, unet, freq-attn) or the neural renderer")
-    p.add_argument("stage", choices=["vae", "unet", "freq-attn", "render"])
+    p = sub.add_parser("train", help="train the motion prior (stages vae, unet, freq-attn), the neural renderer, "
+                       "or the learned Eulerian baseline of gid eval (static-flow)")
+    p.add_argument("stage", choices=["vae", "unet", "freq-attn", "render", "static-flow"])
     p.add_argument("--config", choices=["tiny", "small", "paper-like"], default="small")
     p.add_argument("--steps", type=int, required=True, help="total optimizer steps of this stage")
     p.add_argument("--batch", type=int, default=None, help="batch size (default: the config's)")

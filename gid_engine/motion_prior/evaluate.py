@@ -30,6 +30,9 @@ Baselines:
   95th-percentile magnitude excluding DC (from the model's ``normalization.json``). So it knows
   where and in which direction things move and how much, but has one frequency and one phase
   for the whole image: what a single static flow field can express at best.
+* **static flow (learned)**: the same model with ``M(p)`` predicted from the image alone by a small
+  U-Net trained on the prior's training pairs (``static_flow.py``; shown when its weights are
+  installed): the fair Eulerian baseline.
 """
 
 from __future__ import annotations
@@ -88,8 +91,9 @@ def dominant_bin(scales: np.ndarray) -> int:
     return int(np.argmax(s[1:]) + 1) if len(s) > 1 else 0
 
 
-def static_flow_baseline(ref: SpectralVolume, k_star: int) -> SpectralVolume:
-    """``F_t(p) = M(p) sin(2 pi k* t / T)`` with ``M`` the reference's principal axis (see module doc)."""
+def static_flow_field(ref: SpectralVolume) -> np.ndarray:
+    """``M(p)`` ``(2, H, W)``: each pixel's principal trajectory axis times ``sqrt(2)`` x its RMS
+    displacement along it (see module doc)."""
     tex = ref.to_motion_texture().astype(np.float64)  # (T, 2, H, W)
     x, y = tex[:, 0], tex[:, 1]
     x = x - x.mean(axis=0)
@@ -100,11 +104,17 @@ def static_flow_baseline(ref: SpectralVolume, k_star: int) -> SpectralVolume:
     dx, dy = np.cos(theta), np.sin(theta)
     var = sxx * dx * dx + 2 * sxy * dx * dy + syy * dy * dy
     amp = np.sqrt(2.0 * np.maximum(var, 0.0))
+    return np.stack([amp * dx, amp * dy])
+
+
+def static_flow_baseline(ref: SpectralVolume, k_star: int) -> SpectralVolume:
+    """``F_t(p) = M(p) sin(2 pi k* t / T)`` with ``M`` the reference's principal axis (see module doc)."""
+    m = static_flow_field(ref)
     coeffs = np.zeros_like(ref.coeffs)
     if 0 < k_star < ref.K:
         # A sin(w t) has S_k = -i A / 2
-        coeffs[k_star, 1] = (-0.5 * amp * dx).astype(np.float32)
-        coeffs[k_star, 3] = (-0.5 * amp * dy).astype(np.float32)
+        coeffs[k_star, 1] = (-0.5 * m[0]).astype(np.float32)
+        coeffs[k_star, 3] = (-0.5 * m[1]).astype(np.float32)
     return ref.replace(coeffs=coeffs, source="baseline:static-flow")
 
 
@@ -155,7 +165,14 @@ def run_eval(args: EvalArgs, log: Callable[[str], None] = print) -> dict:
     if real:
         datasets["real (" + ", ".join(Path(c).name for c in args.real) + ")"] = real
     steps = int(args.steps or cfg.default_steps)
+    from .static_flow import learned_static_flow, load_static_flow
+
+    learned = load_static_flow()
+    if learned is not None:
+        learned = learned.to(pipe.device)
     methods = [f"prior ({cfg.name}, {steps} steps)", "no motion", "static flow (oracle)"]
+    if learned is not None:
+        methods.append("static flow (learned)")
     results: dict = {"config": cfg.name, "steps": steps, "k_star": k_star,
                      "f_star_hz": k_star * cfg.fps / cfg.num_frames, "datasets": {}}
     t0 = time.perf_counter()
@@ -173,6 +190,8 @@ def run_eval(args: EvalArgs, log: Callable[[str], None] = print) -> dict:
             per[methods[0]].append(pair_metrics(pred, ref, ref_mag))
             per[methods[1]].append(pair_metrics(zeros, ref, ref_mag))
             per[methods[2]].append(pair_metrics(static_flow_baseline(ref, k_star), ref, ref_mag))
+            if learned is not None:
+                per[methods[3]].append(pair_metrics(learned_static_flow(learned, image, ref, k_star), ref, ref_mag))
             vae_err.append(vae_recon_error(pipe, ref))
             log(f"eval: {dname} {i + 1}/{len(pairs)} ({time.perf_counter() - t0:.0f}s)")
         results["datasets"][dname] = {

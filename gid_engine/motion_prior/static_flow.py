@@ -1,0 +1,172 @@
+"""Training and using the learned Eulerian baseline (``models/static_flow.py``).
+
+    gid train static-flow --pairs 800 --steps 1500 --out checkpoints/static_flow --export
+
+Targets: ``M(p)`` of each training pair's reference volume (``evaluate.static_flow_field``),
+canonicalised to ``M_x >= 0``; loss L1 in pixels; images and targets flipped left-right at random.
+Weights go to ``gid_engine/assets/static_flow/`` (``static_flow.safetensors`` + ``static_flow.json``
+with the SHA-256 and the training summary); ``gid eval`` adds the "static flow (learned)" row
+when they are there.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Optional
+
+import numpy as np
+import torch
+
+from ..errors import FormatError, InputError
+from ..spectral_volume import SpectralVolume
+from ..training import (LossLog, StepBudget, batch_rng, device_name, latest_checkpoint, load_checkpoint_model, lr_at,
+                        make_accelerator, restore_optimizer, save_checkpoint)
+from .models.static_flow import StaticFlowNet
+from .weights import load_state_dict, save_state_dict, sha256_file
+
+WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "assets" / "static_flow"
+INDEX = "static_flow.json"
+
+
+@dataclass
+class StaticFlowTrainArgs:
+    steps: int = 1500
+    out: Path = Path("checkpoints/static_flow")
+    pairs: int = 800
+    batch: int = 8
+    lr: float = 1e-3
+    data_seed: int = 0
+    workers: int = 1
+    time_budget: Optional[float] = None
+    resume: bool = False
+    export: Optional[Path] = None
+    threads: Optional[int] = None
+
+
+def canonical_field(ref: SpectralVolume) -> np.ndarray:
+    """``(2, H, W)`` float32 ``M`` of ``ref`` with the axis sign chosen so that ``M_x >= 0``."""
+    from .evaluate import static_flow_field
+
+    m = static_flow_field(ref)
+    flip = (m[0] < 0) | ((m[0] == 0) & (m[1] < 0))
+    m[:, flip] *= -1.0
+    return m.astype(np.float32)
+
+
+class _TargetMaker:
+    """Pair ``i`` as (image in [-1, 1], canonical ``M``); picklable for the data workers."""
+
+    def __init__(self, seed: int) -> None:
+        self.seed = seed
+
+    def __call__(self, i: int) -> dict[str, np.ndarray]:
+        from .data import synthetic_pair
+
+        image, vol = synthetic_pair(i, seed=self.seed, split="train")
+        return {"images": (image.transpose(2, 0, 1) * 2.0 - 1.0).astype(np.float32),
+                "fields": canonical_field(vol.anchored())}
+
+
+def train_static_flow(args: StaticFlowTrainArgs, log: Callable[[str], None] = print) -> dict:
+    from ..training import fill_parallel
+
+    if args.steps < 1:
+        raise InputError("--steps must be >= 1")
+    if args.threads:
+        torch.set_num_threads(int(args.threads))
+    out = Path(args.out)
+    stage_dir = out / "static-flow"
+    if not args.resume and latest_checkpoint(stage_dir) is not None:
+        raise InputError(f"{stage_dir} already has checkpoints; pass --resume to continue or use a new --out")
+    accel = make_accelerator()
+    say = log if accel.is_main_process else (lambda _m: None)
+    data = {"images": torch.empty((args.pairs, 3, 160, 256)), "fields": torch.empty((args.pairs, 2, 160, 256))}
+    fill_parallel(_TargetMaker(args.data_seed), args.pairs, data, args.workers, log=say, label="pairs")
+    model = StaticFlowNet()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
+    start = 0
+    ckpt = latest_checkpoint(stage_dir) if args.resume else None
+    if ckpt is not None:
+        st = load_checkpoint_model(ckpt, model)
+        restore_optimizer(optimizer, load_state_dict(ckpt, st["optimizer_files"]), st["optimizer"])
+        start = int(st["step"])
+    model, optimizer = accel.prepare(model, optimizer)
+    model.train()
+    stage_dir.mkdir(parents=True, exist_ok=True)
+    loss_log = LossLog(stage_dir / "loss.csv", [], start) if accel.is_main_process else None
+    budget = StepBudget(args.steps, args.time_budget, start)
+    budget.started()
+    total, step, t0 = args.steps, start, time.perf_counter()
+    first = last = float("nan")
+    flip_sign = torch.tensor([-1.0, 1.0]).view(1, 2, 1, 1)
+    while step < total:
+        rng = batch_rng(args.data_seed, step, accel.process_index)
+        idx = torch.as_tensor(rng.integers(args.pairs, size=args.batch))
+        img, fld = data["images"][idx], data["fields"][idx]
+        flips = torch.as_tensor(rng.random(args.batch) < 0.5)
+        img = torch.where(flips.view(-1, 1, 1, 1), img.flip(-1), img)
+        # mirrored: M_x changes sign, so the canonical field becomes (M_x, -M_y)
+        fld = torch.where(flips.view(-1, 1, 1, 1), fld.flip(-1) * flip_sign * -1.0, fld)
+        for g in optimizer.param_groups:
+            g["lr"] = lr_at(step, total, args.lr)
+        with accel.autocast():
+            loss = (model(img.to(accel.device)).float() - fld.to(accel.device)).abs().mean()
+        optimizer.zero_grad(set_to_none=True)
+        accel.backward(loss)
+        optimizer.step()
+        last = float(loss.detach())
+        first = last if step == start else first
+        step += 1
+        fixed = budget.after_step(step)
+        if fixed is not None:
+            total = fixed
+        if loss_log is not None and (step % 50 == 0 or step == total):
+            loss_log.write({"step": step, "seconds": f"{time.perf_counter() - t0:.1f}",
+                            "lr": f"{lr_at(step - 1, total, args.lr):.3g}", "loss": f"{last:.6f}"})
+            say(f"static-flow: step {step}/{total} L1 {last:.4f} px")
+    if accel.is_main_process:
+        save_checkpoint(stage_dir, step, accel.unwrap_model(model), optimizer, {"stage": "static-flow"})
+    summary = {"stage": "static-flow", "steps": total, "pairs": args.pairs, "batch": args.batch, "lr": args.lr,
+               "seconds": round(time.perf_counter() - t0, 1), "first_loss": first, "last_loss": last,
+               "device": device_name(accel)}
+    if accel.is_main_process and args.export is not None:
+        export_static_flow(accel.unwrap_model(model), Path(args.export), summary)
+        say(f"static-flow: exported to {args.export}")
+    return summary
+
+
+def export_static_flow(model: StaticFlowNet, folder: Path, summary: dict) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    files = save_state_dict({k: v.detach().cpu() for k, v in model.state_dict().items()}, folder, "static_flow")
+    doc = {"format": "gid.static_flow", "version": 1, "files": {f: sha256_file(folder / f) for f in files},
+           "training": summary}
+    (folder / INDEX).write_text(json.dumps(doc, indent=1))
+
+
+def load_static_flow(folder: Path = WEIGHTS_DIR) -> Optional[StaticFlowNet]:
+    """The shipped baseline network, or None when it is not installed; a damaged file is an error."""
+    index = Path(folder) / INDEX
+    if not index.is_file():
+        return None
+    doc = json.loads(index.read_text())
+    for name, digest in doc["files"].items():
+        if not (Path(folder) / name).is_file() or sha256_file(Path(folder) / name) != digest:
+            raise FormatError(f"{Path(folder) / name} is missing or damaged (checksum mismatch)")
+    model = StaticFlowNet()
+    model.load_state_dict(load_state_dict(Path(folder), list(doc["files"])))
+    return model.eval()
+
+
+def learned_static_flow(model: StaticFlowNet, image: np.ndarray, like: SpectralVolume, k_star: int) -> SpectralVolume:
+    """The baseline's volume for ``image`` (H, W, 3) in [0, 1], shaped like ``like``."""
+    x = torch.from_numpy(np.ascontiguousarray(image[:, :, :3].transpose(2, 0, 1) * 2.0 - 1.0, dtype=np.float32))
+    with torch.no_grad():
+        m = model(x[None].to(next(model.parameters()).device))[0].float().cpu().numpy()
+    coeffs = np.zeros_like(like.coeffs)
+    if 0 < k_star < like.K:  # A sin(w t) has S_k = -i A / 2
+        coeffs[k_star, 1] = -0.5 * m[0]
+        coeffs[k_star, 3] = -0.5 * m[1]
+    return like.replace(coeffs=coeffs, source="baseline:static-flow-learned")
