@@ -91,7 +91,10 @@ def _inputs(width: int, height: int, device: str, batch: int = 1):
             torch.from_numpy(np.ascontiguousarray(z)).to(device), flows, z)
 
 
-def _neural_rows(repeats: int, device: str) -> list[dict]:
+SIZES = ((512, 288), (1920, 1080))
+
+
+def _neural_rows(repeats: int, device: str, sizes: tuple[tuple[int, int], ...] = SIZES) -> list[dict]:
     import torch
 
     from .renderer.checkpoint import load_renderer
@@ -99,7 +102,7 @@ def _neural_rows(repeats: int, device: str) -> list[dict]:
     model = load_renderer().eval().to(device)
     name = f"torch {device} ({gpu_name()})"
     rows = []
-    for width, height in ((512, 288), (1920, 1080)):
+    for width, height in sizes:
         goal = GOAL_NEURAL_FPS_H100 if width == 512 else None
         image, flows, z, flows_np, z_np = _inputs(width, height, device, BATCH)
         with torch.inference_mode():
@@ -125,13 +128,13 @@ def _neural_rows(repeats: int, device: str) -> list[dict]:
     return rows
 
 
-def _splat_rows(repeats: int, device: str) -> list[dict]:
+def _splat_rows(repeats: int, device: str, sizes: tuple[tuple[int, int], ...] = SIZES) -> list[dict]:
     from .render import Timing, make_splatter, render_frames
 
     splatter = make_splatter("torch", device=device)
     rows = []
     sv = smooth_volume(256, 144)
-    for width, height in ((512, 288), (1920, 1080)):
+    for width, height in sizes:
         image = from_array(np.random.default_rng(2).random((height, width, 3)).astype(np.float32))
         frames = render_frames(image, sv, splatter, Timing(frames=10_000), fit="stretch", splat_resolution="full")
         secs = _cuda_median(lambda: next(frames), repeats * 4)
