@@ -53,10 +53,10 @@ def on_load_post(*_args: Any) -> None:
         wm.gid.running = False
         wm.gid.progress = 0.0
         wm.gid.message = ""
-    migrate_legacy_references()
+    migrate_all_images()
 
 
-def migrate_legacy_references() -> int:
+def migrate_all_images() -> int:
     """Move the legacy baked-result pointers of every local image to names; how many images had one.
 
     Linked images are read-only here; theirs stay unread (the library file migrates when opened).

@@ -157,9 +157,18 @@ def loop_image(settings: GID_ImageSettings) -> Optional[bpy.types.Image]:
     return image_named(settings.loop_image_name)
 
 
+def _replace(old_name: str, image: Optional[bpy.types.Image]) -> str:
+    """The name to store for ``image``; the image it replaces loses the fake user ``_keep`` gave
+    it, so a superseded bake is purged on save like any unused image (as with the old pointer)."""
+    old = image_named(old_name)
+    if old is not None and old != image:
+        old.use_fake_user = False
+    return _keep(image).name if image is not None else ""
+
+
 def set_loop_image(settings: GID_ImageSettings, image: Optional[bpy.types.Image]) -> None:
     """Reference ``image`` as the baked loop (None: forget it)."""
-    settings.loop_image_name = _keep(image).name if image is not None else ""
+    settings.loop_image_name = _replace(settings.loop_image_name, image)
 
 
 def displacement_image(settings: GID_ImageSettings) -> Optional[bpy.types.Image]:
@@ -169,7 +178,7 @@ def displacement_image(settings: GID_ImageSettings) -> Optional[bpy.types.Image]
 
 def set_displacement_image(settings: GID_ImageSettings, image: Optional[bpy.types.Image]) -> None:
     """Reference ``image`` as the baked Displace-node maps (None: forget them)."""
-    settings.displacement_image_name = _keep(image).name if image is not None else ""
+    settings.displacement_image_name = _replace(settings.displacement_image_name, image)
 
 
 def migrate_legacy_references(settings: GID_ImageSettings) -> bool:

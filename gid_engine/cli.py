@@ -273,7 +273,7 @@ def _train_static_flow(args: argparse.Namespace) -> None:
     summary = train_static_flow(StaticFlowTrainArgs(
         steps=args.steps, out=Path(args.out), pairs=args.pairs, batch=args.batch or 8, lr=args.lr or 1e-3,
         data_seed=args.data_seed, workers=args.workers, time_budget=args.time_budget, resume=args.resume,
-        export=export, threads=args.threads), log=_say)
+        export=export, threads=args.threads, ckpt_every=args.ckpt_every), log=_say)
     _say(f"static-flow: L1 {summary['first_loss']:.4f} -> {summary['last_loss']:.4f} px in {summary['seconds']}s")
 
 
@@ -481,8 +481,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.add_argument("--workers", type=int, default=1, help="processes generating the training data")
     p.add_argument("--time-budget", type=float, default=None, metavar="SECONDS",
-                   help="fit the run into this many seconds: the step count is fixed from the first steps' speed "
-                        "(at most --steps), before the learning-rate decay starts")
+                   help="fit the training loop (not data generation or export) into this many seconds: the step "
+                        "count is fixed from the first steps' speed (at most --steps), before the learning-rate "
+                        "decay starts; a resumed run keeps that count")
     p.add_argument("--no-pair-cache", action="store_true",
                    help="prior stages: do not keep the pairs in OUT/pairs.pt (it takes ~5.5 MB a pair)")
     p.add_argument("--same-still", type=float, default=0.0, metavar="P",
@@ -493,7 +494,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="render stage: real clips whose frame pairs join the training data (default samples/tree.avi)")
     p.add_argument("--export", nargs="?", const="", default=None, metavar="DIR",
                    help="afterwards write the shipped weights folder (default gid_engine/assets/motion_prior, "
-                        "or gid_engine/assets/renderer for the render stage)")
+                        "gid_engine/assets/renderer for the render stage, gid_engine/assets/static_flow for "
+                        "static-flow)")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("animate", help="one still in, a seamless loop out: predict motion, render, export")

@@ -142,8 +142,6 @@ class LossLog:
             csv.DictWriter(fh, self.fields).writerow({k: row.get(k, "") for k in self.fields})
 
 
-
-
 class StepBudget:
     """Fit a run into ``seconds`` of wall time by fixing its step count early.
 
@@ -156,7 +154,7 @@ class StepBudget:
     def __init__(self, requested: int, seconds: Optional[float], start: int = 0, probe: int = 30) -> None:
         self.total = int(requested)
         self.seconds = seconds if (seconds and start == 0) else None
-        self.probe = max(5, min(probe, WARMUP_STEPS - 5))
+        self.probe = max(6, min(probe, WARMUP_STEPS - 5))  # timed from step 5 on
         self._t0: Optional[float] = None
         self._t_first: Optional[float] = None
 
@@ -252,9 +250,13 @@ def fill_parallel(make: Callable[[int], dict[str, np.ndarray]], n: int, tensors:
         max_workers=workers, mp_context=get_context("spawn"), initializer=_init_worker, initargs=(make,)
     ) as pool:
         done = 0
-        for indices, arrays in pool.map(_make_chunk, chunks):
-            put(indices, arrays)
-            done += len(indices)
-            if done % 1000 < len(indices):
-                log(f"data: {done}/{n} {label} ({time.perf_counter() - t0:.0f}s, {workers} workers)")
+        try:
+            for indices, arrays in pool.map(_make_chunk, chunks):
+                put(indices, arrays)
+                done += len(indices)
+                if done % 1000 < len(indices):
+                    log(f"data: {done}/{n} {label} ({time.perf_counter() - t0:.0f}s, {workers} workers)")
+        except BaseException:  # a failing item or Ctrl-C: drop the queued chunks instead of finishing them
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
     log(f"data: {n} {label} in {time.perf_counter() - t0:.0f}s ({workers} workers)")

@@ -246,10 +246,10 @@ def test_legacy_migration_keeps_names_and_skips_non_sequences(scene_blend: dict,
     other.use_fake_user = True
     s.loop_image = other  # an old pointer, but the name (newer) wins
     s.displacement_image = image  # not a sequence: never a baked result
-    assert handlers.migrate_legacy_references() == 1
+    assert handlers.migrate_all_images() == 1
     assert (s.loop_image, s.displacement_image) == (None, None)
     assert (s.loop_image_name, s.displacement_image_name) == (LOOP_NAME, "")
-    assert handlers.migrate_legacy_references() == 0
+    assert handlers.migrate_all_images() == 0
 
 
 def test_panel_lists_only_results_that_resolve(scene_blend: dict) -> None:

@@ -42,7 +42,12 @@ def test_time_budget_ends_the_stage_with_a_checkpoint(tmp_path):
                               time_budget=1e-6, log_every=10, ckpt_every=1000), log=lambda m: None)
     assert summary["steps"] == 30  # the probe's length: nothing more fits in a microsecond
     ckpt = latest_checkpoint(out / "vae")
-    assert ckpt is not None and json.loads((ckpt / "state.json").read_text())["step"] == 30
+    state = json.loads((ckpt / "state.json").read_text())
+    assert state["step"] == 30 and state["steps"] == 30
+    # resumed, the run keeps the total its budget fixed (not --steps again, with a fresh decay)
+    again = train(TrainArgs(stage="vae", config="tiny", steps=5000, out=out, pairs=2, norm_samples=4,
+                            resume=True, log_every=10, ckpt_every=1000), log=lambda m: None)
+    assert again["steps"] == 30 and again["start"] == 30
 
 
 def test_parallel_pairs_match_the_serial_ones():
@@ -97,9 +102,14 @@ def test_two_processes_train_together_through_torchrun(tmp_path):
     import subprocess
     import sys
 
+    import socket
+
+    with socket.socket() as sock:  # a free port for the rendezvous
+        sock.bind(("127.0.0.1", 0))
+        port = str(sock.getsockname()[1])
     out = tmp_path / "run"
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517",
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", port,
            "-m", "gid.gid_engine.cli", "train", "vae", "--config", "tiny", "--steps", "500", "--out", str(out),
            "--pairs", "2", "--norm-samples", "4", "--time-budget", "0.000001", "--ckpt-every", "1000"]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)

@@ -7,7 +7,7 @@
 #   bash tools/device_session.sh collect   # weights, logs and tables to $OUT
 # The run: `gid bench --gpu`, then the motion prior's three stages and the neural renderer trained
 # side by side on the one GPU, each within a time budget, then `gid eval` of the new prior.
-set -u
+set -u -o pipefail
 W=${W:-/tmp/gidrun}
 REPO=$(pwd)
 export PYTHONPATH=/tmp/pkg:/tmp/site PYTHONUNBUFFERED=1
@@ -79,6 +79,6 @@ collect)
   ls -la "$OUT" "$OUT/prior"
   ;;
 *)
-  echo "usage: $0 start|wait|collect"; exit 2
+  echo "usage: $0 start|wait|collect (run: the background job start launches; renderer2: the second, shorter session)"; exit 2
   ;;
 esac

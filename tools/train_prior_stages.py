@@ -36,8 +36,9 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     config = get_config(args.config)
     t0 = time.perf_counter()
-    normalizer = get_normalizer(out, 256, 0, print)
-    cache = PairCache.build(args.pairs, config, normalizer, 0, workers=args.workers)
+    defaults = TrainArgs(stage="vae")  # the same data seed and normalization sample as gid train
+    normalizer = get_normalizer(out, defaults.norm_samples, defaults.data_seed, print)
+    cache = PairCache.build(args.pairs, config, normalizer, defaults.data_seed, workers=args.workers)
     print(f"data ready in {time.perf_counter() - t0:.0f}s", flush=True)
     for i, stage in enumerate(STAGES):
         train(TrainArgs(stage=stage, config=args.config, steps=args.max_steps[i], batch=args.batch[i],

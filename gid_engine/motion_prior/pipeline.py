@@ -112,7 +112,8 @@ def prepare_image(image: np.ndarray, width: int, height: int) -> torch.Tensor:
 # ----------------------------------------------------------------------------- CUDA graphs
 class _GraphedCall:
     """``fn`` captured as a CUDA graph over static copies of its inputs; a call copies the inputs
-    in, replays, and returns a copy of the output."""
+    in, replays, and returns a copy of the output. Not thread-safe (one set of static buffers): a
+    pipeline samples on one thread at a time."""
 
     def __init__(self, fn, example: tuple[torch.Tensor, ...]) -> None:
         self.inputs = [x.clone() for x in example]
@@ -165,8 +166,8 @@ class MotionPriorPipeline:
         self.latent_scale = float(latent_scale)
         self.device = torch.device("cpu")
         # autocast dtype of the denoiser (None = float32). float32 is the default on every device:
-        # on an H100 bf16 autocast was slower (1.38 s vs 0.77 s at 50 steps, `gid bench --gpu`): the
-        # small U-Net is launch-bound and autocast adds casts
+        # on an H100 with CUDA graphs bf16 was slower at the default 50 steps (0.36 s vs 0.26 s) and
+        # only faster at 250 (0.81 s vs 1.01 s), and eager it was slower at both (`gid bench --gpu`)
         self.denoiser_dtype: Optional[torch.dtype] = None
         # on CUDA the denoiser call is captured once per input shape as a CUDA graph and replayed
         # (the small U-Net is launch-bound: graphs remove the per-kernel launch cost)
@@ -195,12 +196,18 @@ class MotionPriorPipeline:
     def _denoise(self, z: torch.Tensor, t: torch.Tensor, fi: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
         """One denoiser call (float32 out): replayed from a CUDA graph when possible, else eager."""
         if self.cuda_graphs and self.device.type == "cuda" and not torch.is_grad_enabled():
-            key = (tuple(z.shape), tuple(cond.shape), self.denoiser_dtype)
+            # everything a capture depends on: shapes, dtypes, the mode (inference tensors cannot be
+            # copied into outside inference mode) and the very parameters it read
+            first = next(self.denoiser.parameters())
+            key = (tuple(z.shape), z.dtype, tuple(cond.shape), cond.dtype, self.denoiser_dtype, str(self.device),
+                   torch.is_inference_mode_enabled(), id(self.denoiser), first.data_ptr(), first.dtype)
             if key not in self._graphs:
-                self._graphs[key] = _capture(self._eager_denoise, (z, t, fi, cond))
+                with torch.cuda.device(self.device):
+                    self._graphs[key] = _capture(self._eager_denoise, (z, t, fi, cond))
             graph = self._graphs[key]
             if graph is not None:
-                return graph(z, t, fi, cond)
+                with torch.cuda.device(self.device):
+                    return graph(z, t, fi, cond)
         return self._eager_denoise(z, t, fi, cond)
 
     def _eager_denoise(self, z: torch.Tensor, t: torch.Tensor, fi: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:

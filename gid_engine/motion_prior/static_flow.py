@@ -22,8 +22,9 @@ import torch
 
 from ..errors import FormatError, InputError
 from ..spectral_volume import SpectralVolume
-from ..training import (LossLog, StepBudget, batch_rng, device_name, latest_checkpoint, load_checkpoint_model, lr_at,
-                        make_accelerator, restore_optimizer, save_checkpoint)
+from ..training import (LossLog, StepBudget, agree_on_total, batch_rng, device_name, fill_parallel,
+                        latest_checkpoint, load_checkpoint_model, lr_at, make_accelerator, restore_optimizer,
+                        save_checkpoint)
 from .models.static_flow import StaticFlowNet
 from .weights import load_state_dict, save_state_dict, sha256_file
 
@@ -44,6 +45,7 @@ class StaticFlowTrainArgs:
     resume: bool = False
     export: Optional[Path] = None
     threads: Optional[int] = None
+    ckpt_every: int = 500
 
 
 def canonical_field(ref: SpectralVolume) -> np.ndarray:
@@ -71,8 +73,6 @@ class _TargetMaker:
 
 
 def train_static_flow(args: StaticFlowTrainArgs, log: Callable[[str], None] = print) -> dict:
-    from ..training import fill_parallel
-
     if args.steps < 1:
         raise InputError("--steps must be >= 1")
     if args.threads:
@@ -88,18 +88,19 @@ def train_static_flow(args: StaticFlowTrainArgs, log: Callable[[str], None] = pr
     model = StaticFlowNet()
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
     start = 0
+    planned = args.steps  # a resumed run keeps the total its budget fixed (stored in each checkpoint)
     ckpt = latest_checkpoint(stage_dir) if args.resume else None
     if ckpt is not None:
         st = load_checkpoint_model(ckpt, model)
         restore_optimizer(optimizer, load_state_dict(ckpt, st["optimizer_files"]), st["optimizer"])
-        start = int(st["step"])
+        start, planned = int(st["step"]), int(st.get("steps", args.steps))
     model, optimizer = accel.prepare(model, optimizer)
     model.train()
     stage_dir.mkdir(parents=True, exist_ok=True)
     loss_log = LossLog(stage_dir / "loss.csv", [], start) if accel.is_main_process else None
-    budget = StepBudget(args.steps, args.time_budget, start)
+    budget = StepBudget(planned, args.time_budget, start)
     budget.started()
-    total, step, t0 = args.steps, start, time.perf_counter()
+    total, step, t0 = planned, start, time.perf_counter()
     first = last = float("nan")
     flip_sign = torch.tensor([-1.0, 1.0]).view(1, 2, 1, 1)
     while step < total:
@@ -116,19 +117,22 @@ def train_static_flow(args: StaticFlowTrainArgs, log: Callable[[str], None] = pr
             loss = (model(img.to(accel.device)).float() - fld.to(accel.device)).abs().mean()
         optimizer.zero_grad(set_to_none=True)
         accel.backward(loss)
+        accel.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
         last = float(loss.detach())
         first = last if step == start else first
         step += 1
         fixed = budget.after_step(step)
         if fixed is not None:
-            total = fixed
+            total = agree_on_total(accel, fixed)  # every process must run the same steps
         if loss_log is not None and (step % 50 == 0 or step == total):
             loss_log.write({"step": step, "seconds": f"{time.perf_counter() - t0:.1f}",
                             "lr": f"{lr_at(step - 1, total, args.lr):.3g}", "loss": f"{last:.6f}"})
             say(f"static-flow: step {step}/{total} L1 {last:.4f} px")
-    if accel.is_main_process:
-        save_checkpoint(stage_dir, step, accel.unwrap_model(model), optimizer, {"stage": "static-flow"})
+        if accel.is_main_process and (step % args.ckpt_every == 0 or step == total):
+            save_checkpoint(stage_dir, step, accel.unwrap_model(model), optimizer,
+                            {"stage": "static-flow", "steps": total})
+        accel.wait_for_everyone()
     summary = {"stage": "static-flow", "steps": total, "pairs": args.pairs, "batch": args.batch, "lr": args.lr,
                "seconds": round(time.perf_counter() - t0, 1), "first_loss": first, "last_loss": last,
                "device": device_name(accel)}

@@ -272,8 +272,10 @@ def train(args: TrainArgs, log: Callable[[str], None] = print, cache: Optional[P
             batch, lr = args.batch or config.attn_batch, args.lr or config.attn_lr
     optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=0.0 if args.stage == "freq-attn" else 1e-4)
     start = 0
+    planned = args.steps  # a resumed run keeps the total its budget fixed (stored in each checkpoint)
     if resume_ckpt is not None:
         st = load_checkpoint_model(resume_ckpt, model)
+        planned = int(st.get("steps", args.steps))
         opt_tensors = load_state_dict(resume_ckpt, st["optimizer_files"]) if st["optimizer_files"] else {}
         restore_optimizer(optimizer, opt_tensors, st["optimizer"])
         start = int(st["step"])
@@ -296,9 +298,10 @@ def train(args: TrainArgs, log: Callable[[str], None] = print, cache: Optional[P
     recent: list[float] = []
     first_loss = None
     loss_value = float("nan")
-    budget = StepBudget(args.steps, args.time_budget, start)
+    budget = StepBudget(planned, args.time_budget, start)
     budget.started()
-    total = args.steps
+    total = planned
+    extra_state["steps"] = total
     step = start
     while step < total:
         rng = batch_rng(args.data_seed, step, proc)

@@ -57,7 +57,7 @@ def synthetic_triple(index: int, *, seed: int = 0, split: str = "train", width: 
     fg_index = int(rng.integers(len(stills)))
     fg_img, _ = random_view(stills[fg_index].pixels, rng, width, height)
     bg_index = int(rng.integers(len(stills)))
-    if same_still > 0.0 and np.random.default_rng([seed, index, 0x5A5E]).random() < same_still:
+    if same_still > 0.0 and pair_rng(seed, split, index, "same-still").random() < same_still:
         bg_index = fg_index  # drawn from its own stream: same_still=0 leaves every other draw as it was
     bg_img, _ = random_view(stills[bg_index].pixels, rng, width, height)
     fg = synthetic_volume(fg_img, rng=rng).scaled(float(rng.uniform(*amplitude)))

@@ -128,9 +128,11 @@ def train_renderer(args: RenderTrainArgs, log: Callable[[str], None] = print) ->
     batch, lr = args.batch or config.batch, args.lr or config.lr
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-5)
     start = 0
+    planned = args.steps  # a resumed run keeps the total its budget fixed (stored in each checkpoint)
     ckpt = latest_checkpoint(stage_dir) if args.resume else None
     if ckpt is not None:
         st = load_checkpoint_model(ckpt, model)
+        planned = int(st.get("steps", args.steps))
         restore_optimizer(optimizer, load_state_dict(ckpt, st["optimizer_files"]) if st["optimizer_files"] else {},
                            st["optimizer"])
         start = int(st["step"])
@@ -145,9 +147,10 @@ def train_renderer(args: RenderTrainArgs, log: Callable[[str], None] = print) ->
     t0 = time.perf_counter()
     recent: list[tuple[float, float, float]] = []
     first = last = float("nan")
-    budget = StepBudget(args.steps, args.time_budget, start)
+    budget = StepBudget(planned, args.time_budget, start)
     budget.started()
-    total = args.steps
+    total = planned
+    extra["steps"] = total
     step = start
     while step < total:
         rng = batch_rng(args.data_seed, step, accel.process_index)
@@ -177,6 +180,7 @@ def train_renderer(args: RenderTrainArgs, log: Callable[[str], None] = print) ->
         fixed = budget.after_step(done)
         if fixed is not None:
             total = agree_on_total(accel, fixed)
+            extra["steps"] = total
             say(f"render: time budget {args.time_budget:.0f}s -> {total} steps")
         if loss_log is not None and (done % args.log_every == 0 or done == total):
             avg = np.mean(np.array(recent), axis=0)

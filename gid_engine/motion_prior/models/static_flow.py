@@ -26,7 +26,7 @@ def _block(cin: int, cout: int, stride: int = 1) -> nn.Sequential:
 class StaticFlowNet(nn.Module):
     """``(N, 3, H, W)`` image in [-1, 1] -> ``(N, 2, H, W)`` amplitude field ``M`` in pixels.
 
-    A small U-Net (1/2 to 1/16 resolution, ~0.5 M parameters); H and W multiples of 16."""
+    A small U-Net (1/2 to 1/16 resolution, 0.84 M parameters); H and W multiples of 16."""
 
     def __init__(self, width: int = 32) -> None:
         super().__init__()
