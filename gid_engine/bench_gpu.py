@@ -156,23 +156,21 @@ def _prior_rows(device: str) -> list[dict]:
     predict_motion(image, seed=0, steps=2, device=device, backend="torch")  # load + warm up
     pipe = _pipeline(WEIGHTS_DIR, "cuda" if device == "cuda" else "cpu")
     default = pipe.denoiser_dtype, pipe.cuda_graphs
-    for label, dtype, graphs in (("fp32, CUDA graphs", None, True), ("fp32, eager", None, False),
-                                 ("bf16, CUDA graphs", torch.bfloat16, True)):
-        pipe.denoiser_dtype, pipe.cuda_graphs = (dtype if device == "cuda" else None), graphs
-        for steps in (None, 250):
-            times = []
-            vol = None
-            for _ in range(3):
-                t0 = time.perf_counter()
-                vol = predict_motion(image, seed=0, steps=steps, device=device, backend="torch")
-                times.append(time.perf_counter() - t0)
-            n = vol.extra.get("steps") if vol is not None else steps
-            rows.append(_row("predict motion (prior)", "256x160", f"torch {device} ({gpu_name()}, {label}, {n} steps)",
-                             statistics.median(times), "s", GOAL_PRIOR_S_H100))
-        secs = _cuda_median(lambda: pipe(np.asarray(image.pixels[:, :, :3]), steps=None, seed=0), 3)
-        rows.append(_row("prior sampling only (no loop projection)", "256x160",
-                         f"torch {device} ({gpu_name()}, {label}, default steps)", secs, "s", None))
-    pipe.denoiser_dtype, pipe.cuda_graphs = default
+    try:  # the pipeline is the process-wide cached one: put its settings back whatever happens
+        for label, dtype, graphs in (("fp32, CUDA graphs", None, True), ("fp32, eager", None, False),
+                                     ("bf16, CUDA graphs", torch.bfloat16, True)):
+            pipe.denoiser_dtype, pipe.cuda_graphs = (dtype if device == "cuda" else None), graphs
+            for steps in (pipe.config.default_steps, 250):
+                secs = _cuda_median(lambda: predict_motion(image, seed=0, steps=steps, device=device,
+                                                           backend="torch"), 3)
+                rows.append(_row("predict motion (prior)", "256x160",
+                                 f"torch {device} ({gpu_name()}, {label}, {steps} steps)", secs, "s",
+                                 GOAL_PRIOR_S_H100))
+            secs = _cuda_median(lambda: pipe(np.asarray(image.pixels[:, :, :3]), steps=None, seed=0), 3)
+            rows.append(_row("prior sampling only (no loop projection)", "256x160",
+                             f"torch {device} ({gpu_name()}, {label}, default steps)", secs, "s", None))
+    finally:
+        pipe.denoiser_dtype, pipe.cuda_graphs = default
     return rows
 
 

@@ -161,8 +161,10 @@ class StepBudget:
     def started(self) -> None:
         self._t0 = time.perf_counter()
 
-    def after_step(self, done: int) -> Optional[int]:
-        """Call after each step; returns the new total when it was just fixed, else None."""
+    def after_step(self, done: int, accel=None) -> Optional[int]:
+        """Call after each step; returns the new total when it was just fixed, else None. With
+        ``accel`` the total is the main process's on every process (``agree_on_total``): each
+        process times itself, and processes running different step counts would hang."""
         if self.seconds is None:
             return None
         if done == 5:  # the first steps pay for allocator and kernel warm-up: time from here
@@ -173,8 +175,24 @@ class StepBudget:
         left = self.seconds - (time.perf_counter() - self._t0)
         fits = self.probe + int(max(0.0, left) / max(per_step, 1e-9))
         self.total = max(self.probe, min(self.total, fits))
+        if accel is not None:
+            self.total = agree_on_total(accel, self.total)
         self.seconds = None
         return self.total
+
+
+def checkpoint_to_resume(stage_dir: Path, resume: bool, steps: int, threads: Optional[int] = None) -> Optional[Path]:
+    """The start of every trainer: check ``--steps``, set torch's threads, and return the
+    checkpoint ``--resume`` continues from (None: a fresh run), refusing to start a fresh run over
+    an existing one."""
+    if steps < 1:
+        raise InputError("--steps must be >= 1")
+    if threads:
+        torch.set_num_threads(int(threads))
+    latest = latest_checkpoint(stage_dir)
+    if not resume and latest is not None:
+        raise InputError(f"{stage_dir} already has checkpoints; pass --resume to continue or use a new --out")
+    return latest if resume else None
 
 
 def make_accelerator():

@@ -20,11 +20,10 @@ from typing import Callable, Optional
 import numpy as np
 import torch
 
-from ..errors import FormatError, InputError
+from ..errors import FormatError
 from ..spectral_volume import SpectralVolume
-from ..training import (LossLog, StepBudget, agree_on_total, batch_rng, device_name, fill_parallel,
-                        latest_checkpoint, load_checkpoint_model, lr_at, make_accelerator, restore_optimizer,
-                        save_checkpoint)
+from ..training import (LossLog, StepBudget, batch_rng, checkpoint_to_resume, device_name, fill_parallel,
+                        load_checkpoint_model, lr_at, make_accelerator, restore_optimizer, save_checkpoint)
 from .models.static_flow import StaticFlowNet
 from .weights import load_state_dict, save_state_dict, sha256_file
 
@@ -73,14 +72,8 @@ class _TargetMaker:
 
 
 def train_static_flow(args: StaticFlowTrainArgs, log: Callable[[str], None] = print) -> dict:
-    if args.steps < 1:
-        raise InputError("--steps must be >= 1")
-    if args.threads:
-        torch.set_num_threads(int(args.threads))
-    out = Path(args.out)
-    stage_dir = out / "static-flow"
-    if not args.resume and latest_checkpoint(stage_dir) is not None:
-        raise InputError(f"{stage_dir} already has checkpoints; pass --resume to continue or use a new --out")
+    stage_dir = Path(args.out) / "static-flow"
+    ckpt = checkpoint_to_resume(stage_dir, args.resume, args.steps, args.threads)
     accel = make_accelerator()
     say = log if accel.is_main_process else (lambda _m: None)
     data = {"images": torch.empty((args.pairs, 3, 160, 256)), "fields": torch.empty((args.pairs, 2, 160, 256))}
@@ -89,7 +82,6 @@ def train_static_flow(args: StaticFlowTrainArgs, log: Callable[[str], None] = pr
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
     start = 0
     planned = args.steps  # a resumed run keeps the total its budget fixed (stored in each checkpoint)
-    ckpt = latest_checkpoint(stage_dir) if args.resume else None
     if ckpt is not None:
         st = load_checkpoint_model(ckpt, model)
         restore_optimizer(optimizer, load_state_dict(ckpt, st["optimizer_files"]), st["optimizer"])
@@ -122,9 +114,9 @@ def train_static_flow(args: StaticFlowTrainArgs, log: Callable[[str], None] = pr
         last = float(loss.detach())
         first = last if step == start else first
         step += 1
-        fixed = budget.after_step(step)
+        fixed = budget.after_step(step, accel)
         if fixed is not None:
-            total = agree_on_total(accel, fixed)  # every process must run the same steps
+            total = fixed
         if loss_log is not None and (step % 50 == 0 or step == total):
             loss_log.write({"step": step, "seconds": f"{time.perf_counter() - t0:.1f}",
                             "lr": f"{lr_at(step - 1, total, args.lr):.3g}", "loss": f"{last:.6f}"})

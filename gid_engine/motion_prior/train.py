@@ -51,7 +51,7 @@ from .models import FrequencyCoordinatedDenoiser, FrequencyDenoiser, SpectralVAE
 from .models.configs import PriorConfig
 from .models.vae import vae_loss
 from .pipeline import make_scheduler
-from ..training import (LossLog, StepBudget, agree_on_total, batch_rng, device_name, fill_parallel,
+from ..training import (LossLog, StepBudget, batch_rng, checkpoint_to_resume, device_name, fill_parallel,
                         latest_checkpoint, load_checkpoint_model, make_accelerator, lr_at,
                         restore_optimizer, save_checkpoint, torch_gen)
 from .weights import load_state_dict
@@ -216,12 +216,10 @@ def train(args: TrainArgs, log: Callable[[str], None] = print, cache: Optional[P
     memory (a driver running all stages in one process builds them once)."""
     if args.stage not in STAGES:
         raise InputError(f"unknown stage {args.stage!r}; choose one of {', '.join(STAGES)}")
-    if args.steps < 1:
-        raise InputError("--steps must be >= 1")
-    if args.threads:
-        torch.set_num_threads(int(args.threads))
-    config = get_config(args.config)
     out = Path(args.out)
+    stage_dir = out / args.stage
+    resume_ckpt = checkpoint_to_resume(stage_dir, args.resume, args.steps, args.threads)
+    config = get_config(args.config)
     out.mkdir(parents=True, exist_ok=True)
     accel = make_accelerator()
     proc = accel.process_index
@@ -240,10 +238,6 @@ def train(args: TrainArgs, log: Callable[[str], None] = print, cache: Optional[P
             cache = PairCache.build(args.pairs, config, normalizer, args.data_seed, log=say,
                                     cache_file=out / "pairs.pt" if args.pair_cache else None,
                                     workers=args.workers)
-    stage_dir = out / args.stage
-    resume_ckpt = latest_checkpoint(stage_dir) if args.resume else None
-    if not args.resume and latest_checkpoint(stage_dir) is not None:
-        raise InputError(f"{stage_dir} already has checkpoints; pass --resume to continue or use a new --out")
 
     latent_scale = 1.0
     latents = None
@@ -329,9 +323,9 @@ def train(args: TrainArgs, log: Callable[[str], None] = print, cache: Optional[P
         recent.append(loss_value)
         done = step + 1
         step = done
-        fixed = budget.after_step(done)
+        fixed = budget.after_step(done, accel)
         if fixed is not None:
-            total = agree_on_total(accel, fixed)
+            total = fixed
             extra_state["steps"] = total
             say(f"{args.stage}: time budget {args.time_budget:.0f}s -> {total} steps")
         if loss_log is not None and (done % args.log_every == 0 or done == total):

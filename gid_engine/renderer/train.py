@@ -24,7 +24,7 @@ import torch
 
 from ..errors import InputError
 from ..motion_prior.weights import load_state_dict
-from ..training import (LossLog, StepBudget, agree_on_total, batch_rng, device_name, fill_parallel,
+from ..training import (LossLog, StepBudget, batch_rng, checkpoint_to_resume, device_name, fill_parallel,
                         latest_checkpoint, load_checkpoint_model, make_accelerator, lr_at,
                         restore_optimizer, save_checkpoint)
 from .checkpoint import WEIGHTS_DIR
@@ -106,15 +106,10 @@ def crop_batch(sources: list[np.ndarray], batch: int, crop: tuple[int, int], rng
 def train_renderer(args: RenderTrainArgs, log: Callable[[str], None] = print) -> dict:
     from .perceptual import PerceptualFeatures
 
-    if args.steps < 1:
-        raise InputError("--steps must be >= 1")
-    if args.threads:
-        torch.set_num_threads(int(args.threads))
-    config = get_config(args.config)
     out = Path(args.out)
     stage_dir = out / "render"
-    if not args.resume and latest_checkpoint(stage_dir) is not None:
-        raise InputError(f"{stage_dir} already has checkpoints; pass --resume to continue or use a new --out")
+    ckpt = checkpoint_to_resume(stage_dir, args.resume, args.steps, args.threads)
+    config = get_config(args.config)
     out.mkdir(parents=True, exist_ok=True)
     accel = make_accelerator()
     say = log if accel.is_main_process else (lambda _m: None)
@@ -129,7 +124,6 @@ def train_renderer(args: RenderTrainArgs, log: Callable[[str], None] = print) ->
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-5)
     start = 0
     planned = args.steps  # a resumed run keeps the total its budget fixed (stored in each checkpoint)
-    ckpt = latest_checkpoint(stage_dir) if args.resume else None
     if ckpt is not None:
         st = load_checkpoint_model(ckpt, model)
         planned = int(st.get("steps", args.steps))
@@ -177,9 +171,9 @@ def train_renderer(args: RenderTrainArgs, log: Callable[[str], None] = print) ->
         recent.append((last, float(l1.detach()), float(perc.detach())))
         done = step + 1
         step = done
-        fixed = budget.after_step(done)
+        fixed = budget.after_step(done, accel)
         if fixed is not None:
-            total = agree_on_total(accel, fixed)
+            total = fixed
             extra["steps"] = total
             say(f"render: time budget {args.time_budget:.0f}s -> {total} steps")
         if loss_log is not None and (done % args.log_every == 0 or done == total):
