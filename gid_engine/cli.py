@@ -260,7 +260,9 @@ def cmd_train(args: argparse.Namespace) -> None:
                               out=Path(args.out), resume=args.resume, lr=args.lr, data_seed=args.data_seed,
                               pairs=args.pairs, norm_samples=args.norm_samples, ckpt_every=args.ckpt_every,
                               log_every=args.log_every, export=export, threads=args.threads, workers=args.workers,
-                              time_budget=args.time_budget, pair_cache=not args.no_pair_cache), log=_say)
+                              time_budget=args.time_budget, pair_cache=not args.no_pair_cache,
+                              init_from=Path(args.init_from) if args.init_from else None,
+                              static_flow=Path(args.static_flow) if args.static_flow else None), log=_say)
     _say(f"{summary['stage']}: loss {summary['first_loss']} -> {summary['last_loss']} in {summary['seconds']}s")
 
 
@@ -486,6 +488,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "decay starts; a resumed run keeps that count")
     p.add_argument("--no-pair-cache", action="store_true",
                    help="prior stages: do not keep the pairs in OUT/pairs.pt (it takes ~5.5 MB a pair)")
+    p.add_argument("--init-from", default=None, metavar="WEIGHTS",
+                   help="prior stages: warm start from a weights folder (its VAE, normalization and latent scale; "
+                        "the U-Net / attention layers, widened with zeros where the config grew)")
+    p.add_argument("--static-flow", default=None, metavar="DIR",
+                   help="unet stage: StaticFlowNet weights of the condition (default gid_engine/assets/static_flow)")
     p.add_argument("--same-still", type=float, default=0.0, metavar="P",
                    help="render stage: share of synthetic triples whose revealed background is the same still")
     p.add_argument("--real-weight", type=float, default=0.25, metavar="P",

@@ -228,6 +228,16 @@ def render_frames(image: LoadedImage, sv: SpectralVolume, splatter: Splatter, ti
         draw = _full_drawer(image, prepared, splatter)
     else:
         draw = _proxy_warper(image.pixels, sv, proxy, splatter, amplitude, anchor, motion_upsample == "guided")
+    batch = max(1, int(getattr(splatter, "batch_size", 1))) if proxy is None else 1
+    if batch > 1:
+        draw_many = _full_batch_drawer(image, prepared, splatter)
+        for s in range(0, len(times), batch):
+            job.check()
+            frames = draw_many(times[s : s + batch])
+            for i, frame in enumerate(frames, start=s):
+                job.step(i + 1, len(times), "rendering")
+                yield frame
+        return
     for i, t in enumerate(times):
         job.check()
         frame = draw(t)
@@ -235,9 +245,10 @@ def render_frames(image: LoadedImage, sv: SpectralVolume, splatter: Splatter, ti
         yield frame
 
 
-def _full_drawer(image: LoadedImage, prepared: PreparedMotion, splatter: Splatter) -> Callable[[float], np.ndarray]:
-    """A frame function that splats every output pixel. The neural renderer learnt on display-
-    referred (sRGB) pictures, so a linear image is shown to it as sRGB and its frames converted back."""
+def _display_converters(image: LoadedImage, splatter: Splatter):
+    """(still as the splatter sees it (C, H, W), frame -> output colours). The neural renderer
+    learnt on display-referred (sRGB) pictures, so a linear image is shown to it as sRGB and its
+    frames converted back."""
     from ..exporters.colors import linear_to_srgb, srgb_to_linear
 
     to_display = image.linear and getattr(splatter, "name", "") == "neural"
@@ -246,11 +257,34 @@ def _full_drawer(image: LoadedImage, prepared: PreparedMotion, splatter: Splatte
         pixels = np.concatenate([linear_to_srgb(pixels[:, :, :3]), pixels[:, :, 3:]], axis=2)
     chw = np.ascontiguousarray(pixels.transpose(2, 0, 1), dtype=np.float32)
 
-    def draw(t: float) -> np.ndarray:
-        frame = splatter(chw, prepared.displacement_at(t), prepared.z).transpose(1, 2, 0)
+    def back(frame: np.ndarray) -> np.ndarray:  # (H, W, C)
         if to_display:
-            frame = np.concatenate([srgb_to_linear(frame[:, :, :3]), frame[:, :, 3:]], axis=2)
+            return np.concatenate([srgb_to_linear(frame[:, :, :3]), frame[:, :, 3:]], axis=2)
         return frame
+
+    return chw, back
+
+
+def _full_batch_drawer(image: LoadedImage, prepared: PreparedMotion,
+                       splatter: Splatter) -> Callable[[np.ndarray], list[np.ndarray]]:
+    """Like ``_full_drawer`` for several times per call (``splatter.render_batch``): the same
+    frames, fewer network launches."""
+    chw, back = _display_converters(image, splatter)
+
+    def draw_many(times: np.ndarray) -> list[np.ndarray]:
+        flows = np.stack([prepared.displacement_at(float(t)) for t in times])
+        frames = splatter.render_batch(chw, flows, prepared.z)  # type: ignore[attr-defined]
+        return [back(f.transpose(1, 2, 0)) for f in frames]
+
+    return draw_many
+
+
+def _full_drawer(image: LoadedImage, prepared: PreparedMotion, splatter: Splatter) -> Callable[[float], np.ndarray]:
+    """A frame function that splats every output pixel (see ``_display_converters`` for colours)."""
+    chw, back = _display_converters(image, splatter)
+
+    def draw(t: float) -> np.ndarray:
+        return back(splatter(chw, prepared.displacement_at(t), prepared.z).transpose(1, 2, 0))
 
     return draw
 

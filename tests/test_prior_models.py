@@ -57,7 +57,7 @@ def test_presets_have_8x_vae_and_paper_resolution():
         assert (cfg.width, cfg.height, cfg.num_frequencies) == (256, 160, 16)
         assert cfg.vae.downsample == 8 and len(cfg.vae.block_out_channels) == 4
         assert cfg.latent_size == (20, 32)
-        assert cfg.denoiser.in_channels == 4 + cfg.denoiser.cond_channels
+        assert cfg.denoiser.in_channels == 4 + cfg.denoiser.condition_channels
     with pytest.raises(ValueError):
         get_config("huge")
 
@@ -85,7 +85,7 @@ def test_model_shapes():
     # the "conv" condition encoder of the small preset
     small = get_config("small")
     base = FrequencyDenoiser(small.denoiser, small.latent_size)
-    assert base.encode_condition(image).shape == (2, small.denoiser.cond_channels, 20, 32)
+    assert base.encode_condition(image).shape == (2, small.denoiser.condition_channels, 20, 32)
     attn = FrequencyAttention(32, K, head_dim=8, max_heads=4)
     assert attn.heads == 4 and attn(torch.randn(K * 3, 32, 5, 7)).shape == (K * 3, 32, 5, 7)
     with pytest.raises(ValueError):

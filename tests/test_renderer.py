@@ -190,3 +190,36 @@ def test_metrics():
     assert psnr(b, a, mask) == pytest.approx(40.0, abs=1e-3) and psnr(b, a) > 45
     noisy = [ssim(a, np.clip(a + rng.normal(0, s, a.shape), 0, 1).astype(np.float32)) for s in (0.02, 0.1, 0.3)]
     assert 1.0 > noisy[0] > noisy[1] > noisy[2] and noisy[2] < 0.8
+
+
+@pytest.mark.parametrize("channels", [3, 4, 1])
+def test_batched_frames_are_the_per_frame_frames(exported, channels):
+    """``render_frames`` hands a GPU renderer several times per call (``batch_size``); the frames
+    must not change, whatever the channels, and a batch that does not divide the count is fine."""
+    from gid.gid_engine.imaging import from_array
+    from gid.gid_engine.render import Timing, render_frames
+    from conftest import random_volume
+
+    rng = np.random.default_rng(3)
+    image = from_array(rng.random((40, 56, channels), dtype=np.float32))
+    sv = random_volume(h=40, w=56, seed=4).scaled(3.0)
+    one = TorchNeuralRenderer(exported, batch_size=1)
+    many = TorchNeuralRenderer(exported, batch_size=4)
+    assert TorchNeuralRenderer(exported).batch_size == 1  # CPU default
+    timing = Timing(frames=7)
+    a = list(render_frames(image, sv, one, timing))
+    b = list(render_frames(image, sv, many, timing))
+    assert len(a) == len(b) == 7 and b[0].shape == image.pixels.shape
+    assert max(float(np.abs(x - y).max()) for x, y in zip(a, b)) < 1e-5
+    assert max(float(np.abs(x - a[0]).max()) for x in a[1:]) > 0.01  # frames do differ over time
+    # the ONNX renderer takes batches too (one frame per graph call) and agrees
+    onnx = OnnxNeuralRenderer(exported, device="cpu")
+    flows = np.stack([np.full((2, 40, 56), s, np.float32) for s in (0.0, 1.5, -2.0)])
+    z = np.ones((40, 56), np.float32)
+    chw = np.ascontiguousarray(image.pixels.transpose(2, 0, 1))
+    got = onnx.render_batch(chw, flows, z)
+    assert got.shape == (3, chw.shape[0], 40, 56)
+    for f, frame in zip(flows, got):
+        np.testing.assert_allclose(frame, one(chw, f, z), atol=2e-5)
+    with pytest.raises(InputError, match="flows must be"):
+        onnx.render_batch(chw, flows[0], z)

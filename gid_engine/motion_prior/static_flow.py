@@ -137,8 +137,8 @@ def train_static_flow(args: StaticFlowTrainArgs, log: Callable[[str], None] = pr
 def export_static_flow(model: StaticFlowNet, folder: Path, summary: dict) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     files = save_state_dict({k: v.detach().cpu() for k, v in model.state_dict().items()}, folder, "static_flow")
-    doc = {"format": "gid.static_flow", "version": 1, "files": {f: sha256_file(folder / f) for f in files},
-           "training": summary}
+    doc = {"format": "gid.static_flow", "version": 1, "width": model.width,
+           "files": {f: sha256_file(folder / f) for f in files}, "training": summary}
     (folder / INDEX).write_text(json.dumps(doc, indent=1))
 
 
@@ -151,8 +151,11 @@ def load_static_flow(folder: Path = WEIGHTS_DIR) -> Optional[StaticFlowNet]:
     for name, digest in doc["files"].items():
         if not (Path(folder) / name).is_file() or sha256_file(Path(folder) / name) != digest:
             raise FormatError(f"{Path(folder) / name} is missing or damaged (checksum mismatch)")
-    model = StaticFlowNet()
-    model.load_state_dict(load_state_dict(Path(folder), list(doc["files"])))
+    model = StaticFlowNet(int(doc.get("width", 32)))
+    try:
+        model.load_state_dict(load_state_dict(Path(folder), list(doc["files"])))
+    except RuntimeError:
+        raise FormatError(f"{Path(folder) / INDEX} does not describe the network its weights hold") from None
     return model.eval()
 
 

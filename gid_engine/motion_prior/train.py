@@ -79,6 +79,10 @@ class TrainArgs:
     workers: int = 1  # processes generating the training pairs
     time_budget: Optional[float] = None  # seconds: fit the step count into this (see StepBudget)
     pair_cache: bool = True  # keep the pairs in out/pairs.pt for the next stage (~5.5 MB a pair)
+    # warm start from a shipped weights folder (see seed_run): its VAE, normalization and latent
+    # scale are reused and each stage starts from its networks, widened where the config grew
+    init_from: Optional[Path] = None
+    static_flow: Optional[Path] = None  # StaticFlowNet weights for the condition (default: shipped)
 
 
 # ----------------------------------------------------------------------------- data cache
@@ -159,6 +163,83 @@ def stage_model(out: Path, stage: str, model: torch.nn.Module) -> dict:
     return load_checkpoint_model(ckpt, model)
 
 
+# ----------------------------------------------------------------------------- warm start
+SEED_FILE = "seeded_from.json"
+
+
+def seed_run(out: Path, pipe, config: PriorConfig, log: Callable[[str], None]) -> None:
+    """Make ``out`` a run that already trained the VAE: the shipped weights' VAE becomes the ``vae``
+    stage's checkpoint, their normalization and latent scale are kept (the denoiser's training
+    targets must be the latents it was trained on). Only the first stage of a run seeds it."""
+    if pipe.config.vae != config.vae or pipe.config.latent_size != config.latent_size:
+        raise InputError(f"--init-from weights have another VAE or size than the '{config.name}' config")
+    out.mkdir(parents=True, exist_ok=True)
+    if not (out / "normalization.json").is_file():
+        pipe.normalizer.save(out / "normalization.json")
+    if latest_checkpoint(out / "vae") is None:
+        opt = torch.optim.AdamW(pipe.vae.parameters())  # no moments: the VAE is not trained further
+        save_checkpoint(out / "vae", 0, pipe.vae, opt, {"stage": "vae", "config": config.name, "seeded": True,
+                                                      "steps": 0})
+    (out / SEED_FILE).write_text(json.dumps({"latent_scale": pipe.latent_scale}))
+    log(f"run {out}: VAE, normalization and latent scale {pipe.latent_scale:.4f} from the shipped weights")
+
+
+def warm_start(model: torch.nn.Module, source: torch.nn.Module) -> str:
+    """Copy ``source``'s parameters into ``model`` where names match. A tensor that grew (the
+    U-Net's first conv when the condition gained channels) gets the old values in its leading
+    slice and zeros elsewhere, so the warm-started model computes exactly what ``source`` did."""
+    own = model.state_dict()
+    copied, widened = 0, []
+    with torch.no_grad():
+        for name, value in source.state_dict().items():
+            if name not in own:
+                continue
+            dst = own[name]
+            if dst.shape == value.shape:
+                dst.copy_(value)
+            elif dst.ndim == value.ndim and all(d >= v for d, v in zip(dst.shape, value.shape)):
+                dst.zero_()
+                dst[tuple(slice(0, v) for v in value.shape)].copy_(value)
+                widened.append(name)
+            else:
+                continue
+            copied += 1
+    return f"{copied}/{len(own)} tensors copied" + (f", widened with zeros: {', '.join(widened)}" if widened else "")
+
+
+def warm_start_attention(model, source) -> str:
+    """The frequency-attention layers of a frequency-coordinated ``source`` into ``model``."""
+    n = 0
+    with torch.no_grad():
+        for name in ("down_attn", "mid_attn", "up_attn"):
+            for (_, dst), (_, src) in zip(getattr(model, name).state_dict().items(),
+                                          getattr(source, name).state_dict().items()):
+                if dst.shape == src.shape:
+                    dst.copy_(src)
+                    n += 1
+    return f"{n} attention tensors copied"
+
+
+def load_condition_static_flow(model: FrequencyDenoiser, folder: Optional[Path], log: Callable[[str], None]) -> None:
+    """Load the frozen StaticFlowNet of the condition (a config with ``static_flow_width``)."""
+    net = model.cond.static_flow
+    if net is None:
+        return
+    from .static_flow import WEIGHTS_DIR, load_static_flow
+
+    folder = Path(folder) if folder is not None else WEIGHTS_DIR
+    trained = load_static_flow(folder)
+    if trained is None:
+        raise InputError(f"the '{model.config.static_flow_width}'-wide static-flow condition needs trained weights "
+                         f"in {folder}: run gid train static-flow --export first")
+    try:
+        net.load_state_dict(trained.state_dict())
+    except RuntimeError:
+        raise InputError(f"the static-flow weights in {folder} do not fit a width-"
+                         f"{model.config.static_flow_width} network") from None
+    log(f"unet: condition static-flow network from {folder}")
+
+
 # ----------------------------------------------------------------------------- helpers
 def get_normalizer(out: Path, n: int, seed: int, log: Callable[[str], None]) -> FrequencyNormalizer:
     path = out / "normalization.json"
@@ -202,6 +283,9 @@ def get_latents(out: Path, vae: SpectralVAE, cache: PairCache, seed: int, log, d
             return blob["latents"], float(blob["latent_scale"])
     z = encode_cache(vae, cache, log=log, device=device)
     scale = float(1.0 / z.float().std().clamp_min(1e-6))
+    seeded = out / SEED_FILE
+    if seeded.is_file():  # a warm-started denoiser keeps the scale it was trained with
+        scale = float(json.loads(seeded.read_text())["latent_scale"])
     tmp = out / ".latents.pt.tmp"
     torch.save({"key": key, "latents": z, "latent_scale": scale}, tmp)
     os.replace(tmp, path)
@@ -232,6 +316,14 @@ def train(args: TrainArgs, log: Callable[[str], None] = print, cache: Optional[P
     elif accel.is_main_process:
         run_file.write_text(json.dumps({"config": args.config, "data_seed": args.data_seed, "pairs": args.pairs}))
 
+    init = None
+    if args.init_from is not None and not resume_ckpt:
+        from .weights import load_weights
+
+        init = load_weights(Path(args.init_from))
+        if accel.is_main_process:
+            seed_run(out, init, config, say)
+        accel.wait_for_everyone()
     with accel.main_process_first():  # the main process fits/writes the shared files, the others read them
         normalizer = get_normalizer(out, args.norm_samples, args.data_seed, say)
         if cache is None or len(cache) != args.pairs:
@@ -255,12 +347,18 @@ def train(args: TrainArgs, log: Callable[[str], None] = print, cache: Optional[P
         base = FrequencyDenoiser(config.denoiser, config.latent_size)
         if args.stage == "unet":
             model = base
-            params = list(model.parameters())
+            if resume_ckpt is None:
+                if init is not None:
+                    say(f"unet: warm start from {args.init_from}: " + warm_start(model, init.denoiser.base))
+                load_condition_static_flow(model, args.static_flow, say)
+            params = [p for p in model.parameters() if p.requires_grad]
             batch, lr = args.batch or config.unet_batch, args.lr or config.unet_lr
         else:
             stage_model(out, "unet", base)
             model = FrequencyCoordinatedDenoiser(base, config.num_frequencies, config.freq_attn.head_dim,
                                                  config.freq_attn.max_heads)
+            if init is not None and resume_ckpt is None:
+                say(f"freq-attn: warm start from {args.init_from}: " + warm_start_attention(model, init.denoiser))
             model.freeze_base()
             params = list(model.attention_parameters())
             batch, lr = args.batch or config.attn_batch, args.lr or config.attn_lr

@@ -62,10 +62,19 @@ class DenoiserConfig:
     # the paper's "downsampled I0"); "conv" = a small learned strided-conv encoding (cond_channels)
     cond_type: str = "resize"
     cond_channels: int = 3
+    # > 0: also condition on the amplitude field M of a frozen StaticFlowNet of this width (the
+    # learned Eulerian model): M_x, M_y, |M| at the latent size, 3 more channels. It tells the
+    # denoiser *where* things move, which the image encoding alone did not teach it.
+    static_flow_width: int = 0
+
+    @property
+    def condition_channels(self) -> int:
+        """Channels concatenated to the noisy latent."""
+        return self.cond_channels + (3 if self.static_flow_width else 0)
 
     @property
     def in_channels(self) -> int:
-        return self.latent_channels + self.cond_channels
+        return self.latent_channels + self.condition_channels
 
 
 @dataclass(frozen=True)
@@ -123,7 +132,7 @@ def _tuples(d: dict[str, Any]) -> dict[str, Any]:
 
 
 def _attention_unet(widths: tuple[int, int, int], layers: int, groups: int, head_dim: int,
-                    cond_channels: int) -> DenoiserConfig:
+                    cond_channels: int, static_flow_width: int = 0) -> DenoiserConfig:
     """The LDM-style 3-level U-Net of the larger presets: self-attention in the two lower levels,
     the image encoded by the learned strided-conv condition."""
     return DenoiserConfig(
@@ -131,7 +140,7 @@ def _attention_unet(widths: tuple[int, int, int], layers: int, groups: int, head
         down_block_types=("DownBlock2D", "AttnDownBlock2D", "AttnDownBlock2D"),
         up_block_types=("AttnUpBlock2D", "AttnUpBlock2D", "UpBlock2D"),
         layers_per_block=layers, norm_num_groups=groups, attention_head_dim=head_dim,
-        cond_type="conv", cond_channels=cond_channels,
+        cond_type="conv", cond_channels=cond_channels, static_flow_width=static_flow_width,
     )
 
 
@@ -142,7 +151,8 @@ def get_config(name: str) -> PriorConfig:
         return PriorConfig(
             name="small",
             vae=VAEConfig(block_out_channels=(16, 32, 64, 64), layers_per_block=1, norm_num_groups=8),
-            denoiser=_attention_unet((64, 128, 128), layers=1, groups=16, head_dim=32, cond_channels=8),
+            denoiser=_attention_unet((64, 128, 128), layers=1, groups=16, head_dim=32, cond_channels=8,
+                                     static_flow_width=32),
             freq_attn=FreqAttnConfig(head_dim=32, max_heads=4),
             default_steps=50, vae_crop=(128, 80), vae_batch=8, vae_lr=1e-3,
             unet_batch=16, unet_lr=5e-4, attn_batch=2, attn_lr=3e-4,
@@ -151,7 +161,8 @@ def get_config(name: str) -> PriorConfig:
         return PriorConfig(
             name="paper-like",
             vae=VAEConfig(block_out_channels=(128, 256, 512, 512), layers_per_block=2, norm_num_groups=32),
-            denoiser=_attention_unet((192, 384, 576), layers=2, groups=32, head_dim=64, cond_channels=16),
+            denoiser=_attention_unet((192, 384, 576), layers=2, groups=32, head_dim=64, cond_channels=16,
+                                     static_flow_width=32),
             freq_attn=FreqAttnConfig(head_dim=64, max_heads=8),
             default_steps=250, vae_batch=32, vae_lr=1e-4, unet_batch=64, unet_lr=1e-4, attn_batch=8, attn_lr=5e-5,
         )

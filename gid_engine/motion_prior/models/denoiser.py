@@ -5,7 +5,11 @@ It predicts the noise of ONE 4-channel latent frequency slice at a time. The fre
 the timestep embedding, exactly the paper's "extra frequency embedding along with the time-step
 embedding". The input image conditions it by concatenation: the image is brought to the latent
 size (area-resampled RGB, or a small learned strided-conv encoding) and concatenated to the
-noisy latent, so ``in_channels = 4 + C_cond``. Classifier-free guidance: in training the image
+noisy latent, so ``in_channels = 4 + C_cond``. With ``static_flow_width > 0`` the condition also
+carries the amplitude field of a frozen ``StaticFlowNet`` (the learned Eulerian model, trained
+first by ``gid train static-flow``): a denoiser fed only the image learned how much and how fast
+things sway but not where (magnitude correlation ~0.06 on real footage); given ``M`` it learns
+where, and the diffusion model adds what one static field cannot (spectrum, phase, variety). Classifier-free guidance: in training the image
 is replaced by the null image (all zeros in [-1, 1] space) with probability ``cond_dropout``.
 """
 
@@ -17,15 +21,18 @@ from diffusers import UNet2DModel
 from torch import nn
 
 from .configs import DenoiserConfig
+from .static_flow import StaticFlowNet
 
 
 class ImageCondition(nn.Module):
-    """RGB image in [-1, 1] ``(N, 3, H, W)`` -> ``(N, C_cond, h, w)`` at the latent size."""
+    """RGB image in [-1, 1] ``(N, 3, H, W)`` -> ``(N, C_cond [+ 3], h, w)`` at the latent size."""
 
-    def __init__(self, cond_type: str, channels: int) -> None:
+    def __init__(self, cond_type: str, channels: int, static_flow_width: int = 0) -> None:
         super().__init__()
         self.cond_type = cond_type
         self.channels = channels
+        # frozen: trained on its own objective; its weights travel inside the denoiser's files
+        self.static_flow = StaticFlowNet(static_flow_width).requires_grad_(False) if static_flow_width else None
         if cond_type == "resize":
             if channels != 3:
                 raise ValueError("cond_type 'resize' gives 3 channels")
@@ -41,11 +48,30 @@ class ImageCondition(nn.Module):
 
     def forward(self, image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
         if self.net is None:
-            return F.interpolate(image, size=size, mode="area")
-        y = self.net(image)
-        if tuple(y.shape[-2:]) != tuple(size):
-            y = F.interpolate(y, size=size, mode="bilinear", align_corners=False)
-        return y
+            y = F.interpolate(image, size=size, mode="area")
+        else:
+            y = self.net(image)
+            if tuple(y.shape[-2:]) != tuple(size):
+                y = F.interpolate(y, size=size, mode="bilinear", align_corners=False)
+        if self.static_flow is None:
+            return y
+        m = _area_down(self.static_flow(image).to(y.dtype), size)
+        return torch.cat([y, m, m.norm(dim=1, keepdim=True)], dim=1)
+
+    def train(self, mode: bool = True) -> "ImageCondition":
+        super().train(mode)
+        if self.static_flow is not None:
+            self.static_flow.eval()  # frozen whatever the rest does
+        return self
+
+
+def _area_down(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Area downsampling; an average pool for integer factors, which the ONNX exporter can trace
+    where the input's size is only known at run time."""
+    h, w = int(x.shape[-2]), int(x.shape[-1])
+    if h % size[0] == 0 and w % size[1] == 0:
+        return F.avg_pool2d(x, kernel_size=(h // size[0], w // size[1]))
+    return F.interpolate(x, size=size, mode="area")
 
 
 class FrequencyDenoiser(nn.Module):
@@ -55,7 +81,7 @@ class FrequencyDenoiser(nn.Module):
         super().__init__()
         self.config = config
         self.sample_size = tuple(sample_size)
-        self.cond = ImageCondition(config.cond_type, config.cond_channels)
+        self.cond = ImageCondition(config.cond_type, config.cond_channels, config.static_flow_width)
         self.unet = UNet2DModel(
             sample_size=self.sample_size,
             in_channels=config.in_channels,
