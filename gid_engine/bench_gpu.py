@@ -4,8 +4,10 @@ Goals (issues 4, 5 and 6, on an H100): prediction at 256x160 in <= 1 s, the neur
 >= 250 fps at 512x288, one still -> 150-frame loop in <= 2 s. Three ways of counting frames, all
 reported, because they answer different questions:
 
-* ``per frame``: what ``gid render`` does, one frame at a time with the motion uploaded and the
-  frame downloaded (numpy in, numpy out);
+* ``per frame``: one frame at a time with the motion uploaded and the frame downloaded (numpy in,
+  numpy out), what ``gid render`` did before it batched;
+* ``gid render path``: ``render_frames`` itself, which on a GPU evaluates the motion on the CPU and
+  hands the network ``BATCH`` frames per call (``TorchNeuralRenderer.batch_size``);
 * ``batched on GPU``: frames rendered ``BATCH`` at a time from motion already on the GPU, the
   frames left there (what a GPU-resident pipeline would see);
 * the same with bf16 autocast.
@@ -117,6 +119,8 @@ def _neural_rows(repeats: int, device: str, sizes: tuple[tuple[int, int], ...] =
             secs = _cuda_median(per_frame, repeats * 4)
             rows.append(_row("neural render, per frame (upload + download)", f"{width}x{height}", name,
                              1.0 / secs, "fps", goal))
+            rows.append(_row(f"neural render, gid render path ({BATCH} frames per call)", f"{width}x{height}",
+                             name, _render_path_fps(model, device, width, height, repeats), "fps", goal))
             many = [f.expand(BATCH, -1, -1, -1) for f in feats]
             secs = _cuda_median(lambda: model.render(*many, flows, z), repeats) / BATCH
             rows.append(_row(f"neural render, batched on GPU ({BATCH} frames)", f"{width}x{height}", name,
@@ -126,6 +130,24 @@ def _neural_rows(repeats: int, device: str, sizes: tuple[tuple[int, int], ...] =
             rows.append(_row(f"neural render, batched on GPU, bf16 ({BATCH} frames)", f"{width}x{height}", name,
                              1.0 / secs, "fps", goal))
     return rows
+
+
+def _render_path_fps(model, device: str, width: int, height: int, repeats: int) -> float:
+    """Frames per second of ``render_frames`` (motion evaluation, colour handling, transfers)
+    with the neural renderer batching ``BATCH`` frames per network call."""
+    from .render import Timing, render_frames
+    from .renderer.torch_runtime import TorchNeuralRenderer
+
+    renderer = TorchNeuralRenderer(model=model, device=device, batch_size=BATCH)
+    still = from_array(np.random.default_rng(2).random((height, width, 3)).astype(np.float32))
+    sv = smooth_volume(256, 144)
+    n = 2 * BATCH
+
+    def run() -> None:
+        for _ in render_frames(still, sv, renderer, Timing(frames=n), fit="stretch", splat_resolution="full"):
+            pass
+
+    return n / _cuda_median(run, repeats)
 
 
 def _splat_rows(repeats: int, device: str, sizes: tuple[tuple[int, int], ...] = SIZES) -> list[dict]:

@@ -14,7 +14,7 @@ def test_gpu_bench_rows_run_on_the_cpu(monkeypatch):
     monkeypatch.setattr(bench_gpu, "BATCH", 2)
     sizes = ((512, 288), (128, 72))
     rows = bench_gpu._neural_rows(1, "cpu", sizes) + bench_gpu._splat_rows(1, "cpu", sizes)
-    assert [r["size"] for r in rows] == ["512x288"] * 3 + ["128x72"] * 3 + ["512x288", "128x72"]
+    assert [r["size"] for r in rows] == ["512x288"] * 4 + ["128x72"] * 4 + ["512x288", "128x72"]
     assert all(r["unit"] == "fps" and 0 < r["value"] < 1e6 for r in rows)
     goal_rows = [r for r in rows if r["goal"]]
     assert goal_rows and all(r["vs_goal"] == pytest.approx(r["value"] / r["goal"]) for r in goal_rows)

@@ -164,3 +164,27 @@ def test_onnx_export_runs_the_static_flow_inside_the_encoder(tmp_path):
     a = onnx_pipe(image, steps=3, noise=noise, guidance_scale=1.0, loop=False)
     b = pipe(image, steps=3, noise=noise, guidance_scale=1.0)
     assert np.abs(a.coeffs - b.coeffs).max() / np.abs(b.coeffs).max() < 1e-3
+
+
+def test_cached_fields_give_the_loss_of_the_uncached_condition():
+    """Training caches each image's static field (and the null image's); the loss must be the
+    one computed from the images alone, dropped conditions included."""
+    from gid.gid_engine.motion_prior.train import PairCache, _denoise_loss, static_fields
+
+    torch.manual_seed(5)
+    cfg = _cfg(8, 64, 48)
+    den = FrequencyDenoiser(cfg.denoiser, cfg.latent_size).eval()
+    for p in den.cond.static_flow.parameters():
+        torch.nn.init.normal_(p, std=0.3)
+    cache = PairCache(torch.zeros(3, K, 4, 48, 64, dtype=torch.float16), _image(3).to(torch.float16))
+    latents = torch.randn(3, K, 4, 6, 8)
+    fields = static_fields(den, cache, "cpu", lambda m: None)
+    assert fields[0].shape == (3, 2, 48, 64) and fields[1].shape == (1, 2, 48, 64)
+    acp = make_scheduler().alphas_cumprod
+    args = dict(stage="unet", model=den, cache=cache, latents=latents, latent_scale=1.0, batch=8, k=K, acp=acp,
+                ntt=1000, dropout=0.5, device="cpu")
+    with torch.no_grad():
+        a = _denoise_loss(**args, rng=np.random.default_rng(0), gen=torch.Generator().manual_seed(0), fields=fields)
+        b = _denoise_loss(**args, rng=np.random.default_rng(0), gen=torch.Generator().manual_seed(0))
+    assert float(a) == pytest.approx(float(b), rel=2e-3)  # fields cached as float16
+    assert static_fields(FrequencyDenoiser(_cfg(0, 64, 48).denoiser, (6, 8)), cache, "cpu", print) is None

@@ -33,7 +33,7 @@ from ..errors import FormatError, InputError
 from ..normalization import FrequencyNormalizer
 from ..progress import Job, ensure_job
 from ..spectral_volume import SpectralVolume
-from .weights import verify_listing
+from .weights import read_index_file, verify_listing
 
 ONNX_INDEX_NAME = "prior_onnx.json"
 ONNX_FORMAT = "gid.motion_prior_onnx"
@@ -118,23 +118,10 @@ class NumpyDDIM:
 # ----------------------------------------------------------------------------- folder
 def read_onnx_index(folder: Path) -> dict:
     """``prior_onnx.json`` of ``folder``, checked for format and version (files not yet verified)."""
-    from ..predict import MissingWeightsError
-
-    path = Path(folder) / ONNX_INDEX_NAME
-    if not path.is_file():
-        raise MissingWeightsError(f"the learned motion model (ONNX) is not installed (no {ONNX_INDEX_NAME} in {folder})")
-    try:
-        index = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise FormatError(f"ONNX prior file {ONNX_INDEX_NAME} is corrupt ({str(exc).splitlines()[0][:120]})") from None
-    if not isinstance(index, dict) or index.get("format") != ONNX_FORMAT:
-        raise FormatError(f"{path} is not a gid ONNX motion-prior index")
-    if index.get("version") != ONNX_VERSION:
-        raise FormatError(f"the ONNX prior in {folder} has index version {index.get('version')}; this gid reads {ONNX_VERSION}")
-    for key in ("config", "latent_scale", "normalization", "scheduler", "models", "files"):
-        if key not in index:
-            raise FormatError(f"ONNX prior file {ONNX_INDEX_NAME} is corrupt (no '{key}')")
-    return index
+    return read_index_file(Path(folder), ONNX_INDEX_NAME, ONNX_FORMAT, ONNX_VERSION,
+                           ("config", "latent_scale", "normalization", "scheduler", "models", "files"),
+                           kind="ONNX motion-prior", label="ONNX prior file",
+                           model="the learned motion model (ONNX)", versioned=f"the ONNX prior in {folder}")
 
 
 def verify_onnx_folder(folder: Path) -> dict:

@@ -386,6 +386,9 @@ def train(args: TrainArgs, log: Callable[[str], None] = print, cache: Optional[P
     if latents is not None and accel.device.type != "cpu":  # small enough to live on the GPU
         latents = latents.to(accel.device)
         cache = PairCache(cache.volumes, cache.images.to(accel.device))
+    cond_fields = None
+    if latents is not None:
+        cond_fields = static_fields(accel.unwrap_model(model), cache, accel.device, say)
     t0 = time.perf_counter()
     recent: list[float] = []
     first_loss = None
@@ -411,7 +414,7 @@ def train(args: TrainArgs, log: Callable[[str], None] = print, cache: Optional[P
                 row.update(l1=f"{float(parts.l1):.6f}", grad=f"{float(parts.grad):.6f}", kl=f"{float(parts.kl):.2f}")
             else:
                 loss = _denoise_loss(args.stage, model, cache, latents, latent_scale, batch, k, rng, gen, acp, ntt,
-                                     config.cond_dropout, accel.device)
+                                     config.cond_dropout, accel.device, cond_fields)
         optimizer.zero_grad(set_to_none=True)
         accel.backward(loss)
         accel.clip_grad_norm_(params, 1.0)
@@ -449,13 +452,33 @@ def train(args: TrainArgs, log: Callable[[str], None] = print, cache: Optional[P
     return summary
 
 
+def static_fields(model, cache: PairCache, device, log: Callable[[str], None],
+                  chunk: int = 16) -> Optional[tuple[torch.Tensor, torch.Tensor]]:
+    """The frozen static-flow condition of every cached image, and of the null (all-zero) image,
+    computed once: ``(fields (N, 2, H, W) float16, null (1, 2, H, W))``, or None without it."""
+    probe = model.static_field(cache.images[:1].float().to(device))
+    if probe is None:
+        return None
+    t0 = time.perf_counter()
+    out = []
+    for s in range(0, len(cache), chunk):
+        out.append(model.static_field(cache.images[s : s + chunk].float().to(device)).to(torch.float16))
+    null = model.static_field(torch.zeros_like(cache.images[:1], dtype=torch.float32, device=device))
+    log(f"static-flow condition of {len(cache)} images in {time.perf_counter() - t0:.0f}s")
+    return torch.cat(out), null
+
+
 def _denoise_loss(stage, model, cache: PairCache, latents: torch.Tensor, latent_scale: float, batch: int, k: int,
                   rng: np.random.Generator, gen: torch.Generator, acp: torch.Tensor, ntt: int, dropout: float,
-                  device) -> torch.Tensor:
+                  device, fields: Optional[tuple[torch.Tensor, torch.Tensor]] = None) -> torch.Tensor:
     n = latents.shape[0]
     idx = torch.as_tensor(rng.integers(n, size=batch), device=latents.device)
     keep = torch.as_tensor(rng.random(batch) >= dropout, dtype=torch.float32, device=cache.images.device)
     images = cache.images[idx.to(cache.images.device)].float() * keep[:, None, None, None]
+    flow = None
+    if fields is not None:  # dropped images get the null image's field, as encoding zeros would
+        kept = keep.to(fields[0].device)[:, None, None, None] > 0
+        flow = torch.where(kept, fields[0][idx.to(fields[0].device)].float(), fields[1]).to(device)
     if stage == "unet":
         freq = torch.as_tensor(rng.integers(k, size=batch), dtype=torch.long, device=latents.device)
         z0 = latents[idx, freq].float() * latent_scale  # (B, 4, h, w)
@@ -470,7 +493,7 @@ def _denoise_loss(stage, model, cache: PairCache, latents: torch.Tensor, latent_
     noise = torch.randn(z0.shape, generator=gen).to(device)
     a = acp[t].to(z0.dtype).reshape(-1, 1, 1, 1)
     zt = a.sqrt() * z0 + (1.0 - a).sqrt() * noise
-    pred = model(zt, t, freq, image=cond_img)
+    pred = model(zt, t, freq, image=cond_img, flow=flow)
     return F.mse_loss(pred.float(), noise.float())
 
 

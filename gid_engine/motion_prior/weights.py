@@ -209,22 +209,33 @@ def _jsonable(v: Any) -> Any:
 
 # ----------------------------------------------------------------------------- load
 def read_index(folder: Path) -> dict:
+    return read_index_file(Path(folder), INDEX_NAME, INDEX_FORMAT, INDEX_VERSION,
+                           ("config", "components", "files", "latent_scale"),
+                           kind="motion-prior", label="weights file", model="the learned motion model",
+                           versioned=f"weights in {folder}")
+
+
+def read_index_file(folder: Path, name: str, fmt: str, version: int, required: tuple[str, ...], *,
+                    kind: str, label: str, model: str, versioned: str) -> dict:
+    """The JSON index ``name`` of a model folder, checked for format, version and ``required``
+    keys, with one-line errors: missing -> ``MissingWeightsError`` (the product works without
+    the model), anything else -> ``FormatError`` naming the file. Files are verified separately."""
     from ..predict import MissingWeightsError
 
-    path = Path(folder) / INDEX_NAME
+    path = folder / name
     if not path.is_file():
-        raise MissingWeightsError(f"the learned motion model is not installed (no {INDEX_NAME} in {folder})")
+        raise MissingWeightsError(f"{model} is not installed (no {name} in {folder})")
     try:
         index = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
-        raise FormatError(f"weights file {INDEX_NAME} is corrupt ({_first_line(exc)})") from None
-    if not isinstance(index, dict) or index.get("format") != INDEX_FORMAT:
-        raise FormatError(f"{path} is not a gid motion-prior index")
-    if index.get("version") != INDEX_VERSION:
-        raise FormatError(f"weights in {folder} have index version {index.get('version')}; this gid reads {INDEX_VERSION}")
-    for key in ("config", "components", "files", "latent_scale"):
+        raise FormatError(f"{label} {name} is corrupt ({_first_line(exc)})") from None
+    if not isinstance(index, dict) or index.get("format") != fmt:
+        raise FormatError(f"{path} is not a gid {kind} index")
+    if index.get("version") != version:
+        raise FormatError(f"{versioned} has index version {index.get('version')}; this gid reads {version}")
+    for key in required:
         if key not in index:
-            raise FormatError(f"weights file {INDEX_NAME} is corrupt (no '{key}')")
+            raise FormatError(f"{label} {name} is corrupt (no '{key}')")
     return index
 
 

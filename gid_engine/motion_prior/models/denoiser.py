@@ -46,7 +46,9 @@ class ImageCondition(nn.Module):
         else:
             raise ValueError(f"unknown cond_type {cond_type!r}")
 
-    def forward(self, image: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    def forward(self, image: torch.Tensor, size: tuple[int, int], flow: torch.Tensor | None = None) -> torch.Tensor:
+        """``flow``: the static-flow network's output for ``image`` when the caller has it (training
+        caches it per pair: it is frozen, and costs more than the U-Net step on a CPU)."""
         if self.net is None:
             y = F.interpolate(image, size=size, mode="area")
         else:
@@ -55,7 +57,7 @@ class ImageCondition(nn.Module):
                 y = F.interpolate(y, size=size, mode="bilinear", align_corners=False)
         if self.static_flow is None:
             return y
-        m = _area_down(self.static_flow(image).to(y.dtype), size)
+        m = _area_down((self.static_flow(image) if flow is None else flow).to(y.dtype), size)
         return torch.cat([y, m, m.norm(dim=1, keepdim=True)], dim=1)
 
     def train(self, mode: bool = True) -> "ImageCondition":
@@ -99,24 +101,34 @@ class FrequencyDenoiser(nn.Module):
     def num_frequencies(self) -> int:
         return self.config.num_frequencies
 
-    def encode_condition(self, image: torch.Tensor) -> torch.Tensor:
-        """``(N, 3, H, W)`` image in [-1, 1] (zeros = the null condition) -> condition features."""
-        return self.cond(image, self.sample_size)
+    def encode_condition(self, image: torch.Tensor, flow: torch.Tensor | None = None) -> torch.Tensor:
+        """``(N, 3, H, W)`` image in [-1, 1] (zeros = the null condition) -> condition features;
+        ``flow``: ``static_field(image)`` if already known."""
+        return self.cond(image, self.sample_size, flow)
+
+    def static_field(self, image: torch.Tensor) -> torch.Tensor | None:
+        """The frozen static-flow network's ``M`` for ``image`` (None without that condition)."""
+        if self.cond.static_flow is None:
+            return None
+        with torch.no_grad():
+            return self.cond.static_flow(image)
 
     def forward(self, latents: torch.Tensor, timesteps: torch.Tensor, freq_index: torch.Tensor,
-                cond: torch.Tensor | None = None, image: torch.Tensor | None = None) -> torch.Tensor:
+                cond: torch.Tensor | None = None, image: torch.Tensor | None = None,
+                flow: torch.Tensor | None = None) -> torch.Tensor:
         """``latents (N, 4, h, w)``, ``timesteps (N,)``, ``freq_index (N,)`` long, ``cond`` from
         ``encode_condition`` ``(N, C_cond, h, w)`` -> predicted noise ``(N, 4, h, w)``.
 
         Instead of ``cond``, ``image`` ``(M, 3, H, W)`` with ``N`` a multiple of ``M`` may be given:
         it is encoded here (so data-parallel wrappers see every parameter used in ``forward``) and
-        each image conditions ``N / M`` consecutive latents.
+        each image conditions ``N / M`` consecutive latents; ``flow`` ``(M, 2, H, W)``: its static
+        field, when known.
         """
         n = latents.shape[0]
         if cond is None:
             if image is None:
                 raise ValueError("give cond or image")
-            cond = self.encode_condition(image)
+            cond = self.encode_condition(image, flow)
             if cond.shape[0] != n:
                 cond = cond.repeat_interleave(n // cond.shape[0], dim=0)
         if not torch.is_tensor(timesteps) or timesteps.ndim == 0:

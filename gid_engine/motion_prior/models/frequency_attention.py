@@ -119,14 +119,17 @@ class FrequencyCoordinatedDenoiser(nn.Module):
     def sample_size(self):
         return self.base.sample_size
 
-    def encode_condition(self, image: torch.Tensor) -> torch.Tensor:
-        return self.base.encode_condition(image)
+    def encode_condition(self, image: torch.Tensor, flow: torch.Tensor | None = None) -> torch.Tensor:
+        return self.base.encode_condition(image, flow)
+
+    def static_field(self, image: torch.Tensor) -> torch.Tensor | None:
+        return self.base.static_field(image)
 
     def forward(self, latents: torch.Tensor, timesteps: torch.Tensor, freq_index: torch.Tensor,
                 cond: torch.Tensor | None = None, image: torch.Tensor | None = None,
-                coordinate: bool = True) -> torch.Tensor:
+                coordinate: bool = True, flow: torch.Tensor | None = None) -> torch.Tensor:
         self._active = bool(coordinate) and latents.shape[0] % self.num_frequencies == 0
         try:
-            return self.base(latents, timesteps, freq_index, cond, image)
+            return self.base(latents, timesteps, freq_index, cond, image, flow)
         finally:
             self._active = False
