@@ -353,7 +353,8 @@ def cmd_eval(args: argparse.Namespace) -> None:
     run_eval(EvalArgs(weights=Path(args.weights) if args.weights else WEIGHTS_DIR,
                       n=args.n if args.n is not None else 8, steps=args.steps,
                       seed=args.seed, real=args.real if args.real is not None else ["samples/tree.avi"], real_pairs=args.real_pairs, seam=args.seam,
-                      seam_steps=args.seam_steps, json_path=args.json, device=args.device), log=_say)
+                      seam_steps=args.seam_steps, json_path=args.json, device=args.device,
+                      guidance=args.guidance), log=_say)
 
 
 # --------------------------------------------------------------------------------- parser
@@ -549,6 +550,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--seam", type=int, default=2, help="pairs sampled with and without self-guidance")
     p.add_argument("--seam-steps", type=int, default=25, help="DDIM steps of the seam comparison")
+    p.add_argument("--guidance", type=float, default=None, metavar="W",
+                   help="classifier-free guidance scale of the prior's samples (default: the model's)")
     p.add_argument("--device", choices=["auto", "gpu", "cpu"], default="auto")
     p.add_argument("--json", default=None, help="also write the results as JSON")
     p.set_defaults(func=cmd_eval)

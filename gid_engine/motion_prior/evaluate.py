@@ -63,6 +63,7 @@ class EvalArgs:
     seam_steps: int = 25
     json_path: Optional[str] = None
     device: str = "auto"
+    guidance: Optional[float] = None  # classifier-free guidance scale w (default: the model's)
 
 
 # ----------------------------------------------------------------------------- metrics
@@ -174,6 +175,7 @@ def run_eval(args: EvalArgs, log: Callable[[str], None] = print) -> dict:
     if learned is not None:
         methods.append("static flow (learned)")
     results: dict = {"config": cfg.name, "steps": steps, "k_star": k_star,
+                     "guidance": float(args.guidance if args.guidance is not None else cfg.guidance_scale),
                      "f_star_hz": k_star * cfg.fps / cfg.num_frames, "datasets": {}}
     t0 = time.perf_counter()
     sample_seconds = []
@@ -184,7 +186,7 @@ def run_eval(args: EvalArgs, log: Callable[[str], None] = print) -> dict:
             ref = ref.anchored()
             ref_mag = magnitude_map(ref)
             ts = time.perf_counter()
-            pred = pipe(image, steps=steps, seed=args.seed + i)
+            pred = pipe(image, steps=steps, seed=args.seed + i, guidance_scale=args.guidance)
             sample_seconds.append(time.perf_counter() - ts)
             zeros = ref.replace(coeffs=np.zeros_like(ref.coeffs))
             per[methods[0]].append(pair_metrics(pred, ref, ref_mag))
