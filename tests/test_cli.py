@@ -172,7 +172,10 @@ def test_ctrl_c_mid_render_leaves_no_output(tree_motion, tmp_path):
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     proc = subprocess.Popen([sys.executable, "-m", "gid.gid_engine.cli", "render", str(SAMPLES / "tree_still.png"),
                              "--motion", str(tree_motion), "-o", str(out), "--frames", "3000"],
-                            stderr=subprocess.PIPE, text=True, env=env)
+                            stderr=subprocess.PIPE, text=True, env=env,
+                            # a run started in the background (`make test &`) inherits SIGINT ignored,
+                            # and Python then keeps ignoring it: give the child the default disposition
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 60
     while time.time() < deadline and not any(out.glob(".gid-staging-*/frame_0003.png")):
         time.sleep(0.02)

@@ -124,6 +124,8 @@ def test_init_from_seeds_the_run_and_trains_with_the_static_flow(tmp_path, monke
     target = T.export(out, tmp_path / "new", log=lambda m: None)
     pipe = W.load_weights(tmp_path / "new")
     assert pipe.config.denoiser.static_flow_width == 8 and target["latent_scale"] == pytest.approx(1.3)
+    warm = W.read_index(tmp_path / "new")["training"]["warm_start"]  # provenance of the reused VAE
+    assert warm["weights_index_sha256"] == W.sha256_file(src / "model_index.json")
     vol = pipe(textured_image(160, 256, seed=3), steps=2, seed=0)
     assert vol.coeffs.shape == (K, 4, 160, 256) and np.isfinite(vol.coeffs).all()
 

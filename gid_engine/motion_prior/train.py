@@ -54,7 +54,7 @@ from .pipeline import make_scheduler
 from ..training import (LossLog, StepBudget, batch_rng, checkpoint_to_resume, device_name, fill_parallel,
                         latest_checkpoint, load_checkpoint_model, make_accelerator, lr_at,
                         restore_optimizer, save_checkpoint, torch_gen)
-from .weights import load_state_dict
+from .weights import load_state_dict, sha256_file
 
 STAGES = ("vae", "unet", "freq-attn")
 DEFAULT_EXPORT_DIR = Path(__file__).resolve().parents[1] / "assets" / "motion_prior"
@@ -167,7 +167,7 @@ def stage_model(out: Path, stage: str, model: torch.nn.Module) -> dict:
 SEED_FILE = "seeded_from.json"
 
 
-def seed_run(out: Path, pipe, config: PriorConfig, log: Callable[[str], None]) -> None:
+def seed_run(out: Path, pipe, config: PriorConfig, log: Callable[[str], None], source: Optional[Path] = None) -> None:
     """Make ``out`` a run that already trained the VAE: the shipped weights' VAE becomes the ``vae``
     stage's checkpoint, their normalization and latent scale are kept (the denoiser's training
     targets must be the latents it was trained on). Only the first stage of a run seeds it."""
@@ -180,7 +180,12 @@ def seed_run(out: Path, pipe, config: PriorConfig, log: Callable[[str], None]) -
         opt = torch.optim.AdamW(pipe.vae.parameters())  # no moments: the VAE is not trained further
         save_checkpoint(out / "vae", 0, pipe.vae, opt, {"stage": "vae", "config": config.name, "seeded": True,
                                                       "steps": 0})
-    (out / SEED_FILE).write_text(json.dumps({"latent_scale": pipe.latent_scale}))
+    seeded: dict = {"latent_scale": pipe.latent_scale}
+    if source is not None:  # the provenance the exported weights will carry (their VAE is this one)
+        index = json.loads((source / "model_index.json").read_text())
+        seeded.update(weights=str(source), weights_index_sha256=sha256_file(source / "model_index.json"),
+                      training=index.get("training", {}))
+    (out / SEED_FILE).write_text(json.dumps(seeded))
     log(f"run {out}: VAE, normalization and latent scale {pipe.latent_scale:.4f} from the shipped weights")
 
 
@@ -322,7 +327,7 @@ def train(args: TrainArgs, log: Callable[[str], None] = print, cache: Optional[P
 
         init = load_weights(Path(args.init_from))
         if accel.is_main_process:
-            seed_run(out, init, config, say)
+            seed_run(out, init, config, say, source=Path(args.init_from))
         accel.wait_for_everyone()
     with accel.main_process_first():  # the main process fits/writes the shared files, the others read them
         normalizer = get_normalizer(out, args.norm_samples, args.data_seed, say)
@@ -522,6 +527,8 @@ def export(out: Path, target: Path, log: Callable[[str], None] = print) -> dict:
         training["freq_attn_steps"] = 0
     scale = json.loads((out / "latent_scale.json").read_text())["latent_scale"]
     normalizer = FrequencyNormalizer.load(out / "normalization.json")
+    if (out / SEED_FILE).is_file():
+        training["warm_start"] = json.loads((out / SEED_FILE).read_text())
     for stage in STAGES:
         s = out / stage / "summary.json"
         if s.is_file():
