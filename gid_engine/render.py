@@ -223,26 +223,26 @@ def render_frames(image: LoadedImage, sv: SpectralVolume, splatter: Splatter, ti
     proxy = proxy_size(sv, image.width, image.height, splat_resolution)
     check_fit(sv, image.width, image.height, fit)
     times = frame_times(sv, timing)
+    batch = 1  # frames per draw call: a GPU renderer takes several (its batch_size)
     if proxy is None:
         prepared = prepare_motion(sv, image.width, image.height, amplitude, anchor, fit)
-        draw = _full_drawer(image, prepared, splatter)
+        batch = max(1, int(getattr(splatter, "batch_size", 1)))
+        if batch > 1:
+            draw_many = _full_batch_drawer(image, prepared, splatter)
+        else:
+            draw_many = _one_at_a_time(_full_drawer(image, prepared, splatter))
     else:
-        draw = _proxy_warper(image.pixels, sv, proxy, splatter, amplitude, anchor, motion_upsample == "guided")
-    batch = max(1, int(getattr(splatter, "batch_size", 1))) if proxy is None else 1
-    if batch > 1:
-        draw_many = _full_batch_drawer(image, prepared, splatter)
-        for s in range(0, len(times), batch):
-            job.check()
-            frames = draw_many(times[s : s + batch])
-            for i, frame in enumerate(frames, start=s):
-                job.step(i + 1, len(times), "rendering")
-                yield frame
-        return
-    for i, t in enumerate(times):
+        draw_many = _one_at_a_time(_proxy_warper(image.pixels, sv, proxy, splatter, amplitude, anchor,
+                                                 motion_upsample == "guided"))
+    for s in range(0, len(times), batch):
         job.check()
-        frame = draw(t)
-        job.step(i + 1, len(times), "rendering")
-        yield frame
+        for i, frame in enumerate(draw_many(times[s : s + batch]), start=s):
+            job.step(i + 1, len(times), "rendering")
+            yield frame
+
+
+def _one_at_a_time(draw: Callable[[float], np.ndarray]) -> Callable[[np.ndarray], list[np.ndarray]]:
+    return lambda times: [draw(float(t)) for t in times]
 
 
 def _display_converters(image: LoadedImage, splatter: Splatter):

@@ -140,6 +140,20 @@ def test_corrupt_weight_files_give_one_line_errors(weights, tmp_path):
         W.load_weights(w)
 
 
+def test_an_index_of_another_version_or_kind_is_refused(weights, tmp_path):
+    w = _copy(weights, tmp_path)
+    index = json.loads((w / "model_index.json").read_text())
+    (w / "model_index.json").write_text(json.dumps({**index, "version": 99}))
+    with pytest.raises(FormatError, match=r"^weights in .* have index version 99; this gid reads \d+$"):
+        W.read_index(w)
+    (w / "model_index.json").write_text(json.dumps({**index, "format": "other"}))
+    with pytest.raises(FormatError, match=r"is not a gid motion-prior index$"):
+        W.read_index(w)
+    (w / "model_index.json").unlink()
+    with pytest.raises(MissingWeightsError, match="the learned motion model is not installed"):
+        W.read_index(w)
+
+
 def test_mismatched_weights_are_detected(weights, tmp_path):
     w = _copy(weights, tmp_path)
     index = json.loads((w / "model_index.json").read_text())

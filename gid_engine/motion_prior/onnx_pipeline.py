@@ -121,7 +121,7 @@ def read_onnx_index(folder: Path) -> dict:
     return read_index_file(Path(folder), ONNX_INDEX_NAME, ONNX_FORMAT, ONNX_VERSION,
                            ("config", "latent_scale", "normalization", "scheduler", "models", "files"),
                            kind="ONNX motion-prior", label="ONNX prior file",
-                           model="the learned motion model (ONNX)", versioned=f"the ONNX prior in {folder}")
+                           model="the learned motion model (ONNX)", versioned=f"the ONNX prior in {folder} has")
 
 
 def verify_onnx_folder(folder: Path) -> dict:

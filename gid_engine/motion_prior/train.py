@@ -170,7 +170,8 @@ SEED_FILE = "seeded_from.json"
 def seed_run(out: Path, pipe, config: PriorConfig, log: Callable[[str], None], source: Optional[Path] = None) -> None:
     """Make ``out`` a run that already trained the VAE: the shipped weights' VAE becomes the ``vae``
     stage's checkpoint, their normalization and latent scale are kept (the denoiser's training
-    targets must be the latents it was trained on). Only the first stage of a run seeds it."""
+    targets must be the latents it was trained on). Every ``--init-from`` stage calls it: what is
+    already there (normalization, the VAE checkpoint) is kept."""
     if pipe.config.vae != config.vae or pipe.config.latent_size != config.latent_size:
         raise InputError(f"--init-from weights have another VAE or size than the '{config.name}' config")
     out.mkdir(parents=True, exist_ok=True)
@@ -461,8 +462,7 @@ def static_fields(model, cache: PairCache, device, log: Callable[[str], None],
                   chunk: int = 16) -> Optional[tuple[torch.Tensor, torch.Tensor]]:
     """The frozen static-flow condition of every cached image, and of the null (all-zero) image,
     computed once: ``(fields (N, 2, H, W) float16, null (1, 2, H, W))``, or None without it."""
-    probe = model.static_field(cache.images[:1].float().to(device))
-    if probe is None:
+    if not model.config.static_flow_width:
         return None
     t0 = time.perf_counter()
     out = []

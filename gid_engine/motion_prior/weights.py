@@ -212,14 +212,15 @@ def read_index(folder: Path) -> dict:
     return read_index_file(Path(folder), INDEX_NAME, INDEX_FORMAT, INDEX_VERSION,
                            ("config", "components", "files", "latent_scale"),
                            kind="motion-prior", label="weights file", model="the learned motion model",
-                           versioned=f"weights in {folder}")
+                           versioned=f"weights in {folder} have")
 
 
 def read_index_file(folder: Path, name: str, fmt: str, version: int, required: tuple[str, ...], *,
                     kind: str, label: str, model: str, versioned: str) -> dict:
     """The JSON index ``name`` of a model folder, checked for format, version and ``required``
     keys, with one-line errors: missing -> ``MissingWeightsError`` (the product works without
-    the model), anything else -> ``FormatError`` naming the file. Files are verified separately."""
+    the model), anything else -> ``FormatError`` naming the file. Files are verified separately.
+    ``versioned``: subject and verb of the version error ("weights in DIR have")."""
     from ..predict import MissingWeightsError
 
     path = folder / name
@@ -232,7 +233,7 @@ def read_index_file(folder: Path, name: str, fmt: str, version: int, required: t
     if not isinstance(index, dict) or index.get("format") != fmt:
         raise FormatError(f"{path} is not a gid {kind} index")
     if index.get("version") != version:
-        raise FormatError(f"{versioned} has index version {index.get('version')}; this gid reads {version}")
+        raise FormatError(f"{versioned} index version {index.get('version')}; this gid reads {version}")
     for key in required:
         if key not in index:
             raise FormatError(f"{label} {name} is corrupt (no '{key}')")

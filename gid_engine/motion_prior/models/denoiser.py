@@ -9,8 +9,9 @@ noisy latent, so ``in_channels = 4 + C_cond``. With ``static_flow_width > 0`` th
 carries the amplitude field of a frozen ``StaticFlowNet`` (the learned Eulerian model, trained
 first by ``gid train static-flow``): a denoiser fed only the image learned how much and how fast
 things sway but not where (magnitude correlation ~0.06 on real footage); given ``M`` it learns
-where, and the diffusion model adds what one static field cannot (spectrum, phase, variety). Classifier-free guidance: in training the image
-is replaced by the null image (all zeros in [-1, 1] space) with probability ``cond_dropout``.
+where, and the diffusion model adds what one static field cannot (spectrum, phase, variety).
+Classifier-free guidance: in training the image is replaced by the null image (all zeros in
+[-1, 1] space) with probability ``cond_dropout``.
 """
 
 from __future__ import annotations
