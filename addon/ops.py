@@ -150,7 +150,8 @@ def prepare_predict(context: bpy.types.Context, image_name: str = "") -> Task:
     folder = bio.resolve_output_dir(settings.output_dir, ref.image_name)
     target = folder / bio.MOTION_FILE
     overwrite = motion_overwrite_policy(target)
-    seed, steps, device = settings.seed, settings.steps, settings.device.lower()
+    # 0 is "automatic": the engine picks the model's steps on a GPU and fewer on the CPU
+    seed, steps, device = settings.seed, settings.steps or None, settings.device.lower()
 
     def predict(job: Job) -> Any:
         return predict_motion(load_image(path), seed=seed, steps=steps, device=device, job=job)

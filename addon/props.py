@@ -63,8 +63,9 @@ class GID_ImageSettings(bpy.types.PropertyGroup):
                           description="Plays the motion slower (2 = half speed); loops still close")  # type: ignore[valid-type]
     seed: IntProperty(name="Seed", default=0, min=0,
                       description="Random seed of motion prediction (another seed, another motion)")  # type: ignore[valid-type]
-    steps: IntProperty(name="Steps", default=50, min=1, max=1000,
-                       description="Denoising steps of motion prediction (more: slower, cleaner)")  # type: ignore[valid-type]
+    steps: IntProperty(name="Steps", default=0, min=0, max=1000,
+                       description="Denoising steps of motion prediction (more: slower, cleaner). "
+                                   "0: automatic, 50 on a GPU and 25 on the CPU")  # type: ignore[valid-type]
     device: EnumProperty(name="Device", items=DEVICES, default="AUTO",
                          description="Where the engine runs")  # type: ignore[valid-type]
     output_dir: StringProperty(name="Output Folder", subtype="DIR_PATH", default=DEFAULT_OUTPUT_DIR,

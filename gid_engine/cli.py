@@ -293,7 +293,8 @@ def _train_render(args: argparse.Namespace) -> None:
         config=args.config, steps=args.steps, out=Path(args.out), resume=args.resume, batch=args.batch, lr=args.lr,
         data_seed=args.data_seed, pairs=args.pairs, real=real, ckpt_every=args.ckpt_every,
         log_every=args.log_every, threads=args.threads, export=export, workers=args.workers,
-        time_budget=args.time_budget, same_still=args.same_still, real_weight=args.real_weight), log=_say)
+        time_budget=args.time_budget, same_still=args.same_still, real_weight=args.real_weight,
+        init_from=Path(args.init_from) if args.init_from else None), log=_say)
     _say(f"render: loss {summary['first_loss']:.5f} -> {summary['last_loss']:.5f} in {summary['seconds']}s")
 
 
@@ -491,7 +492,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="prior stages: do not keep the pairs in OUT/pairs.pt (it takes ~5.5 MB a pair)")
     p.add_argument("--init-from", default=None, metavar="WEIGHTS",
                    help="prior stages: warm start from a weights folder (its VAE, normalization and latent scale; "
-                        "the U-Net / attention layers, widened with zeros where the config grew)")
+                        "the U-Net / attention layers, widened with zeros where the config grew); render: start "
+                        "from a renderer weights folder of the same config")
     p.add_argument("--static-flow", default=None, metavar="DIR",
                    help="unet stage: StaticFlowNet weights of the condition (default gid_engine/assets/static_flow)")
     p.add_argument("--same-still", type=float, default=0.0, metavar="P",
@@ -499,7 +501,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--real-weight", type=float, default=0.25, metavar="P",
                    help="render stage: share of each batch drawn from the real clips")
     p.add_argument("--real", nargs="*", default=None,
-                   help="render stage: real clips whose frame pairs join the training data (default samples/tree.avi)")
+                   help="render stage: real clips whose frame pairs join the training data (default: those of samples/clips.json)")
     p.add_argument("--export", nargs="?", const="", default=None, metavar="DIR",
                    help="afterwards write the shipped weights folder (default gid_engine/assets/motion_prior, "
                         "gid_engine/assets/renderer for the render stage, gid_engine/assets/static_flow for "
@@ -510,7 +512,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("image")
     p.add_argument("-o", "--output", required=True, help="output folder")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--steps", type=int, default=None, help="DDIM steps (default: the model's)")
+    p.add_argument("--steps", type=int, default=None,
+                   help="DDIM steps (default: the model's, 50, on a GPU; 25 on the CPU)")
     p.add_argument("--frames", type=int, default=None, help="number of frames (default: one full loop)")
     p.add_argument("--fps", type=float, default=30.0, help="output frame rate (default 30)")
     p.add_argument("--amplitude", type=float, default=1.0, help="motion amplitude scale (default 1)")
@@ -529,7 +532,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("image")
     p.add_argument("-o", "--output", required=True, help="output .gidsv file")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--steps", type=int, default=None, help="DDIM steps (default: the model's)")
+    p.add_argument("--steps", type=int, default=None,
+                   help="DDIM steps (default: the model's, 50, on a GPU; 25 on the CPU)")
     p.add_argument("--device", choices=["auto", "gpu", "cpu"], default="auto")
     p.add_argument("--weights", default=None,
                    help="weights folder, torch or ONNX (default: the shipped one; its ONNX export is "
@@ -544,7 +548,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("what", nargs="?", choices=["prior", "render"], default="prior")
     p.add_argument("--weights", default=None, help="weights folder (default: the shipped one)")
     p.add_argument("--n", type=int, default=None, help="held-out synthetic pairs (split 'eval'; default 8, render 32)")
-    p.add_argument("--real", nargs="*", default=None, help="held-out real clips (default samples/tree.avi)")
+    p.add_argument("--real", nargs="*", default=None, help="held-out real clips (default: prior samples/tree.avi; render those of samples/clips.json)")
     p.add_argument("--real-pairs", type=int, default=2, help="pairs taken from each real clip")
     p.add_argument("--steps", type=int, default=None, help="DDIM steps (default: the model's)")
     p.add_argument("--seed", type=int, default=0)

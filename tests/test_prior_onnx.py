@@ -194,6 +194,22 @@ def test_predict_motion_backends(tiny_weights, tmp_path):
         predict_motion(image, weights_dir=tiny_weights, backend="tensorflow")
 
 
+def test_cpu_predictions_without_steps_take_fewer(tiny_weights, monkeypatch):
+    """No steps asked for: the model's default on a GPU, at most ``CPU_DEFAULT_STEPS`` on the CPU
+    (the tiny model's default is 10; the cap is lowered to 3 so the test sees it act), both backends."""
+    import gid.gid_engine.predict as predict
+
+    assert predict.default_steps(50, on_gpu=False) == 25 and predict.default_steps(50, on_gpu=True) == 50
+    assert predict.default_steps(10, on_gpu=False) == 10
+    monkeypatch.setattr(predict, "CPU_DEFAULT_STEPS", 3)
+    image = from_array(textured_image(48, 64, seed=3))
+    for backend in ("onnx", "torch"):
+        vol = predict_motion(image, seed=2, device="cpu", weights_dir=tiny_weights, backend=backend)
+        assert vol.extra["steps"] == 3, backend
+        assert predict_motion(image, seed=2, steps=4, device="cpu", weights_dir=tiny_weights,
+                              backend=backend).extra["steps"] == 4
+
+
 def test_progress_and_cancel(tiny_weights):
     pipe = OnnxPriorPipeline.load(tiny_weights.with_name("motion_prior_onnx"))
     seen: list[tuple[int, int, str]] = []

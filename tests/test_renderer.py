@@ -223,3 +223,71 @@ def test_batched_frames_are_the_per_frame_frames(exported, channels):
         np.testing.assert_allclose(frame, one(chw, f, z), atol=2e-5)
     with pytest.raises(InputError, match="flows must be"):
         onnx.render_batch(chw, flows[0], z)
+
+
+def _numbered_clip(folder: Path, n: int) -> Path:
+    """A video whose frame i is flat grey 8 i / 255, so a triple tells which frames it holds."""
+    import cv2
+
+    folder.mkdir()
+    path = folder / "numbered.avi"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), 10.0, (32, 24))
+    for i in range(n):
+        writer.write(np.full((24, 32, 3), i * 8, np.uint8))
+    writer.release()
+    return path
+
+
+def test_real_pairs_stay_inside_their_part_of_the_clip(tmp_path):
+    """Training pairs never reach into the held-out window or its margin; evaluation pairs stay in it."""
+    from gid.gid_engine.renderer.data import ClipSplit, real_triples
+
+    clip = _numbered_clip(tmp_path / "clip", 12)
+    split = ClipSplit((4, 7), margin=1, max_gap=2)
+
+    def frames(part: str) -> list[tuple[int, int]]:
+        return [(round(float(t.image.mean()) * 255 / 8), round(float(t.target.mean()) * 255 / 8))
+                for t in real_triples(clip, split=part, held_out=split, width=32)]
+
+    assert frames("train") == [(0, 1), (0, 2), (1, 2), (8, 9), (8, 10), (9, 10), (9, 11), (10, 11)]
+    assert frames("eval") == [(4, 5), (4, 6), (5, 6)]
+    t = real_triples(clip, split="eval", held_out=split, width=32)[0]
+    assert t.image.shape == (3, 24, 32)  # height from the clip's aspect ratio (rounded to a multiple of 4)
+    with pytest.raises(InputError, match="no frame pairs"):
+        real_triples(clip, split="train", held_out=ClipSplit((0, 12)), width=32)
+
+
+def test_shipped_clips_keep_the_splits_of_the_model_card():
+    from gid.gid_engine.renderer.data import CLIPS_FILE, clip_split
+    from gid.gid_engine.renderer.train import DEFAULT_REAL
+
+    tree = clip_split("samples/tree.avi", 68)
+    assert tree.segments("train", 68) == [(0, 48), (68, 68)] and tree.segments("eval", 68) == [(48, 68)]
+    bunny = clip_split("bigbuckbunny.mp4", 132)
+    assert bunny.segments("train", 132) == [(0, 26), (58, 132)] and bunny.max_gap == 6
+    assert clip_split("unlisted.mp4", 100).segments("eval", 100) == [(70, 100)]
+    assert {p.name for p in DEFAULT_REAL} == set(json.loads(CLIPS_FILE.read_text()))
+    assert all(p.is_file() for p in DEFAULT_REAL)
+
+
+def test_render_training_starts_from_given_weights(tmp_path):
+    """``--init-from``: the run starts at the given weights (a learning rate of ~0 keeps them),
+    records where they came from, and refuses weights of another config."""
+    from gid.gid_engine.renderer.train import RenderTrainArgs, train_renderer
+    from gid.gid_engine.training import latest_checkpoint, load_checkpoint_model
+
+    source = tmp_path / "source"
+    save_renderer(random_model(seed=3), source)
+    args = dict(config="tiny", steps=1, pairs=1, real=(), lr=1e-12, threads=1)
+    summary = train_renderer(RenderTrainArgs(out=tmp_path / "warm", init_from=source, **args), log=lambda _m: None)
+    assert summary["warm_start"]["from"] == str(source) and len(summary["warm_start"]["index_sha256"]) == 64
+    trained = NeuralRenderer(get_config("tiny"))
+    load_checkpoint_model(latest_checkpoint(tmp_path / "warm" / "render"), trained)
+    expected = random_model(seed=3).state_dict()
+    assert max(float((v - expected[k]).abs().max()) for k, v in trained.state_dict().items()) < 1e-6
+    cold = train_renderer(RenderTrainArgs(out=tmp_path / "cold", **args), log=lambda _m: None)
+    assert "warm_start" not in cold
+    other = tmp_path / "small"
+    save_renderer(NeuralRenderer(get_config("small")), other)
+    with pytest.raises(InputError, match="config"):
+        train_renderer(RenderTrainArgs(out=tmp_path / "bad", init_from=other, **args), log=lambda _m: None)

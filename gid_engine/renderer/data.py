@@ -11,13 +11,15 @@ these smooth fields). Where the foreground moves away, the true background appea
 disocclusions with known content.
 
 **Real.** Pairs of decoded frames of a clip with the DIS flow between them (the project's own
-extraction method) as ``F_t`` and ``W = ||F_t||``. Frames ``< split_frame`` train, the rest evaluate.
+extraction method) as ``F_t`` and ``W = ||F_t||``. Each clip's held-out window of frames
+(``samples/clips.json``) evaluates; the frames away from it train.
 
 All sizes are multiples of 4 (the pyramid's requirement).
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -97,31 +99,74 @@ def _backward_warp(layer: np.ndarray, forward: np.ndarray) -> tuple[np.ndarray, 
     return out, None  # type: ignore[return-value]
 
 
-def real_triples(clip: str | Path, *, split: str = "train", split_frame: int = 48, max_gap: int = 3,
-                 width: int = 256, height: int = 192) -> list[Triple]:
-    """Every pair (s, s + g), ``g`` in 1..max_gap, of decoded frames on one side of ``split_frame``."""
+CLIPS_FILE = Path(__file__).resolve().parents[2] / "samples" / "clips.json"
+DEFAULT_HELD_OUT = 0.3  # the last share of an unlisted clip's decoded frames is held out
+
+
+@dataclass(frozen=True)
+class ClipSplit:
+    """Which decoded frames of a clip evaluate (``eval_frames``, half-open) and which train: the
+    rest, minus ``margin`` frames on each side of the held-out window, since neighbouring frames of
+    a clip are nearly the same picture. ``max_gap``: the largest frame distance of a pair (a clip
+    whose motion is slow needs wider pairs to show disocclusions)."""
+
+    eval_frames: tuple[int, int]
+    margin: int = 0
+    max_gap: int = 3
+
+    def segments(self, split: str, n_frames: int) -> list[tuple[int, int]]:
+        lo, hi = min(self.eval_frames[0], n_frames), min(self.eval_frames[1], n_frames)
+        if split == "eval":
+            return [(lo, hi)]
+        if split != "train":
+            raise InputError(f"unknown split {split!r}; choose train or eval")
+        return [(0, max(0, lo - self.margin)), (min(n_frames, hi + self.margin), n_frames)]
+
+
+def clip_split(clip: str | Path, n_frames: int) -> ClipSplit:
+    """``clip``'s entry in ``samples/clips.json`` (matched by file name): the split its model-card
+    figures were measured with. An unlisted clip holds out its last 30 %."""
+    entry = json.loads(CLIPS_FILE.read_text()).get(Path(clip).name) if CLIPS_FILE.is_file() else None
+    if entry is None:
+        return ClipSplit((max(1, int((1.0 - DEFAULT_HELD_OUT) * n_frames)), n_frames))
+    lo, hi = entry["eval_frames"]
+    return ClipSplit((int(lo), int(hi)), int(entry.get("margin", 0)), int(entry.get("max_gap", 3)))
+
+
+def real_triples(clip: str | Path, *, split: str = "train", held_out: ClipSplit | None = None,
+                 width: int = 256, height: int | None = None) -> list[Triple]:
+    """Every pair (s, s + g), ``g`` in 1..max_gap, of decoded frames inside one part of the clip.
+
+    ``held_out`` defaults to ``clip_split`` and ``height`` to the clip's aspect ratio (a 16:9
+    clip is not squeezed into 4:3).
+    """
     from ..extract import flow_function
     from ..imaging import to_gray_u8
     from ..video import open_frames
 
+    source = open_frames(clip)
+    if height is None:
+        height = max(4, 4 * round(width * source.size[1] / source.size[0] / 4))
     if width % 4 or height % 4:
         raise InputError(f"renderer triples need sizes that are multiples of 4, got {width}x{height}")
     frames = []
-    for f in open_frames(clip).frames(0):
+    for f in source.frames(0):
         px = np.clip(f.pixels[:, :, :3], 0.0, 1.0).astype(np.float32)
         frames.append(cv2.resize(px, (width, height), interpolation=cv2.INTER_AREA))
-    lo, hi = (0, min(split_frame, len(frames))) if split == "train" else (min(split_frame, len(frames)), len(frames))
+    held_out = held_out or clip_split(clip, len(frames))
     flow_fn = flow_function()
     gray = [to_gray_u8(f) for f in frames]
     out = []
-    for s in range(lo, hi):
-        for g in range(1, max_gap + 1):
-            if s + g >= hi:
-                break
-            flow = flow_fn(gray[s], gray[s + g]).transpose(2, 0, 1).astype(np.float32)
-            out.append(Triple(frames[s].transpose(2, 0, 1).copy(), flow,
-                              np.linalg.norm(flow, axis=0)[None].astype(np.float32),
-                              frames[s + g].transpose(2, 0, 1).copy()))
+    for lo, hi in held_out.segments(split, len(frames)):
+        for s in range(lo, hi):
+            for g in range(1, held_out.max_gap + 1):
+                if s + g >= hi:
+                    break
+                flow = flow_fn(gray[s], gray[s + g]).transpose(2, 0, 1).astype(np.float32)
+                out.append(Triple(frames[s].transpose(2, 0, 1).copy(), flow,
+                                  np.linalg.norm(flow, axis=0)[None].astype(np.float32),
+                                  frames[s + g].transpose(2, 0, 1).copy()))
     if not out:
-        raise InputError(f"{Path(clip).name}: no frame pairs in the {split} part (split at frame {split_frame})")
+        raise InputError(f"{Path(clip).name}: no frame pairs in its {split} part "
+                         f"(held-out frames {held_out.eval_frames[0]}-{held_out.eval_frames[1] - 1})")
     return out

@@ -29,10 +29,11 @@ from ..training import (LossLog, StepBudget, batch_rng, checkpoint_to_resume, de
                         restore_optimizer, save_checkpoint)
 from .checkpoint import WEIGHTS_DIR
 from .configs import get_config
-from .data import real_triples, synthetic_triple
+from .data import CLIPS_FILE, real_triples, synthetic_triple
 from .neural_renderer import NeuralRenderer
 
-DEFAULT_REAL = (Path(__file__).resolve().parents[2] / "samples" / "tree.avi",)
+# every clip of samples/clips.json: its training frames train, its held-out frames evaluate
+DEFAULT_REAL = tuple(CLIPS_FILE.parent / name for name in json.loads(CLIPS_FILE.read_text()))
 
 
 @dataclass
@@ -54,6 +55,7 @@ class RenderTrainArgs:
     same_still: float = 0.0  # share of triples whose background is the foreground's own still
     real_weight: float = 0.25  # share of each batch drawn from the real clips
     time_budget: Optional[float] = None  # seconds (see training.StepBudget)
+    init_from: Optional[Path] = None  # shipped renderer weights a new run starts from (not a resume)
 
 
 def build_triples(n: int, seed: int, width: int, height: int, cache: Path | None,
@@ -120,6 +122,10 @@ def train_renderer(args: RenderTrainArgs, log: Callable[[str], None] = print) ->
     real = [np.stack([t.stacked() for t in real_triples(p, split="train")]) for p in args.real]
     say(f"render data: {synthetic.shape[0]} synthetic + {sum(r.shape[0] for r in real)} real triples")
     model = NeuralRenderer(config)
+    warm_start = None
+    if args.init_from is not None and ckpt is None:
+        warm_start = _warm_start(model, Path(args.init_from))
+        say(f"render: starting from the weights in {args.init_from}")
     batch, lr = args.batch or config.batch, args.lr or config.lr
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-5)
     start = 0
@@ -138,6 +144,8 @@ def train_renderer(args: RenderTrainArgs, log: Callable[[str], None] = print) ->
     loss_log = LossLog(stage_dir / "loss.csv", ["l1", "perceptual"], start) if accel.is_main_process else None
     extra = {"stage": "render", "config": args.config, "batch": batch, "lr": lr, "data_seed": args.data_seed,
              "pairs": args.pairs, "same_still": args.same_still, "real_weight": args.real_weight}
+    if warm_start is not None:
+        extra["warm_start"] = warm_start
     t0 = time.perf_counter()
     recent: list[tuple[float, float, float]] = []
     first = last = float("nan")
@@ -191,11 +199,28 @@ def train_renderer(args: RenderTrainArgs, log: Callable[[str], None] = print) ->
                "same_still": args.same_still, "real_weight": args.real_weight,
                "seconds": round(time.perf_counter() - t0, 1), "first_loss": first, "last_loss": last,
                "device": device_name(accel), "processes": accel.num_processes}
+    if "warm_start" in extra:
+        summary["warm_start"] = extra["warm_start"]
     if accel.is_main_process:
         (stage_dir / "summary.json").write_text(json.dumps(summary, indent=1))
         if args.export is not None:
             export_renderer(out, Path(args.export), log=say)
     return summary
+
+
+def _warm_start(model: NeuralRenderer, folder: Path) -> dict:
+    """Copy verified renderer weights of the same config into ``model``; provenance for the summary.
+
+    Why: a CPU session cannot afford to relearn what earlier weights know; a resumed run restores
+    its own checkpoint instead (``--resume`` wins)."""
+    from .checkpoint import INDEX_NAME, load_renderer, sha256
+
+    source = load_renderer(folder)
+    if source.config.to_dict() != model.config.to_dict():
+        raise InputError(f"--init-from {folder}: its renderer config ({source.config.name}) is not this run's "
+                         f"({model.config.name})")
+    model.load_state_dict(source.state_dict())
+    return {"from": str(folder), "index_sha256": sha256(Path(folder) / INDEX_NAME)}
 
 
 def export_renderer(out: Path, target: Path = WEIGHTS_DIR, log: Callable[[str], None] = print) -> Path:
