@@ -32,8 +32,10 @@ from .configs import get_config
 from .data import CLIPS_FILE, real_triples, synthetic_triple
 from .neural_renderer import NeuralRenderer
 
-# every clip of samples/clips.json: its training frames train, its held-out frames evaluate
-DEFAULT_REAL = tuple(CLIPS_FILE.parent / name for name in json.loads(CLIPS_FILE.read_text()))
+# every clip of samples/clips.json: its training frames train, its held-out frames evaluate (none
+# where the samples are not installed: the Blender extension and wheels leave them out)
+DEFAULT_REAL = tuple(CLIPS_FILE.parent / name for name in json.loads(CLIPS_FILE.read_text())) \
+    if CLIPS_FILE.is_file() else ()
 
 
 @dataclass
