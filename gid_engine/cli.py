@@ -192,7 +192,8 @@ def cmd_bench(args: argparse.Namespace) -> None:
             Path(args.json).write_text(_json.dumps({"machine": gpu_name(), "host": machine_description(),
                                                     "rows": rows}, indent=2))
         return
-    run_bench(quick=args.quick, json_path=args.json, backends=args.backends, prior=not args.no_prior)
+    run_bench(quick=args.quick, json_path=args.json, backends=args.backends, prior=not args.no_prior,
+              paper_steps=args.paper_steps)
 
 
 def cmd_selftest(args: argparse.Namespace) -> None:
@@ -429,6 +430,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", default=None, help="also write the results as JSON")
     p.add_argument("--backends", nargs="+", default=["onnx", "torch"], choices=["onnx", "torch"])
     p.add_argument("--no-prior", action="store_true", help="skip the learned-prior prediction rows (minutes)")
+    p.add_argument("--paper-steps", action="store_true", help="also time the prior at the paper's 250 DDIM steps "
+                   "(CPU rows only; minutes per backend on 2 cores)")
     p.add_argument("--gpu", action="store_true", help="the GPU rows instead (torch CUDA): prior latency, neural "
                    "renderer fps per frame and batched, animate end to end")
     p.set_defaults(func=cmd_bench)

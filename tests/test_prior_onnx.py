@@ -273,3 +273,16 @@ def test_loop_correction_is_the_minimal_one():
         other = d_ours + null.T @ rng.normal(size=(null.shape[0], x.shape[1]))
         assert np.abs(a @ (x + other)).max() < 1e-5
         assert np.linalg.norm(other) > np.linalg.norm(d_ours)
+
+
+def test_bench_times_the_paper_step_count_when_asked(monkeypatch):
+    """`gid bench --paper-steps` adds a row at the paper's step count (250; 2 here to stay fast) that
+    really ran that many steps, after the rows it always has."""
+    import gid.gid_engine.bench as bench
+
+    monkeypatch.setattr(bench, "PAPER_STEPS", 2)
+    rows = bench.bench_prior(("onnx",), repeats=1, steps=1, paper_steps=True)
+    assert [r["task"] for r in rows] == ["predict motion (prior, 1 steps)", "predict motion (prior, 2 steps)"]
+    assert rows[0]["backend"].endswith(", 1 steps)") and rows[1]["backend"].endswith(", 2 steps)")
+    assert all(r["value"] > 0 and r["vs_goal"] == pytest.approx(bench.GOAL_PRIOR_S / r["value"]) for r in rows)
+    assert [r["task"] for r in bench.bench_prior(("onnx",), repeats=1, steps=1)] == ["predict motion (prior, 1 steps)"]
