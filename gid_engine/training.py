@@ -122,6 +122,36 @@ def lr_at(step: int, total: int, base: float) -> float:
     return base * (0.1 + 0.9 * 0.5 * (1.0 + math.cos(math.pi * frac)))
 
 
+def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+
+
+def apply_gradients(accel, optimizer: torch.optim.Optimizer, loss: torch.Tensor, params, max_norm: float = 1.0) -> float:
+    """One optimiser step of every gid training loop, through accelerate so that multi-GPU runs
+    all-reduce the gradients and bf16 runs scale them; the norm clip keeps a warm start's first
+    large gradients from undoing its weights. Returns the loss as a float (the caller logs it)."""
+    optimizer.zero_grad(set_to_none=True)
+    accel.backward(loss)
+    accel.clip_grad_norm_(params, max_norm)
+    optimizer.step()
+    return float(loss.detach())
+
+
+def settle_summary(stage_dir: Path, summary: dict, trained: bool, write: bool = True) -> dict:
+    """The run's ``summary.json``: this call's figures when it trained, else the one already on disk.
+
+    Why: ``--resume --export`` on a finished run trains nothing; writing its summary would replace
+    the real run's losses and time (which the model card and the shipped index quote) by NaN."""
+    path = Path(stage_dir) / "summary.json"
+    if not trained and path.is_file():
+        return json.loads(path.read_text())
+    if write:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(summary, indent=1))
+    return summary
+
+
 class LossLog:
     """``loss.csv`` (step, seconds, lr, loss, extras...); rows past a resumed step are dropped."""
 

@@ -4,6 +4,7 @@ clear errors, the training data's exactness, and the metrics of ``gid eval rende
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -285,6 +286,12 @@ def test_render_training_starts_from_given_weights(tmp_path):
     load_checkpoint_model(latest_checkpoint(tmp_path / "warm" / "render"), trained)
     expected = random_model(seed=3).state_dict()
     assert max(float((v - expected[k]).abs().max()) for k, v in trained.state_dict().items()) < 1e-6
+    # resuming the finished run only to export it keeps the run's summary (losses, provenance)
+    again = train_renderer(RenderTrainArgs(out=tmp_path / "warm", init_from=source, resume=True,
+                                           export=tmp_path / "exported", **args), log=lambda _m: None)
+    assert again == summary and math.isfinite(again["first_loss"]) and again["seconds"] > 0
+    shipped = json.loads((tmp_path / "exported" / "renderer.json").read_text())["training"]
+    assert shipped["warm_start"] == summary["warm_start"] and shipped["last_loss"] == summary["last_loss"]
     cold = train_renderer(RenderTrainArgs(out=tmp_path / "cold", **args), log=lambda _m: None)
     assert "warm_start" not in cold
     other = tmp_path / "small"

@@ -22,8 +22,9 @@ import torch
 
 from ..errors import FormatError
 from ..spectral_volume import SpectralVolume
-from ..training import (LossLog, StepBudget, batch_rng, checkpoint_to_resume, device_name, fill_parallel,
-                        load_checkpoint_model, lr_at, make_accelerator, restore_optimizer, save_checkpoint)
+from ..training import (LossLog, StepBudget, apply_gradients, batch_rng, checkpoint_to_resume, device_name,
+                        fill_parallel, load_checkpoint_model, lr_at, make_accelerator, restore_optimizer,
+                        save_checkpoint, set_lr, settle_summary)
 from .models.static_flow import StaticFlowNet
 from .weights import load_state_dict, save_state_dict, sha256_file
 
@@ -103,15 +104,10 @@ def train_static_flow(args: StaticFlowTrainArgs, log: Callable[[str], None] = pr
         img = torch.where(flips.view(-1, 1, 1, 1), img.flip(-1), img)
         # mirrored: M_x changes sign, so the canonical field becomes (M_x, -M_y)
         fld = torch.where(flips.view(-1, 1, 1, 1), fld.flip(-1) * flip_sign * -1.0, fld)
-        for g in optimizer.param_groups:
-            g["lr"] = lr_at(step, total, args.lr)
+        set_lr(optimizer, lr_at(step, total, args.lr))
         with accel.autocast():
             loss = (model(img.to(accel.device)).float() - fld.to(accel.device)).abs().mean()
-        optimizer.zero_grad(set_to_none=True)
-        accel.backward(loss)
-        accel.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        last = float(loss.detach())
+        last = apply_gradients(accel, optimizer, loss, model.parameters())
         first = last if step == start else first
         step += 1
         fixed = budget.after_step(step, accel)
@@ -128,6 +124,7 @@ def train_static_flow(args: StaticFlowTrainArgs, log: Callable[[str], None] = pr
     summary = {"stage": "static-flow", "steps": total, "pairs": args.pairs, "batch": args.batch, "lr": args.lr,
                "seconds": round(time.perf_counter() - t0, 1), "first_loss": first, "last_loss": last,
                "device": device_name(accel)}
+    summary = settle_summary(stage_dir, summary, trained=start < total, write=accel.is_main_process)
     if accel.is_main_process and args.export is not None:
         export_static_flow(accel.unwrap_model(model), Path(args.export), summary)
         say(f"static-flow: exported to {args.export}")

@@ -51,9 +51,9 @@ from .models import FrequencyCoordinatedDenoiser, FrequencyDenoiser, SpectralVAE
 from .models.configs import PriorConfig
 from .models.vae import vae_loss
 from .pipeline import make_scheduler
-from ..training import (LossLog, StepBudget, batch_rng, checkpoint_to_resume, device_name, fill_parallel,
-                        latest_checkpoint, load_checkpoint_model, make_accelerator, lr_at,
-                        restore_optimizer, save_checkpoint, torch_gen)
+from ..training import (LossLog, StepBudget, apply_gradients, batch_rng, checkpoint_to_resume, device_name,
+                        fill_parallel, latest_checkpoint, load_checkpoint_model, make_accelerator, lr_at,
+                        restore_optimizer, save_checkpoint, set_lr, settle_summary, torch_gen)
 from .weights import load_state_dict, sha256_file
 
 STAGES = ("vae", "unet", "freq-attn")
@@ -408,8 +408,7 @@ def train(args: TrainArgs, log: Callable[[str], None] = print, cache: Optional[P
         rng = batch_rng(args.data_seed, step, proc)
         gen = torch_gen(args.data_seed, step, proc)
         cur_lr = lr_at(step, total, lr)
-        for g in optimizer.param_groups:
-            g["lr"] = cur_lr
+        set_lr(optimizer, cur_lr)
         row: dict = {}
         with accel.autocast():
             if args.stage == "vae":
@@ -421,11 +420,7 @@ def train(args: TrainArgs, log: Callable[[str], None] = print, cache: Optional[P
             else:
                 loss = _denoise_loss(args.stage, model, cache, latents, latent_scale, batch, k, rng, gen, acp, ntt,
                                      config.cond_dropout, accel.device, cond_fields)
-        optimizer.zero_grad(set_to_none=True)
-        accel.backward(loss)
-        accel.clip_grad_norm_(params, 1.0)
-        optimizer.step()
-        loss_value = float(loss.detach())
+        loss_value = apply_gradients(accel, optimizer, loss, params)
         first_loss = loss_value if first_loss is None else first_loss
         recent.append(loss_value)
         done = step + 1
@@ -450,8 +445,8 @@ def train(args: TrainArgs, log: Callable[[str], None] = print, cache: Optional[P
                "seconds": round(elapsed, 1), "batch": batch, "lr": lr, "first_loss": first_loss,
                "last_loss": loss_value, "latent_scale": latent_scale, "pairs": len(cache),
                "device": device_name(accel), "processes": accel.num_processes}
+    summary = settle_summary(stage_dir, summary, trained=start < total, write=accel.is_main_process)
     if accel.is_main_process:
-        (stage_dir / "summary.json").write_text(json.dumps(summary, indent=1))
         say(f"{args.stage}: done, {total - start} steps in {elapsed:.0f}s")
         if args.export is not None:
             export(out, args.export, log=say)

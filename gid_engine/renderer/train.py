@@ -24,9 +24,9 @@ import torch
 
 from ..errors import InputError
 from ..motion_prior.weights import load_state_dict
-from ..training import (LossLog, StepBudget, batch_rng, checkpoint_to_resume, device_name, fill_parallel,
-                        latest_checkpoint, load_checkpoint_model, make_accelerator, lr_at,
-                        restore_optimizer, save_checkpoint)
+from ..training import (LossLog, StepBudget, apply_gradients, batch_rng, checkpoint_to_resume, device_name,
+                        fill_parallel, latest_checkpoint, load_checkpoint_model, make_accelerator, lr_at,
+                        restore_optimizer, save_checkpoint, set_lr, settle_summary)
 from .checkpoint import WEIGHTS_DIR
 from .configs import get_config
 from .data import CLIPS_FILE, real_triples, synthetic_triple
@@ -138,6 +138,7 @@ def train_renderer(args: RenderTrainArgs, log: Callable[[str], None] = print) ->
         restore_optimizer(optimizer, load_state_dict(ckpt, st["optimizer_files"]) if st["optimizer_files"] else {},
                            st["optimizer"])
         start = int(st["step"])
+        warm_start = st.get("warm_start")  # provenance survives resuming
         say(f"render: resumed from {ckpt} at step {start}")
     perceptual = PerceptualFeatures().to(accel.device)
     model, optimizer = accel.prepare(model, optimizer)
@@ -165,18 +166,13 @@ def train_renderer(args: RenderTrainArgs, log: Callable[[str], None] = print) ->
         x = torch.cat(parts).to(accel.device)
         image, flow, z, target = x[:, :3], x[:, 3:5], x[:, 5:6], x[:, 6:9]
         cur = lr_at(step, total, lr)
-        for g in optimizer.param_groups:
-            g["lr"] = cur
+        set_lr(optimizer, cur)
         with accel.autocast():
             pred = model(image, flow, z)
             l1 = (pred - target).abs().mean()
             perc = perceptual.distance(pred.float(), target).mean()
             loss = l1 + config.perceptual_weight * perc
-        optimizer.zero_grad(set_to_none=True)
-        accel.backward(loss)
-        accel.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        last = float(loss.detach())
+        last = apply_gradients(accel, optimizer, loss, model.parameters())
         first = last if step == start else first
         recent.append((last, float(l1.detach()), float(perc.detach())))
         done = step + 1
@@ -203,8 +199,8 @@ def train_renderer(args: RenderTrainArgs, log: Callable[[str], None] = print) ->
                "device": device_name(accel), "processes": accel.num_processes}
     if "warm_start" in extra:
         summary["warm_start"] = extra["warm_start"]
+    summary = settle_summary(stage_dir, summary, trained=start < total, write=accel.is_main_process)
     if accel.is_main_process:
-        (stage_dir / "summary.json").write_text(json.dumps(summary, indent=1))
         if args.export is not None:
             export_renderer(out, Path(args.export), log=say)
     return summary
