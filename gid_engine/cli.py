@@ -263,7 +263,8 @@ def cmd_train(args: argparse.Namespace) -> None:
                               log_every=args.log_every, export=export, threads=args.threads, workers=args.workers,
                               time_budget=args.time_budget, pair_cache=not args.no_pair_cache,
                               init_from=Path(args.init_from) if args.init_from else None,
-                              static_flow=Path(args.static_flow) if args.static_flow else None), log=_say)
+                              static_flow=Path(args.static_flow) if args.static_flow else None,
+                              real=tuple(args.real or ()), real_fraction=args.real_weight), log=_say)
     _say(f"{summary['stage']}: loss {summary['first_loss']} -> {summary['last_loss']} in {summary['seconds']}s")
 
 
@@ -349,12 +350,12 @@ def cmd_eval(args: argparse.Namespace) -> None:
                                        n=args.n if args.n is not None else 32, seed=args.seed, real=real,
                                        json_path=args.json), log=_say)
         return
-    from .motion_prior.evaluate import EvalArgs, run_eval
+    from .motion_prior.evaluate import HELD_OUT_REAL, EvalArgs, run_eval
     from .predict import WEIGHTS_DIR
 
     run_eval(EvalArgs(weights=Path(args.weights) if args.weights else WEIGHTS_DIR,
                       n=args.n if args.n is not None else 8, steps=args.steps,
-                      seed=args.seed, real=args.real if args.real is not None else ["samples/tree.avi"], real_pairs=args.real_pairs, seam=args.seam,
+                      seed=args.seed, real=args.real if args.real is not None else [str(HELD_OUT_REAL)], real_pairs=args.real_pairs, seam=args.seam,
                       seam_steps=args.seam_steps, json_path=args.json, device=args.device,
                       guidance=args.guidance), log=_say)
 
@@ -502,9 +503,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--same-still", type=float, default=0.0, metavar="P",
                    help="render stage: share of synthetic triples whose revealed background is the same still")
     p.add_argument("--real-weight", type=float, default=0.25, metavar="P",
-                   help="render stage: share of each batch drawn from the real clips")
+                   help="share of the training data drawn from the real clips (render: of each batch; "
+                   "prior stages: of the cached pairs)")
     p.add_argument("--real", nargs="*", default=None,
-                   help="render stage: real clips whose frame pairs join the training data (default: those of samples/clips.json)")
+                   help="real clips whose motion joins the training data. render: frame pairs with DIS flow "
+                   "(default: the clips of samples/clips.json); prior stages: extracted spectral volumes, every "
+                   "10th frame a start, as in the paper (default: none; samples/tree.avi is held out and refused)")
     p.add_argument("--export", nargs="?", const="", default=None, metavar="DIR",
                    help="afterwards write the shipped weights folder (default gid_engine/assets/motion_prior, "
                         "gid_engine/assets/renderer for the render stage, gid_engine/assets/static_flow for "

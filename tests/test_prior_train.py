@@ -84,6 +84,43 @@ def test_resume_reproduces_an_uninterrupted_run(run, tmp_path):
         train(TrainArgs(stage="vae", config="tiny", steps=6, out=copy, pairs=2, norm_samples=4), log=lambda m: None)
 
 
+def test_real_clips_join_the_training_pairs(tmp_path):
+    """``--real``: the cached pairs drawn from a real clip are its start frame (or its mirror) with
+    the motion `extract` finds in it; the key of the cache names the clip; the held-out evaluation
+    clip is refused by content, whatever its name."""
+    from gid.gid_engine.bench import synthetic_clip
+    from gid.gid_engine.motion_prior.data import real_pairs
+    from gid.gid_engine.motion_prior.evaluate import HELD_OUT_REAL
+    from gid.gid_engine.motion_prior.models import get_config
+    from gid.gid_engine.motion_prior.train import PairCache, real_data_key
+    from gid.gid_engine.normalization import FrequencyNormalizer
+
+    config = get_config("tiny")
+    clip = synthetic_clip(tmp_path / "sway.avi", width=config.width * 2, height=config.height * 2)
+    norm = FrequencyNormalizer(np.ones(config.num_frequencies, dtype=np.float32))
+    cache_file = tmp_path / "pairs.pt"
+    cache = PairCache.build(4, config, norm, seed=0, log=lambda m: None, cache_file=cache_file,
+                            real=(str(clip),), real_fraction=1.0)
+    (image, volume), = real_pairs([clip], every=10, width=config.width, height=config.height,
+                                  k=config.num_frequencies)
+    want = torch.from_numpy(image.transpose(2, 0, 1) * 2.0 - 1.0).half()
+    for cached in cache.images:  # every pair is the real one, some flipped left-right
+        assert min(float((cached - want).abs().max()), float((cached - want.flip(-1)).abs().max())) < 1e-3
+    moving = float(np.abs(volume.coeffs).max())
+    assert moving > 0.5  # the clip's sinusoids were found
+    expected = float(np.abs(norm.normalize(volume.coeffs)).max())  # eq. 4: sign * sqrt(|c| / s)
+    assert float(cache.volumes.float().abs().max()) == pytest.approx(expected, rel=1e-2)
+    assert torch.load(cache_file)["real"] == real_data_key((str(clip),), 1.0)
+    synthetic = PairCache.build(4, config, norm, seed=0, log=lambda m: None, cache_file=cache_file)
+    assert not torch.equal(synthetic.images, cache.images)  # another key: rebuilt, not reused
+
+    renamed = tmp_path / "my_trees.avi"
+    shutil.copyfile(HELD_OUT_REAL, renamed)
+    with pytest.raises(GidError, match="holds out"):
+        train(TrainArgs(stage="vae", config="tiny", steps=1, out=tmp_path / "run", pairs=2, norm_samples=4,
+                        real=(str(renamed),)), log=lambda m: None)
+
+
 def test_later_stage_needs_the_earlier_one(tmp_path):
     with pytest.raises(GidError, match="train it first"):
         train(TrainArgs(stage="unet", config="tiny", steps=1, out=tmp_path / "r", pairs=1, norm_samples=2),

@@ -83,6 +83,10 @@ class TrainArgs:
     # scale are reused and each stage starts from its networks, widened where the config grew
     init_from: Optional[Path] = None
     static_flow: Optional[Path] = None  # StaticFlowNet weights for the condition (default: shipped)
+    # real clips whose extracted motion joins the pairs (paper §7: every 10th frame starts a pair);
+    # ``real_fraction`` of the cached pairs are drawn from them. The held-out eval clip is refused.
+    real: tuple[str, ...] = ()
+    real_fraction: float = 0.1
 
 
 # ----------------------------------------------------------------------------- data cache
@@ -99,30 +103,60 @@ class PairCache:
     @classmethod
     def build(cls, n: int, config: PriorConfig, normalizer: FrequencyNormalizer, seed: int,
               log: Callable[[str], None] = print, cache_file: Optional[Path] = None,
-              workers: int = 1) -> "PairCache":
+              workers: int = 1, real: tuple[str, ...] = (), real_fraction: float = 0.1) -> "PairCache":
+        real_key = real_data_key(real, real_fraction)
         if cache_file is not None and cache_file.is_file():
             blob = torch.load(cache_file)
-            if blob["n"] == n and blob["seed"] == seed and np.allclose(np.asarray(blob["scales"]), normalizer.scales):
+            if (blob["n"] == n and blob["seed"] == seed and blob.get("real", []) == real_key
+                    and np.allclose(np.asarray(blob["scales"]), normalizer.scales)):
                 log(f"data: {n} cached pairs from {cache_file}")
                 return cls(blob["volumes"], blob["images"])
         k = config.num_frequencies
         tensors = {"volumes": torch.empty((n, k, 4, config.height, config.width), dtype=torch.float16),
                    "images": torch.empty((n, 3, config.height, config.width), dtype=torch.float16)}
-        fill = _PairFiller(seed, config.width, config.height, k, normalizer)
+        real_set = load_real_pairs(real, config, log) if real else []
+        fill = _PairFiller(seed, config.width, config.height, k, normalizer, real_set, real_fraction)
         fill_parallel(fill, n, tensors, workers, log=log, label="pairs")
         vols, imgs = tensors["volumes"], tensors["images"]
         if cache_file is not None:
             tmp = cache_file.with_name(f".{cache_file.name}.tmp")
-            torch.save({"n": n, "seed": seed, "scales": [float(x) for x in normalizer.scales], "volumes": vols, "images": imgs}, tmp)
+            torch.save({"n": n, "seed": seed, "scales": [float(x) for x in normalizer.scales], "real": real_key,
+                        "volumes": vols, "images": imgs}, tmp)
             os.replace(tmp, cache_file)
         return cls(vols, imgs)
+
+
+def real_data_key(real: tuple[str, ...], real_fraction: float) -> list:
+    """What the pair cache must match: each clip by content, and the share. Empty without clips."""
+    return [[sha256_file(Path(c)) for c in real], float(real_fraction)] if real else []
+
+
+def load_real_pairs(real: tuple[str, ...], config: PriorConfig, log: Callable[[str], None]) -> list:
+    """The clips' (image, extracted volume) pairs, every 10th frame a start (paper §7). Refuses the
+    clip ``gid eval prior`` holds out, whose figures would otherwise measure memory."""
+    from .data import real_pairs
+    from .evaluate import HELD_OUT_REAL
+
+    for clip in real:
+        path = Path(clip)
+        if not path.is_file():
+            raise InputError(f"real clip not found: {clip}")
+        if HELD_OUT_REAL.is_file() and sha256_file(path) == sha256_file(HELD_OUT_REAL):
+            raise InputError(f"{clip} is the real clip gid eval prior holds out; train on other clips")
+    pairs = real_pairs(real, every=10, width=config.width, height=config.height, k=config.num_frequencies)
+    if not pairs:
+        raise InputError("the real clips gave no pairs (each needs >= 1 s and 8 frames from a start)")
+    log(f"data: {len(pairs)} real pairs from {len(real)} clip(s)")
+    return pairs
 
 
 class _PairFiller:
     """Training pair ``i`` as the cache stores it (normalized, float16); picklable for the workers."""
 
-    def __init__(self, seed: int, width: int, height: int, k: int, normalizer: FrequencyNormalizer) -> None:
+    def __init__(self, seed: int, width: int, height: int, k: int, normalizer: FrequencyNormalizer,
+                 real: Optional[list] = None, real_fraction: float = 0.1) -> None:
         self.seed, self.width, self.height, self.k, self.normalizer = seed, width, height, k, normalizer
+        self.real, self.real_fraction = real or [], real_fraction
         self._dataset = None
 
     def __getstate__(self) -> dict:
@@ -134,7 +168,8 @@ class _PairFiller:
 
             # items are pure functions of (seed, split, index): the length only bounds the index
             self._dataset = MotionPairDataset(1 << 40, seed=self.seed, split="train", width=self.width,
-                                              height=self.height, k=self.k, normalizer=self.normalizer)
+                                              height=self.height, k=self.k, normalizer=self.normalizer,
+                                              real=self.real, real_fraction=self.real_fraction)
         item = self._dataset[i]  # float16 here halves what travels back from a worker
         return {"volumes": item["volume"].to(torch.float16).numpy(), "images": item["image"].to(torch.float16).numpy()}
 
@@ -335,7 +370,7 @@ def train(args: TrainArgs, log: Callable[[str], None] = print, cache: Optional[P
         if cache is None or len(cache) != args.pairs:
             cache = PairCache.build(args.pairs, config, normalizer, args.data_seed, log=say,
                                     cache_file=out / "pairs.pt" if args.pair_cache else None,
-                                    workers=args.workers)
+                                    workers=args.workers, real=tuple(args.real), real_fraction=args.real_fraction)
 
     latent_scale = 1.0
     latents = None
@@ -445,6 +480,8 @@ def train(args: TrainArgs, log: Callable[[str], None] = print, cache: Optional[P
                "seconds": round(elapsed, 1), "batch": batch, "lr": lr, "first_loss": first_loss,
                "last_loss": loss_value, "latent_scale": latent_scale, "pairs": len(cache),
                "device": device_name(accel), "processes": accel.num_processes}
+    if args.real:
+        summary.update(real=[Path(c).name for c in args.real], real_fraction=args.real_fraction)
     summary = settle_summary(stage_dir, summary, trained=start < total, write=accel.is_main_process)
     if accel.is_main_process:
         say(f"{args.stage}: done, {total - start} steps in {elapsed:.0f}s")
