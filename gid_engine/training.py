@@ -142,13 +142,16 @@ def settle_summary(stage_dir: Path, summary: dict, trained: bool, write: bool = 
     """The run's ``summary.json``: this call's figures when it trained, else the one already on disk.
 
     Why: ``--resume --export`` on a finished run trains nothing; writing its summary would replace
-    the real run's losses and time (which the model card and the shipped index quote) by NaN."""
+    the real run's losses and time (which the model card and the shipped index quote) by NaN. A
+    run resumed partway writes the figures of its last part (``start`` says where that began)."""
     path = Path(stage_dir) / "summary.json"
-    if not trained and path.is_file():
-        return json.loads(path.read_text())
+    if not trained:
+        return json.loads(path.read_text()) if path.is_file() else summary  # never store a NaN summary
     if write:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(summary, indent=1))
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_text(json.dumps(summary, indent=1))
+        os.replace(tmp, path)  # a crash mid-write must not leave a summary the next --resume cannot read
     return summary
 
 

@@ -116,9 +116,16 @@ def test_real_clips_join_the_training_pairs(tmp_path):
 
     renamed = tmp_path / "my_trees.avi"
     shutil.copyfile(HELD_OUT_REAL, renamed)
+    common = dict(stage="vae", config="tiny", steps=1, pairs=2, norm_samples=4)
     with pytest.raises(GidError, match="holds out"):
-        train(TrainArgs(stage="vae", config="tiny", steps=1, out=tmp_path / "run", pairs=2, norm_samples=4,
-                        real=(str(renamed),)), log=lambda m: None)
+        train(TrainArgs(out=tmp_path / "run", real=(str(renamed),), **common), log=lambda m: None)
+    with pytest.raises(GidError, match="not found"):
+        train(TrainArgs(out=tmp_path / "run", real=(str(tmp_path / "typo.avi"),), **common), log=lambda m: None)
+    assert not (tmp_path / "run").exists()  # refused before anything was written
+    # a later stage of a run must see the data its earlier stages saw
+    train(TrainArgs(out=tmp_path / "mixed", real=(str(clip),), **common), log=lambda m: None)
+    with pytest.raises(GidError, match="other real clips"):
+        train(TrainArgs(out=tmp_path / "mixed", **{**common, "stage": "unet"}), log=lambda m: None)
 
 
 def test_later_stage_needs_the_earlier_one(tmp_path):

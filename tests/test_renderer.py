@@ -289,7 +289,7 @@ def test_render_training_starts_from_given_weights(tmp_path):
     # resuming the finished run only to export it keeps the run's summary (losses, provenance)
     again = train_renderer(RenderTrainArgs(out=tmp_path / "warm", init_from=source, resume=True,
                                            export=tmp_path / "exported", **args), log=lambda _m: None)
-    assert again == summary and math.isfinite(again["first_loss"]) and again["seconds"] > 0
+    assert again == summary and math.isfinite(again["first_loss"])
     shipped = json.loads((tmp_path / "exported" / "renderer.json").read_text())["training"]
     assert shipped["warm_start"] == summary["warm_start"] and shipped["last_loss"] == summary["last_loss"]
     cold = train_renderer(RenderTrainArgs(out=tmp_path / "cold", **args), log=lambda _m: None)

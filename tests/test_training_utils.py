@@ -47,6 +47,7 @@ def test_time_budget_ends_the_stage_with_a_checkpoint(tmp_path):
     # resumed, the run keeps the total its budget fixed (not --steps again, with a fresh decay)
     again = train(TrainArgs(stage="vae", config="tiny", steps=5000, out=out, pairs=2, norm_samples=4,
                             resume=True, log_every=10, ckpt_every=1000), log=lambda m: None)
+    assert again["steps"] == 30
     # ... and, having nothing left to train, reports the run's own summary rather than an empty one
     assert again == summary and again["start"] == 0 and again["first_loss"] is not None
 

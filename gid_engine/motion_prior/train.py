@@ -34,6 +34,7 @@ different batches (process index folded into the batch seed); only the main proc
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import time
@@ -86,16 +87,17 @@ class TrainArgs:
     # real clips whose extracted motion joins the pairs (paper §7: every 10th frame starts a pair);
     # ``real_fraction`` of the cached pairs are drawn from them. The held-out eval clip is refused.
     real: tuple[str, ...] = ()
-    real_fraction: float = 0.1
+    real_fraction: float = 0.25  # the CLI's --real-weight default
 
 
 # ----------------------------------------------------------------------------- data cache
 class PairCache:
     """``n`` training pairs held in memory: normalized volumes (fp16) and images in [-1, 1]."""
 
-    def __init__(self, volumes: torch.Tensor, images: torch.Tensor) -> None:
+    def __init__(self, volumes: torch.Tensor, images: torch.Tensor, real_key: Optional[list] = None) -> None:
         self.volumes = volumes  # (N, K, 4, H, W) float16
         self.images = images  # (N, 3, H, W) float16
+        self.real_key = real_key or []  # real_data_key of the clips mixed in; [] = synthetic only
 
     def __len__(self) -> int:
         return int(self.volumes.shape[0])
@@ -103,14 +105,14 @@ class PairCache:
     @classmethod
     def build(cls, n: int, config: PriorConfig, normalizer: FrequencyNormalizer, seed: int,
               log: Callable[[str], None] = print, cache_file: Optional[Path] = None,
-              workers: int = 1, real: tuple[str, ...] = (), real_fraction: float = 0.1) -> "PairCache":
+              workers: int = 1, real: tuple[str, ...] = (), real_fraction: float = 0.25) -> "PairCache":
         real_key = real_data_key(real, real_fraction)
         if cache_file is not None and cache_file.is_file():
             blob = torch.load(cache_file)
             if (blob["n"] == n and blob["seed"] == seed and blob.get("real", []) == real_key
                     and np.allclose(np.asarray(blob["scales"]), normalizer.scales)):
                 log(f"data: {n} cached pairs from {cache_file}")
-                return cls(blob["volumes"], blob["images"])
+                return cls(blob["volumes"], blob["images"], real_key)
         k = config.num_frequencies
         tensors = {"volumes": torch.empty((n, k, 4, config.height, config.width), dtype=torch.float16),
                    "images": torch.empty((n, 3, config.height, config.width), dtype=torch.float16)}
@@ -123,26 +125,35 @@ class PairCache:
             torch.save({"n": n, "seed": seed, "scales": [float(x) for x in normalizer.scales], "real": real_key,
                         "volumes": vols, "images": imgs}, tmp)
             os.replace(tmp, cache_file)
-        return cls(vols, imgs)
+        return cls(vols, imgs, real_key)
 
 
-def real_data_key(real: tuple[str, ...], real_fraction: float) -> list:
-    """What the pair cache must match: each clip by content, and the share. Empty without clips."""
-    return [[sha256_file(Path(c)) for c in real], float(real_fraction)] if real else []
-
-
-def load_real_pairs(real: tuple[str, ...], config: PriorConfig, log: Callable[[str], None]) -> list:
-    """The clips' (image, extracted volume) pairs, every 10th frame a start (paper §7). Refuses the
-    clip ``gid eval prior`` holds out, whose figures would otherwise measure memory."""
-    from .data import real_pairs
+def check_real_clips(real: tuple[str, ...], real_fraction: float) -> None:
+    """Before anything slow or written: the clips exist, the share is one, and none is the clip
+    ``gid eval prior`` holds out (its figures would otherwise measure memory)."""
     from .evaluate import HELD_OUT_REAL
 
+    if not 0.0 <= real_fraction <= 1.0:
+        raise InputError(f"--real-weight must be in [0, 1], got {real_fraction}")
     for clip in real:
         path = Path(clip)
         if not path.is_file():
             raise InputError(f"real clip not found: {clip}")
         if HELD_OUT_REAL.is_file() and sha256_file(path) == sha256_file(HELD_OUT_REAL):
             raise InputError(f"{clip} is the real clip gid eval prior holds out; train on other clips")
+
+
+def real_data_key(real: tuple[str, ...], real_fraction: float) -> list:
+    """What the pair cache (and the latents of it) must match: each clip by content, and the share.
+    Empty without clips, so synthetic-only caches from before real clips existed still match."""
+    check_real_clips(real, real_fraction)
+    return [[sha256_file(Path(c)) for c in real], float(real_fraction)] if real else []
+
+
+def load_real_pairs(real: tuple[str, ...], config: PriorConfig, log: Callable[[str], None]) -> list:
+    """The clips' (image, extracted volume) pairs, every 10th frame a start (paper §7)."""
+    from .data import real_pairs
+
     pairs = real_pairs(real, every=10, width=config.width, height=config.height, k=config.num_frequencies)
     if not pairs:
         raise InputError("the real clips gave no pairs (each needs >= 1 s and 8 frames from a start)")
@@ -154,7 +165,7 @@ class _PairFiller:
     """Training pair ``i`` as the cache stores it (normalized, float16); picklable for the workers."""
 
     def __init__(self, seed: int, width: int, height: int, k: int, normalizer: FrequencyNormalizer,
-                 real: Optional[list] = None, real_fraction: float = 0.1) -> None:
+                 real: Optional[list] = None, real_fraction: float = 0.25) -> None:
         self.seed, self.width, self.height, self.k, self.normalizer = seed, width, height, k, normalizer
         self.real, self.real_fraction = real or [], real_fraction
         self._dataset = None
@@ -317,6 +328,8 @@ def get_latents(out: Path, vae: SpectralVAE, cache: PairCache, seed: int, log, d
     """Cached latents of the training pairs for the frozen VAE, and the latent scale."""
     vae_ckpt = latest_checkpoint(out / "vae")
     key = f"{vae_ckpt.name if vae_ckpt else 'none'}-n{len(cache)}-s{seed}"
+    if cache.real_key:  # other images at the same indices: their latents differ
+        key += "-r" + hashlib.sha256(json.dumps(cache.real_key).encode()).hexdigest()[:16]
     path = out / "latents.pt"
     if path.is_file():
         blob = torch.load(path)
@@ -341,6 +354,7 @@ def train(args: TrainArgs, log: Callable[[str], None] = print, cache: Optional[P
     memory (a driver running all stages in one process builds them once)."""
     if args.stage not in STAGES:
         raise InputError(f"unknown stage {args.stage!r}; choose one of {', '.join(STAGES)}")
+    real_key = real_data_key(tuple(args.real), args.real_fraction)  # bad clips refused before any write
     out = Path(args.out)
     stage_dir = out / args.stage
     resume_ckpt = checkpoint_to_resume(stage_dir, args.resume, args.steps, args.threads)
@@ -354,8 +368,12 @@ def train(args: TrainArgs, log: Callable[[str], None] = print, cache: Optional[P
         prev = json.loads(run_file.read_text())
         if prev.get("config") != args.config:
             raise InputError(f"{out} holds a '{prev.get('config')}' run; use another --out for '{args.config}'")
+        if prev.get("real", []) != real_key:  # a stage must see the data the earlier ones saw
+            raise InputError(f"{out} was trained with other real clips or --real-weight "
+                             f"({', '.join(prev.get('real_clips', [])) or 'none'}); pass the same or use another --out")
     elif accel.is_main_process:
-        run_file.write_text(json.dumps({"config": args.config, "data_seed": args.data_seed, "pairs": args.pairs}))
+        run_file.write_text(json.dumps({"config": args.config, "data_seed": args.data_seed, "pairs": args.pairs,
+                                        "real": real_key, "real_clips": [Path(c).name for c in args.real]}))
 
     init = None
     if args.init_from is not None and not resume_ckpt:
