@@ -121,8 +121,8 @@ def train_static_flow(args: StaticFlowTrainArgs, log: Callable[[str], None] = pr
             save_checkpoint(stage_dir, step, accel.unwrap_model(model), optimizer,
                             {"stage": "static-flow", "steps": total})
         accel.wait_for_everyone()
-    summary = {"stage": "static-flow", "steps": total, "start": start, "pairs": args.pairs, "batch": args.batch, "lr": args.lr,
-               "seconds": round(time.perf_counter() - t0, 1), "first_loss": first, "last_loss": last,
+    summary = {"stage": "static-flow", "steps": total, "start": start, "pairs": args.pairs, "batch": args.batch,
+               "lr": args.lr, "seconds": round(time.perf_counter() - t0, 1), "first_loss": first, "last_loss": last,
                "device": device_name(accel)}
     summary = settle_summary(stage_dir, summary, trained=start < total, write=accel.is_main_process)
     if accel.is_main_process and args.export is not None:

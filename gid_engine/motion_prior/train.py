@@ -128,26 +128,29 @@ class PairCache:
         return cls(vols, imgs, real_key)
 
 
-def check_real_clips(real: tuple[str, ...], real_fraction: float) -> None:
-    """Before anything slow or written: the clips exist, the share is one, and none is the clip
-    ``gid eval prior`` holds out (its figures would otherwise measure memory)."""
+def real_data_key(real: tuple[str, ...], real_fraction: float) -> list:
+    """What the pair cache (and the latents of it) must match: each clip by content, and the share.
+    Empty without clips, so synthetic-only caches from before real clips existed still match.
+
+    Called before anything slow or written, so it also refuses what cannot be trained on: a missing
+    clip, a share outside [0, 1], and the clip ``gid eval prior`` holds out (recognised by the same
+    content hash, whatever its name; its figures would otherwise measure memory)."""
     from .evaluate import HELD_OUT_REAL
 
     if not 0.0 <= real_fraction <= 1.0:
         raise InputError(f"--real-weight must be in [0, 1], got {real_fraction}")
+    if not real:
+        return []
+    held_out = sha256_file(HELD_OUT_REAL) if HELD_OUT_REAL.is_file() else None
+    digests = []
     for clip in real:
-        path = Path(clip)
-        if not path.is_file():
+        if not Path(clip).is_file():
             raise InputError(f"real clip not found: {clip}")
-        if HELD_OUT_REAL.is_file() and sha256_file(path) == sha256_file(HELD_OUT_REAL):
+        digest = sha256_file(Path(clip))
+        if digest == held_out:
             raise InputError(f"{clip} is the real clip gid eval prior holds out; train on other clips")
-
-
-def real_data_key(real: tuple[str, ...], real_fraction: float) -> list:
-    """What the pair cache (and the latents of it) must match: each clip by content, and the share.
-    Empty without clips, so synthetic-only caches from before real clips existed still match."""
-    check_real_clips(real, real_fraction)
-    return [[sha256_file(Path(c)) for c in real], float(real_fraction)] if real else []
+        digests.append(digest)
+    return [digests, float(real_fraction)]
 
 
 def load_real_pairs(real: tuple[str, ...], config: PriorConfig, log: Callable[[str], None]) -> list:
