@@ -15,9 +15,8 @@ from pathlib import Path
 
 import bpy
 
+from ..gid_engine.repo_data import TREE_CLIP, TREE_STILL
 from . import props, register, unregister
-
-SAMPLES = Path(__file__).resolve().parents[1] / "samples"
 
 
 def build_scene(still: Path) -> tuple[bpy.types.Image, bpy.types.Material]:
@@ -46,9 +45,9 @@ def run(out_dir: Path, frames: int = 150, render_frames: int = 24, amplitude: fl
     try:
         blend = out_dir / "gid_demo.blend"
         bpy.ops.wm.save_as_mainfile(filepath=str(blend))  # relative paths need a saved .blend
-        image, _ = build_scene(SAMPLES / "tree_still.png")
+        image, _ = build_scene(TREE_STILL)
         settings = image.gid
-        settings.video_path = str(SAMPLES / "tree.avi")
+        settings.video_path = str(TREE_CLIP)
         settings.amplitude = amplitude
         settings.frames = frames
         t0 = time.perf_counter()

@@ -12,8 +12,8 @@ from typing import Callable
 
 from .errors import InputError
 from .pipeline import RenderOptions, displace_to_dir, render_to_dir
+from .repo_data import TREE_CLIP, TREE_STILL
 
-SAMPLES = Path(__file__).resolve().parents[1] / "samples"
 
 
 def run_demo(out_dir: Path, overwrite: bool = False, log: Callable[[str], None] = print) -> dict[str, Path]:
@@ -21,7 +21,7 @@ def run_demo(out_dir: Path, overwrite: bool = False, log: Callable[[str], None] 
     from .imaging import load_image
     from .sv_file import save_spectral_volume
 
-    clip, still = SAMPLES / "tree.avi", SAMPLES / "tree_still.png"
+    clip, still = TREE_CLIP, TREE_STILL
     for p in (clip, still):
         if not p.is_file():
             raise InputError(f"demo sample missing: {p} (run the demo from a clone of the repository)")

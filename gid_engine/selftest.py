@@ -39,8 +39,8 @@ from typing import Any, Callable, Iterator, Optional, Sequence
 
 import numpy as np
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-TREE_CLIP = REPO_ROOT / "samples" / "tree.avi"
+from .repo_data import TREE_CLIP
+
 EXIT_OK, EXIT_USER_ERROR, EXIT_CANCELLED = 0, 2, 130
 _ERROR = r"^gid: error: "
 

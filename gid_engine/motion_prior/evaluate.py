@@ -46,6 +46,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
+from ..repo_data import TREE_CLIP
 from ..spectral_volume import SpectralVolume
 
 EPS_POWER = 1e-4
@@ -53,7 +54,7 @@ EPS_POWER = 1e-4
 
 # the one licensed real clip of oscillatory motion here: every prior evaluation holds it out, and
 # `gid train` refuses it as training data (by content)
-HELD_OUT_REAL = Path(__file__).resolve().parents[2] / "samples" / "tree.avi"
+HELD_OUT_REAL = TREE_CLIP
 
 
 @dataclass

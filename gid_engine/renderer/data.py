@@ -28,6 +28,7 @@ import numpy as np
 from ...exporters.opencv import cv2
 from ..errors import InputError
 from ..motion_prior.data.synthetic import load_stills, pair_rng, random_view, synthetic_volume
+from ..repo_data import CLIPS_FILE
 from ..spectral_volume import SpectralVolume
 
 ALPHA_THRESHOLD_PX = 0.3  # mean motion (px at 256 wide) above which a pixel is foreground
@@ -99,7 +100,6 @@ def _backward_warp(layer: np.ndarray, forward: np.ndarray) -> tuple[np.ndarray, 
     return out, None  # type: ignore[return-value]
 
 
-CLIPS_FILE = Path(__file__).resolve().parents[2] / "samples" / "clips.json"
 DEFAULT_HELD_OUT = 0.3  # the last share of an unlisted clip's decoded frames is held out
 
 

@@ -51,9 +51,9 @@ import numpy as np
 
 from ....exporters.opencv import cv2
 from ...errors import InputError
+from ...repo_data import STILLS_DIR
 from ...spectral_volume import DEFAULT_FPS, DEFAULT_FRAMES, DEFAULT_K, SpectralVolume
 
-STILLS_DIR = Path(__file__).resolve().parents[3] / "data" / "stills"
 SPLITS = ("train", "eval")
 REFERENCE_WIDTH = 256  # amplitudes below are in pixels at this width; they scale with the width
 MAX_DISPLACEMENT_PX = 10.0  # hard bound on |F_t(p)| at the reference width

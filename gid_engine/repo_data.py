@@ -1,0 +1,18 @@
+"""Where a clone of the repository keeps its data: the sample clips and the licensed stills.
+
+Named once because several modules need them (the demo, the self-test, the prior's held-out
+evaluation clip, the renderer's clip splits, the synthetic data) and because none of them ship in
+the Blender extension or the wheel (``packaging.py`` leaves ``samples/`` and ``data/`` out): a
+caller must check that a path exists before it relies on it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SAMPLES_DIR = REPO_ROOT / "samples"
+TREE_CLIP = SAMPLES_DIR / "tree.avi"  # the licensed real clip; held out from the prior's training
+TREE_STILL = SAMPLES_DIR / "tree_still.png"
+CLIPS_FILE = SAMPLES_DIR / "clips.json"  # per-clip train/eval frame splits of the renderer
+STILLS_DIR = REPO_ROOT / "data" / "stills"
