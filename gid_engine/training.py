@@ -21,7 +21,7 @@ import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable, Optional, Sequence
 
 import numpy as np
 import torch
@@ -138,12 +138,44 @@ def apply_gradients(accel, optimizer: torch.optim.Optimizer, loss: torch.Tensor,
     return float(loss.detach())
 
 
+class RunTally:
+    """A run's wall time and first loss across resumes, carried in every checkpoint's state.
+
+    Why: the summary the model card and the shipped index quote should describe the run, not only
+    the part after the last ``--resume``. A checkpoint written before this existed carries no tally;
+    its continuation then reports what it can see (its own part)."""
+
+    def __init__(self, state: Optional[dict] = None) -> None:
+        state = state or {}
+        self.before = float(state.get("run_seconds", 0.0))
+        self.first_loss: Optional[float] = state.get("run_first_loss")
+        self.t0 = time.perf_counter()
+
+    def loss(self, value: float) -> None:
+        if self.first_loss is None:
+            self.first_loss = float(value)
+
+    def part_seconds(self) -> float:
+        return time.perf_counter() - self.t0
+
+    def state(self) -> dict:
+        """What a checkpoint stores so the next part continues the tally."""
+        return {"run_seconds": round(self.before + self.part_seconds(), 1), "run_first_loss": self.first_loss}
+
+    def summary(self) -> dict:
+        """``seconds`` and ``first_loss`` of the whole run; ``part_seconds`` of this process's part."""
+        part = self.part_seconds()
+        return {"seconds": round(self.before + part, 1), "part_seconds": round(part, 1),
+                "first_loss": self.first_loss}
+
+
 def settle_summary(stage_dir: Path, summary: dict, trained: bool, write: bool = True) -> dict:
     """The run's ``summary.json``: this call's figures when it trained, else the one already on disk.
 
     Why: ``--resume --export`` on a finished run trains nothing; writing its summary would replace
     the real run's losses and time (which the model card and the shipped index quote) by NaN. A
-    run resumed partway writes the figures of its last part (``start`` says where that began)."""
+    run resumed partway writes the whole run's time and first loss (``RunTally``); ``start`` says
+    where its last part began."""
     path = Path(stage_dir) / "summary.json"
     if not trained:
         return json.loads(path.read_text()) if path.is_file() else summary  # never store a NaN summary
@@ -271,8 +303,10 @@ def _make_chunk(indices: list[int]) -> tuple[list[int], dict[str, np.ndarray]]:
 
 
 def fill_parallel(make: Callable[[int], dict[str, np.ndarray]], n: int, tensors: dict[str, torch.Tensor],
-                  workers: int, log: Callable[[str], None] = print, label: str = "items") -> None:
-    """``tensors[name][i] = make(i)[name]`` for every ``i < n``.
+                  workers: int, log: Callable[[str], None] = print, label: str = "items",
+                  indices: Optional[Sequence[int]] = None) -> None:
+    """``tensors[name][i] = make(i)[name]`` for every ``i < n`` (or every ``i`` in ``indices``: a
+    caller that makes some items itself, e.g. from data too large to copy into every worker).
 
     ``workers > 1``: spawned processes make chunks of items and send them back through pipes (no
     shared memory, whose size containers often cap); ``make`` must be a picklable module-level
@@ -280,21 +314,25 @@ def fill_parallel(make: Callable[[int], dict[str, np.ndarray]], n: int, tensors:
     the serial path bit for bit when that runs with ``OMP_NUM_THREADS=1`` too, and otherwise to float
     rounding (measured: <= 1 float16 ulp in a few pixels)."""
     t0 = time.perf_counter()
+    todo = list(range(n)) if indices is None else [int(i) for i in indices]
+    n = len(todo)
 
-    def put(indices: list[int], arrays: dict[str, np.ndarray]) -> None:
+    def put(chunk: list[int], arrays: dict[str, np.ndarray]) -> None:
+        where = torch.as_tensor(chunk)
         for name, arr in arrays.items():
-            tensors[name][indices[0] : indices[-1] + 1] = torch.from_numpy(arr)
+            tensors[name][where] = torch.from_numpy(arr)
 
     if workers <= 1 or n < 2:
-        for i in range(n):
+        for done, i in enumerate(todo, 1):
             put([i], {k: v[None] for k, v in make(i).items()})
-            if (i + 1) % 200 == 0:
-                log(f"data: {i + 1}/{n} {label} ({time.perf_counter() - t0:.0f}s)")
+            if done % 200 == 0:
+                log(f"data: {done}/{n} {label} ({time.perf_counter() - t0:.0f}s)")
+        log(f"data: {n} {label} in {time.perf_counter() - t0:.0f}s")
         return
     from multiprocessing import get_context
 
     step = max(1, min(16, n // (workers * 4) or 1))
-    chunks = [list(range(s, min(n, s + step))) for s in range(0, n, step)]
+    chunks = [todo[s : s + step] for s in range(0, n, step)]
     from .motion_prior.data.shards import single_threaded_children
 
     with single_threaded_children(), ProcessPoolExecutor(
@@ -302,10 +340,10 @@ def fill_parallel(make: Callable[[int], dict[str, np.ndarray]], n: int, tensors:
     ) as pool:
         done = 0
         try:
-            for indices, arrays in pool.map(_make_chunk, chunks):
-                put(indices, arrays)
-                done += len(indices)
-                if done % 1000 < len(indices):
+            for chunk, arrays in pool.map(_make_chunk, chunks):
+                put(chunk, arrays)
+                done += len(chunk)
+                if done % 1000 < len(chunk):
                     log(f"data: {done}/{n} {label} ({time.perf_counter() - t0:.0f}s, {workers} workers)")
         except BaseException:  # a failing item or Ctrl-C: drop the queued chunks instead of finishing them
             pool.shutdown(wait=False, cancel_futures=True)

@@ -76,6 +76,11 @@ def test_resume_reproduces_an_uninterrupted_run(run, tmp_path):
     summary = train(TrainArgs(stage="vae", config="tiny", steps=6, out=copy, pairs=2, norm_samples=4,
                               log_every=1, ckpt_every=3, data_seed=1, resume=True), log=lambda m: None)
     assert summary["start"] == 3
+    # the summary describes the whole run: its first loss and the time of both parts
+    whole = json.loads((run / "vae" / "summary.json").read_text())
+    assert summary["first_loss"] == whole["first_loss"]
+    part1 = json.loads((copy / "vae" / "ckpt-0000003" / "state.json").read_text())["run_seconds"]
+    assert summary["seconds"] == pytest.approx(part1 + summary["part_seconds"], abs=0.11)
     a = load_file(str(run / "vae" / "ckpt-0000006" / "model.safetensors"))
     b = load_file(str(copy / "vae" / "ckpt-0000006" / "model.safetensors"))
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -63,6 +62,32 @@ def test_parallel_pairs_match_the_serial_ones():
     assert float((diff > 0).float().mean()) < 1e-4
     assert float(diff.max()) <= 4e-3
     assert float(serial.volumes.float().abs().max()) > 0.1  # real data, not zeros
+
+
+def test_mixed_real_pairs_are_made_in_the_parent_and_land_at_their_indices(tmp_path):
+    """With --real the parent makes the real indices and the workers only the synthetic ones (no
+    copy of the clips' pairs per worker): every index still holds what the dataset serves there."""
+    from gid.gid_engine.bench import synthetic_clip
+    from gid.gid_engine.motion_prior.data import MotionPairDataset, real_pairs
+    from gid.gid_engine.motion_prior.data.dataset import real_pick
+
+    config = get_config("tiny")
+    clip = synthetic_clip(tmp_path / "sway.avi", width=config.width * 2, height=config.height * 2)
+    norm = fit_frequency_normalizer(n=4)
+    n, share = 10, 0.5
+    logs: list[str] = []
+    cache = PairCache.build(n, config, norm, seed=0, log=logs.append, workers=2, real=(str(clip),),
+                            real_fraction=share)
+    pairs = real_pairs([clip], every=10, width=config.width, height=config.height, k=config.num_frequencies)
+    picked = [i for i in range(n) if real_pick(0, "train", i, len(pairs), share) is not None]
+    assert 0 < len(picked) < n  # both kinds present, so the test tells them apart
+    assert any(f"{len(picked)} real pairs" in m for m in logs)
+    data = MotionPairDataset(n, seed=0, width=config.width, height=config.height, k=config.num_frequencies,
+                             normalizer=norm, real=pairs, real_fraction=share)
+    for i in range(n):
+        want = data[i]
+        assert float((cache.images[i].float() - want["image"]).abs().max()) < 1e-2, i
+        assert float((cache.volumes[i].float() - want["volume"]).abs().max()) < 1e-2, i
 
 
 def test_perceptual_weights_load_only_what_is_used(tmp_path):

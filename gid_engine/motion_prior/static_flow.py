@@ -22,7 +22,7 @@ import torch
 
 from ..errors import FormatError
 from ..spectral_volume import SpectralVolume
-from ..training import (LossLog, StepBudget, apply_gradients, batch_rng, checkpoint_to_resume, device_name,
+from ..training import (LossLog, RunTally, StepBudget, apply_gradients, batch_rng, checkpoint_to_resume, device_name,
                         fill_parallel, load_checkpoint_model, lr_at, make_accelerator, restore_optimizer,
                         save_checkpoint, set_lr, settle_summary)
 from .models.static_flow import StaticFlowNet
@@ -83,6 +83,7 @@ def train_static_flow(args: StaticFlowTrainArgs, log: Callable[[str], None] = pr
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
     start = 0
     planned = args.steps  # a resumed run keeps the total its budget fixed (stored in each checkpoint)
+    st: dict = {}
     if ckpt is not None:
         st = load_checkpoint_model(ckpt, model)
         restore_optimizer(optimizer, load_state_dict(ckpt, st["optimizer_files"]), st["optimizer"])
@@ -94,7 +95,8 @@ def train_static_flow(args: StaticFlowTrainArgs, log: Callable[[str], None] = pr
     budget = StepBudget(planned, args.time_budget, start)
     budget.started()
     total, step, t0 = planned, start, time.perf_counter()
-    first = last = float("nan")
+    tally = RunTally(st)
+    last = float("nan")
     flip_sign = torch.tensor([-1.0, 1.0]).view(1, 2, 1, 1)
     while step < total:
         rng = batch_rng(args.data_seed, step, accel.process_index)
@@ -108,7 +110,7 @@ def train_static_flow(args: StaticFlowTrainArgs, log: Callable[[str], None] = pr
         with accel.autocast():
             loss = (model(img.to(accel.device)).float() - fld.to(accel.device)).abs().mean()
         last = apply_gradients(accel, optimizer, loss, model.parameters())
-        first = last if step == start else first
+        tally.loss(last)
         step += 1
         fixed = budget.after_step(step, accel)
         if fixed is not None:
@@ -119,10 +121,10 @@ def train_static_flow(args: StaticFlowTrainArgs, log: Callable[[str], None] = pr
             say(f"static-flow: step {step}/{total} L1 {last:.4f} px")
         if accel.is_main_process and (step % args.ckpt_every == 0 or step == total):
             save_checkpoint(stage_dir, step, accel.unwrap_model(model), optimizer,
-                            {"stage": "static-flow", "steps": total})
+                            {"stage": "static-flow", "steps": total} | tally.state())
         accel.wait_for_everyone()
     summary = {"stage": "static-flow", "steps": total, "start": start, "pairs": args.pairs, "batch": args.batch,
-               "lr": args.lr, "seconds": round(time.perf_counter() - t0, 1), "first_loss": first, "last_loss": last,
+               "lr": args.lr, **tally.summary(), "last_loss": last,
                "device": device_name(accel)}
     summary = settle_summary(stage_dir, summary, trained=start < total, write=accel.is_main_process)
     if accel.is_main_process and args.export is not None:

@@ -52,7 +52,7 @@ from .models import FrequencyCoordinatedDenoiser, FrequencyDenoiser, SpectralVAE
 from .models.configs import PriorConfig
 from .models.vae import vae_loss
 from .pipeline import make_scheduler
-from ..training import (LossLog, StepBudget, apply_gradients, batch_rng, checkpoint_to_resume, device_name,
+from ..training import (LossLog, RunTally, StepBudget, apply_gradients, batch_rng, checkpoint_to_resume, device_name,
                         fill_parallel, latest_checkpoint, load_checkpoint_model, make_accelerator, lr_at,
                         restore_optimizer, save_checkpoint, set_lr, settle_summary, torch_gen)
 from .weights import load_state_dict, sha256_file
@@ -117,8 +117,16 @@ class PairCache:
         tensors = {"volumes": torch.empty((n, k, 4, config.height, config.width), dtype=torch.float16),
                    "images": torch.empty((n, 3, config.height, config.width), dtype=torch.float16)}
         real_set = load_real_pairs(real, config, log) if real else []
-        fill = _PairFiller(seed, config.width, config.height, k, normalizer, real_set, real_fraction)
-        fill_parallel(fill, n, tensors, workers, log=log, label="pairs")
+        synthetic = list(range(n))
+        if real_set:  # made here: the workers get the synthetic indices only, not copies of the clips' pairs
+            from .data.dataset import real_pick
+
+            picks = [i for i in range(n) if real_pick(seed, "train", i, len(real_set), real_fraction) is not None]
+            fill_parallel(_PairFiller(seed, config.width, config.height, k, normalizer, real_set, real_fraction),
+                          n, tensors, 1, log=log, label="real pairs", indices=picks)
+            synthetic = sorted(set(synthetic) - set(picks))
+        fill = _PairFiller(seed, config.width, config.height, k, normalizer)
+        fill_parallel(fill, n, tensors, workers, log=log, label="pairs", indices=synthetic)
         vols, imgs = tensors["volumes"], tensors["images"]
         if cache_file is not None:
             tmp = cache_file.with_name(f".{cache_file.name}.tmp")
@@ -427,6 +435,7 @@ def train(args: TrainArgs, log: Callable[[str], None] = print, cache: Optional[P
     optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=0.0 if args.stage == "freq-attn" else 1e-4)
     start = 0
     planned = args.steps  # a resumed run keeps the total its budget fixed (stored in each checkpoint)
+    st: dict = {}
     if resume_ckpt is not None:
         st = load_checkpoint_model(resume_ckpt, model)
         planned = int(st.get("steps", args.steps))
@@ -452,8 +461,8 @@ def train(args: TrainArgs, log: Callable[[str], None] = print, cache: Optional[P
     if latents is not None:
         cond_fields = static_fields(accel.unwrap_model(model), cache, accel.device, say)
     t0 = time.perf_counter()
+    tally = RunTally(st)
     recent: list[float] = []
-    first_loss = None
     loss_value = float("nan")
     budget = StepBudget(planned, args.time_budget, start)
     budget.started()
@@ -477,7 +486,7 @@ def train(args: TrainArgs, log: Callable[[str], None] = print, cache: Optional[P
                 loss = _denoise_loss(args.stage, model, cache, latents, latent_scale, batch, k, rng, gen, acp, ntt,
                                      config.cond_dropout, accel.device, cond_fields)
         loss_value = apply_gradients(accel, optimizer, loss, params)
-        first_loss = loss_value if first_loss is None else first_loss
+        tally.loss(loss_value)
         recent.append(loss_value)
         done = step + 1
         step = done
@@ -494,12 +503,11 @@ def train(args: TrainArgs, log: Callable[[str], None] = print, cache: Optional[P
             say(f"{args.stage}: step {done}/{total} loss {avg:.5f} lr {cur_lr:.2g} "
                 f"({(time.perf_counter() - t0) / (done - start):.3f}s/step)")
         if accel.is_main_process and (done % args.ckpt_every == 0 or done == total):
-            save_checkpoint(stage_dir, done, accel.unwrap_model(model), optimizer, extra_state)
+            save_checkpoint(stage_dir, done, accel.unwrap_model(model), optimizer, extra_state | tally.state())
         accel.wait_for_everyone()
     elapsed = time.perf_counter() - t0
     summary = {"stage": args.stage, "config": args.config, "steps": total, "start": start,
-               "seconds": round(elapsed, 1), "batch": batch, "lr": lr, "first_loss": first_loss,
-               "last_loss": loss_value, "latent_scale": latent_scale, "pairs": len(cache),
+               **tally.summary(), "batch": batch, "lr": lr, "last_loss": loss_value, "latent_scale": latent_scale, "pairs": len(cache),
                "device": device_name(accel), "processes": accel.num_processes}
     if args.real:
         summary.update(real=[Path(c).name for c in args.real], real_fraction=args.real_fraction)

@@ -24,7 +24,7 @@ import torch
 
 from ..errors import InputError
 from ..motion_prior.weights import load_state_dict
-from ..training import (LossLog, StepBudget, apply_gradients, batch_rng, checkpoint_to_resume, device_name,
+from ..training import (LossLog, RunTally, StepBudget, apply_gradients, batch_rng, checkpoint_to_resume, device_name,
                         fill_parallel, latest_checkpoint, load_checkpoint_model, make_accelerator, lr_at,
                         restore_optimizer, save_checkpoint, set_lr, settle_summary)
 from .checkpoint import WEIGHTS_DIR
@@ -132,6 +132,7 @@ def train_renderer(args: RenderTrainArgs, log: Callable[[str], None] = print) ->
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-5)
     start = 0
     planned = args.steps  # a resumed run keeps the total its budget fixed (stored in each checkpoint)
+    st: dict = {}
     if ckpt is not None:
         st = load_checkpoint_model(ckpt, model)
         planned = int(st.get("steps", args.steps))
@@ -150,8 +151,9 @@ def train_renderer(args: RenderTrainArgs, log: Callable[[str], None] = print) ->
     if warm_start is not None:
         extra["warm_start"] = warm_start
     t0 = time.perf_counter()
+    tally = RunTally(st)
     recent: list[tuple[float, float, float]] = []
-    first = last = float("nan")
+    last = float("nan")
     budget = StepBudget(planned, args.time_budget, start)
     budget.started()
     total = planned
@@ -173,7 +175,7 @@ def train_renderer(args: RenderTrainArgs, log: Callable[[str], None] = print) ->
             perc = perceptual.distance(pred.float(), target).mean()
             loss = l1 + config.perceptual_weight * perc
         last = apply_gradients(accel, optimizer, loss, model.parameters())
-        first = last if step == start else first
+        tally.loss(last)
         recent.append((last, float(l1.detach()), float(perc.detach())))
         done = step + 1
         step = done
@@ -190,12 +192,12 @@ def train_renderer(args: RenderTrainArgs, log: Callable[[str], None] = print) ->
             say(f"render: step {done}/{total} loss {avg[0]:.5f} (l1 {avg[1]:.5f}, perceptual {avg[2]:.4f}) "
                 f"({(time.perf_counter() - t0) / (done - start):.2f}s/step)")
         if accel.is_main_process and (done % args.ckpt_every == 0 or done == total):
-            save_checkpoint(stage_dir, done, accel.unwrap_model(model), optimizer, extra)
+            save_checkpoint(stage_dir, done, accel.unwrap_model(model), optimizer, extra | tally.state())
         accel.wait_for_everyone()
     summary = {"stage": "render", "config": args.config, "steps": total, "start": start, "batch": batch,
                "lr": lr, "pairs": args.pairs, "real": [Path(p).name for p in args.real],
                "same_still": args.same_still, "real_weight": args.real_weight,
-               "seconds": round(time.perf_counter() - t0, 1), "first_loss": first, "last_loss": last,
+               **tally.summary(), "last_loss": last,
                "device": device_name(accel), "processes": accel.num_processes}
     if "warm_start" in extra:
         summary["warm_start"] = extra["warm_start"]

@@ -59,13 +59,11 @@ class MotionPairDataset(Dataset):
         """``(image (H, W, 3) float32 [0, 1], coeffs (K, 4, H, W) float32 px, is_real)``."""
         if not 0 <= index < self.length:
             raise IndexError(f"index {index} out of range for {self.length} pairs")
-        if self.real:
-            rng = pair_rng(self.seed, self.split, index, stream="mix")
-            use_real = rng.random() < self.real_fraction
-            choice, flip = int(rng.integers(len(self.real))), bool(rng.random() < 0.5)
-            if use_real:
-                image, coeffs = self.real[choice]
-                return (_flip_image(image), _flip_coeffs(coeffs), True) if flip else (image, coeffs, True)
+        pick = real_pick(self.seed, self.split, index, len(self.real), self.real_fraction)
+        if pick is not None:
+            choice, flip = pick
+            image, coeffs = self.real[choice]
+            return (_flip_image(image), _flip_coeffs(coeffs), True) if flip else (image, coeffs, True)
         image, volume = synthetic_pair(index, seed=self.seed, split=self.split, width=self.width,
                                        height=self.height, k=self.k)
         return image, volume.coeffs, False
@@ -73,6 +71,18 @@ class MotionPairDataset(Dataset):
     def __getitem__(self, index: int) -> dict[str, Any]:
         image, coeffs, _ = self.pair(int(index))
         return pair_to_tensors(image, coeffs, self.normalizer) | {"index": int(index)}
+
+
+def real_pick(seed: int, split: str, index: int, n_real: int, real_fraction: float) -> tuple[int, bool] | None:
+    """Which real pair (and whether mirrored) index ``index`` serves, or None for a synthetic one.
+    Apart from the dataset so a builder can tell the real indices without holding the real pairs
+    (they are large: a clip's pairs would otherwise be copied into every data worker)."""
+    if n_real <= 0:
+        return None
+    rng = pair_rng(seed, split, index, stream="mix")
+    use_real = rng.random() < real_fraction
+    choice, flip = int(rng.integers(n_real)), bool(rng.random() < 0.5)
+    return (choice, flip) if use_real else None
 
 
 def pair_to_tensors(image: np.ndarray, coeffs: np.ndarray,
