@@ -270,3 +270,14 @@ def test_cli_predict_and_eval(weights, tmp_path, capsys):
     assert zeros["amplitude_ratio"] == 0.0 and zeros["seam_px"] == 0.0
     oracle = res["datasets"]["synthetic (eval split)"]["methods"]["static flow (oracle)"]
     assert oracle["magnitude_corr"] > 0.5
+    # --n 0: the real clips alone (seed sweeps on the held-out clip); nothing at all is an error
+    from gid.gid_engine.bench import synthetic_clip
+
+    clip = synthetic_clip(tmp_path / "sway.avi", width=512, height=320)
+    assert main(["eval", "--weights", str(weights), "--n", "0", "--real", str(clip), "--steps", "2",
+                 "--json", str(js)]) == 0
+    table = capsys.readouterr().out
+    assert "synthetic" not in table and "| real (sway.avi) (n=1) | prior (tiny, 2 steps) |" in table
+    assert list(json.loads(js.read_text())["datasets"]) == ["real (sway.avi)"]
+    assert main(["eval", "--weights", str(weights), "--n", "0", "--real", str(tmp_path / "none.avi")]) == 2
+    assert "nothing to evaluate" in capsys.readouterr().err

@@ -46,6 +46,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
+from ..errors import InputError
 from ..repo_data import TREE_CLIP
 from ..spectral_volume import SpectralVolume
 
@@ -171,6 +172,9 @@ def run_eval(args: EvalArgs, log: Callable[[str], None] = print) -> dict:
                            k=cfg.num_frequencies)
     if real:
         datasets["real (" + ", ".join(Path(c).name for c in args.real) + ")"] = real
+    datasets = {name: pairs for name, pairs in datasets.items() if pairs}  # --n 0: the real clips alone
+    if not datasets:
+        raise InputError("nothing to evaluate: --n is 0 and no real clip was found")
     steps = int(args.steps or cfg.default_steps)
     from .static_flow import learned_static_flow, load_static_flow
 
@@ -209,7 +213,7 @@ def run_eval(args: EvalArgs, log: Callable[[str], None] = print) -> dict:
             "ref_mean_motion_px": float(np.mean([magnitude_map(r.anchored()).mean() for _, r in pairs])),
         }
     results["seconds_per_sample"] = float(np.mean(sample_seconds)) if sample_seconds else None
-    if args.seam > 0:
+    if args.seam > 0 and args.n > 0:
         results["seam"] = seam_comparison(pipe, datasets["synthetic (eval split)"][: args.seam], args.seam_steps,
                                           args.seed, log)
     table = format_table(results)
