@@ -357,7 +357,7 @@ def cmd_eval(args: argparse.Namespace) -> None:
                       n=args.n if args.n is not None else 8, steps=args.steps,
                       seed=args.seed, real=args.real if args.real is not None else [str(HELD_OUT_REAL)], real_pairs=args.real_pairs, seam=args.seam,
                       seam_steps=args.seam_steps, json_path=args.json, device=args.device,
-                      guidance=args.guidance), log=_say)
+                      guidance=args.guidance, repeats=args.repeats), log=_say)
 
 
 # --------------------------------------------------------------------------------- parser
@@ -563,6 +563,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seam-steps", type=int, default=25, help="DDIM steps of the seam comparison")
     p.add_argument("--guidance", type=float, default=None, metavar="W",
                    help="classifier-free guidance scale of the prior's samples (default: the model's)")
+    p.add_argument("--repeats", type=int, default=1, metavar="R",
+                   help="prior: samples per pair (other seeds); the table gives mean ± sd over the R draws")
     p.add_argument("--device", choices=["auto", "gpu", "cpu"], default="auto")
     p.add_argument("--json", default=None, help="also write the results as JSON")
     p.set_defaults(func=cmd_eval)

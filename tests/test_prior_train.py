@@ -281,3 +281,13 @@ def test_cli_predict_and_eval(weights, tmp_path, capsys):
     assert list(json.loads(js.read_text())["datasets"]) == ["real (sway.avi)"]
     assert main(["eval", "--weights", str(weights), "--n", "0", "--real", str(tmp_path / "none.avi")]) == 2
     assert "nothing to evaluate" in capsys.readouterr().err
+    # --repeats: several draws per pair; the prior's row gives mean ± sd over them
+    assert main(["eval", "--weights", str(weights), "--n", "1", "--real", "--steps", "2", "--seam", "0",
+                 "--repeats", "3", "--json", str(js)]) == 0
+    table = capsys.readouterr().out
+    assert "| synthetic (eval split) (n=1, 3 draws) | prior (tiny, 2 steps) |" in table and " ± " in table
+    d = json.loads(js.read_text())["datasets"]["synthetic (eval split)"]
+    assert d["repeats"] == 3 and d["prior_sd"]["spectrum_log_err"] > 0  # other seeds, other samples
+    first = res["datasets"]["synthetic (eval split)"]["methods"]["no motion"]  # baselines do not repeat
+    assert d["methods"]["no motion"] == first
+    assert main(["eval", "--weights", str(weights), "--n", "1", "--real", "--repeats", "0"]) == 2

@@ -71,6 +71,9 @@ class EvalArgs:
     json_path: Optional[str] = None
     device: str = "auto"
     guidance: Optional[float] = None  # classifier-free guidance scale w (default: the model's)
+    # samples per pair (seeds seed + i + r * pairs): one draw of the real clip's two pairs moves its
+    # figures by +-0.04, so models are compared on the mean and spread over repeats
+    repeats: int = 1
 
 
 # ----------------------------------------------------------------------------- metrics
@@ -155,6 +158,8 @@ def run_eval(args: EvalArgs, log: Callable[[str], None] = print) -> dict:
     from .data import real_pairs, synthetic_pair
     from .weights import load_weights
 
+    if args.repeats < 1:
+        raise InputError(f"--repeats must be >= 1, got {args.repeats}")
     pipe = load_weights(Path(args.weights), device=_torch_device(args.device))
     cfg = pipe.config
     k_star = dominant_bin(pipe.normalizer.scales)
@@ -191,15 +196,18 @@ def run_eval(args: EvalArgs, log: Callable[[str], None] = print) -> dict:
     sample_seconds = []
     for dname, pairs in datasets.items():
         per: dict[str, list[dict[str, float]]] = {m: [] for m in methods}
+        by_repeat: list[list[dict[str, float]]] = [[] for _ in range(args.repeats)]
         vae_err: list[dict[str, float]] = []
         for i, (image, ref) in enumerate(pairs):
             ref = ref.anchored()
             ref_mag = magnitude_map(ref)
-            ts = time.perf_counter()
-            pred = pipe(image, steps=steps, seed=args.seed + i, guidance_scale=args.guidance)
-            sample_seconds.append(time.perf_counter() - ts)
+            for r in range(args.repeats):
+                ts = time.perf_counter()
+                pred = pipe(image, steps=steps, seed=args.seed + i + r * len(pairs), guidance_scale=args.guidance)
+                sample_seconds.append(time.perf_counter() - ts)
+                by_repeat[r].append(pair_metrics(pred, ref, ref_mag))
+                per[methods[0]].append(by_repeat[r][-1])
             zeros = ref.replace(coeffs=np.zeros_like(ref.coeffs))
-            per[methods[0]].append(pair_metrics(pred, ref, ref_mag))
             per[methods[1]].append(pair_metrics(zeros, ref, ref_mag))
             per[methods[2]].append(pair_metrics(static_flow_baseline(ref, k_star), ref, ref_mag))
             if learned is not None:
@@ -209,9 +217,12 @@ def run_eval(args: EvalArgs, log: Callable[[str], None] = print) -> dict:
         results["datasets"][dname] = {
             "n": len(pairs),
             "methods": {m: _mean(v) for m, v in per.items()},
+            "repeats": args.repeats,
             "vae": _mean(vae_err),
             "ref_mean_motion_px": float(np.mean([magnitude_map(r.anchored()).mean() for _, r in pairs])),
         }
+        if args.repeats > 1:  # the spread of the prior's figures between draws (sd of per-repeat means)
+            results["datasets"][dname]["prior_sd"] = _spread([_mean(rows) for rows in by_repeat])
     results["seconds_per_sample"] = float(np.mean(sample_seconds)) if sample_seconds else None
     if args.seam > 0 and args.n > 0:
         results["seam"] = seam_comparison(pipe, datasets["synthetic (eval split)"][: args.seam], args.seam_steps,
@@ -248,6 +259,10 @@ def _mean(rows: list[dict[str, float]]) -> dict[str, float]:
     return out
 
 
+def _spread(means: list[dict[str, float]]) -> dict[str, float]:
+    return {key: float(np.nanstd([m[key] for m in means], ddof=1)) for key in means[0]}
+
+
 def _fmt(v: float, nd: int = 3) -> str:
     return "n/a" if v is None or not math.isfinite(v) else f"{v:.{nd}f}"
 
@@ -257,8 +272,14 @@ def format_table(results: dict) -> str:
              "|---|---|---|---|---|---|"]
     for dname, d in results["datasets"].items():
         for m, r in d["methods"].items():
-            lines.append(f"| {dname} (n={d['n']}) | {m} | {_fmt(r['spectrum_log_err'])} | {_fmt(r['magnitude_corr'])} "
-                         f"| {_fmt(r['amplitude_ratio'])} | {_fmt(r['seam_px'], 4)} |")
+            sd = d.get("prior_sd") if m.startswith("prior") else None
+
+            def cell(key: str, nd: int = 3) -> str:
+                return _fmt(r[key], nd) + (f" ± {_fmt(sd[key], nd)}" if sd else "")
+
+            rep = f", {d['repeats']} draws" if sd else ""
+            lines.append(f"| {dname} (n={d['n']}{rep}) | {m} | {cell('spectrum_log_err')} | {cell('magnitude_corr')} "
+                         f"| {cell('amplitude_ratio')} | {cell('seam_px', 4)} |")
     lines += ["", "| data | VAE recon L1 (normalized) | VAE recon L1 (px) | reference mean motion (px) |",
               "|---|---|---|---|"]
     for dname, d in results["datasets"].items():
