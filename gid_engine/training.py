@@ -127,7 +127,8 @@ def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
         group["lr"] = lr
 
 
-def apply_gradients(accel, optimizer: torch.optim.Optimizer, loss: torch.Tensor, params, max_norm: float = 1.0) -> float:
+def apply_gradients(accel, optimizer: torch.optim.Optimizer, loss: torch.Tensor, params,
+                    max_norm: float = 1.0) -> float:
     """One optimiser step of every gid training loop, through accelerate so that multi-GPU runs
     all-reduce the gradients and bf16 runs scale them; the norm clip keeps a warm start's first
     large gradients from undoing its weights. Returns the loss as a float (the caller logs it)."""

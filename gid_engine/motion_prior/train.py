@@ -507,7 +507,8 @@ def train(args: TrainArgs, log: Callable[[str], None] = print, cache: Optional[P
         accel.wait_for_everyone()
     elapsed = time.perf_counter() - t0
     summary = {"stage": args.stage, "config": args.config, "steps": total, "start": start,
-               **tally.summary(), "batch": batch, "lr": lr, "last_loss": loss_value, "latent_scale": latent_scale, "pairs": len(cache),
+               **tally.summary(), "batch": batch, "lr": lr, "last_loss": loss_value, "latent_scale": latent_scale,
+               "pairs": len(cache),
                "device": device_name(accel), "processes": accel.num_processes}
     if args.real:
         summary.update(real=[Path(c).name for c in args.real], real_fraction=args.real_fraction)
