@@ -105,8 +105,11 @@ class PairCache:
     @classmethod
     def build(cls, n: int, config: PriorConfig, normalizer: FrequencyNormalizer, seed: int,
               log: Callable[[str], None] = print, cache_file: Optional[Path] = None,
-              workers: int = 1, real: tuple[str, ...] = (), real_fraction: float = 0.25) -> "PairCache":
-        real_key = real_data_key(real, real_fraction)
+              workers: int = 1, real: tuple[str, ...] = (), real_fraction: float = 0.25,
+              real_key: Optional[list] = None) -> "PairCache":
+        """``real_key``: the clips' :func:`real_data_key` when the caller has it (hashing a clip reads it whole)."""
+        if real_key is None:
+            real_key = real_data_key(real, real_fraction)
         if cache_file is not None and cache_file.is_file():
             blob = torch.load(cache_file)
             if (blob["n"] == n and blob["seed"] == seed and blob.get("real", []) == real_key
@@ -399,7 +402,8 @@ def train(args: TrainArgs, log: Callable[[str], None] = print, cache: Optional[P
         if cache is None or len(cache) != args.pairs:
             cache = PairCache.build(args.pairs, config, normalizer, args.data_seed, log=say,
                                     cache_file=out / "pairs.pt" if args.pair_cache else None,
-                                    workers=args.workers, real=tuple(args.real), real_fraction=args.real_fraction)
+                                    workers=args.workers, real=tuple(args.real), real_fraction=args.real_fraction,
+                                    real_key=real_key)
 
     latent_scale = 1.0
     latents = None
