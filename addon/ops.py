@@ -152,9 +152,11 @@ def prepare_predict(context: bpy.types.Context, image_name: str = "") -> Task:
     overwrite = motion_overwrite_policy(target)
     # 0 is "automatic": the engine picks the model's steps on a GPU and fewer on the CPU
     seed, steps, device = settings.seed, settings.steps or None, settings.device.lower()
+    strength = settings.variation
 
     def predict(job: Job) -> Any:
-        return predict_motion(load_image(path), seed=seed, steps=steps, device=device, job=job)
+        return predict_motion(load_image(path), seed=seed, steps=steps, device=device, job=job,
+                              init_strength=strength)
 
     run = bio.leave_no_trace(_save_motion(predict, target, overwrite), folder)
     return Task("Predicting motion", ref, run, _finish_motion(ref, "Predicted"))

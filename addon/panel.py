@@ -76,6 +76,7 @@ def draw_panel(layout: bpy.types.UILayout, context: bpy.types.Context) -> None:
     row = box.row(align=True)
     row.prop(settings, "seed")
     row.prop(settings, "steps")
+    box.prop(settings, "variation", slider=True)
 
     layout.prop(settings, "device")
     layout.prop(settings, "output_dir")

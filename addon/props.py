@@ -66,6 +66,11 @@ class GID_ImageSettings(bpy.types.PropertyGroup):
     steps: IntProperty(name="Steps", default=0, min=0, max=1000,
                        description="Denoising steps of motion prediction (more: slower, cleaner). "
                                    "0: automatic, 50 on a GPU and 25 on the CPU")  # type: ignore[valid-type]
+    variation: FloatProperty(name="Variation", default=0.5, min=0.05, max=1.0, step=5, precision=2,
+                             description="Share of the denoising steps sampled freely. 1: the motion is drawn "
+                                         "from noise (most varied). Lower: it starts from where the image's "
+                                         "static-flow field says things move (steadier layout, e.g. trees "
+                                         "move and the sky stays still)")  # type: ignore[valid-type]
     device: EnumProperty(name="Device", items=DEVICES, default="AUTO",
                          description="Where the engine runs")  # type: ignore[valid-type]
     output_dir: StringProperty(name="Output Folder", subtype="DIR_PATH", default=DEFAULT_OUTPUT_DIR,

@@ -183,8 +183,9 @@ def bench_prior(backends: tuple[str, ...] | list[str] = ("onnx", "torch"), repea
                 steps: Optional[int] = None, paper_steps: bool = False) -> list[dict]:
     """One ``predict_motion`` (image -> spectral volume: DDIM steps with CFG, each one denoiser call
     on 2K = 32 latent slices, then the VAE decoder) per backend, on the CPU, at the model's 256x160:
-    with no steps asked for (the CPU default, ``predict.CPU_DEFAULT_STEPS``) and at the model's own
-    50, or only at ``steps``. A 1-step prediction first loads the model and warms up; the figure is
+    with nothing asked for (what ``gid predict`` does on the CPU: ``predict.CPU_DEFAULT_STEPS``,
+    of which the Eulerian-initialised start runs ``DEFAULT_INIT_STRENGTH``) and at the model's own
+    50 plain steps, or only at ``steps`` (plain: every step a denoiser call). A 1-step prediction first loads the model and warms up; the figure is
     the median of ``repeats`` full predictions. The onnx figure includes the seamless loop
     projection (about a millisecond). ``paper_steps`` adds the paper's 250 steps, timed once: on two
     CPU cores that alone takes minutes per backend, so it is asked for, not default."""
@@ -197,7 +198,8 @@ def bench_prior(backends: tuple[str, ...] | list[str] = ("onnx", "torch"), repea
         if paper_steps and PAPER_STEPS not in counts:
             counts += (PAPER_STEPS,)
         for asked in counts:
-            label = "CPU default steps" if asked is None else f"{asked} steps"
+            label = "CPU defaults" if asked is None else f"{asked} steps"
+            strength = None if asked is None else 1.0
             row = {"task": f"predict motion (prior, {label})", "size": "256x160", "backend": backend,
                    "value": float("nan"), "unit": "s", "goal": GOAL_PRIOR_S, "vs_goal": None}
             try:
@@ -205,7 +207,8 @@ def bench_prior(backends: tuple[str, ...] | list[str] = ("onnx", "torch"), repea
                 times = []
                 for _ in range(1 if asked == PAPER_STEPS else max(1, repeats)):
                     t0 = time.perf_counter()
-                    vol = predict_motion(image, seed=0, steps=asked, device="cpu", backend=backend)
+                    vol = predict_motion(image, seed=0, steps=asked, device="cpu", backend=backend,
+                                         init_strength=strength)
                     times.append(time.perf_counter() - t0)
             except Exception as exc:  # torch or the weights missing: report, don't fail the whole bench
                 row["note"] = str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__
@@ -213,8 +216,10 @@ def bench_prior(backends: tuple[str, ...] | list[str] = ("onnx", "torch"), repea
                 break
             detail = vol.extra.get("provider") or _torch_threads()
             secs = statistics.median(times)
-            row.update(value=secs, vs_goal=GOAL_PRIOR_S / secs,
-                       backend=f"{backend} ({detail}, {vol.extra.get('steps')} steps)")
+            share = vol.extra.get("init_strength")
+            ran = f"{max(1, round(vol.extra.get('steps', 0) * share))} of {vol.extra.get('steps')} steps, Eulerian " \
+                  f"init {share:g}" if share else f"{vol.extra.get('steps')} steps"
+            row.update(value=secs, vs_goal=GOAL_PRIOR_S / secs, backend=f"{backend} ({detail}, {ran})")
             rows.append(row)
     return rows
 

@@ -308,7 +308,8 @@ def cmd_animate(args: argparse.Namespace) -> None:
     try:
         result = engine.animate(args.image, args.output, seed=args.seed, steps=args.steps, frames=args.frames,
                                 fps=args.fps, amplitude=args.amplitude, slowmo=args.slowmo, fmt=args.format,
-                                preview=None if args.no_preview else "gif", overwrite=args.overwrite, job=job)
+                                preview=None if args.no_preview else "gif", overwrite=args.overwrite, job=job,
+                                init_strength=args.init_strength)
     finally:
         close()
     s = result.seconds
@@ -330,13 +331,16 @@ def cmd_predict(args: argparse.Namespace) -> None:
     try:
         sv = predict_motion(image, seed=args.seed, steps=args.steps, device=args.device,
                             weights_dir=Path(args.weights) if args.weights else WEIGHTS_DIR, job=job,
-                            backend=args.backend, log=_say)
+                            backend=args.backend, log=_say, init_strength=args.init_strength)
     finally:
         close()
     dt = time.perf_counter() - t0
     save_spectral_volume(sv, out, overwrite=args.overwrite)
+    start = sv.extra.get("init_strength")
+    n = int(sv.extra.get("steps") or 0)
+    steps = f"{n} steps" + (f" from the Eulerian start ({max(1, round(n * start))} run)" if start else "")
     _say(f"wrote {out}: {sv.width}x{sv.height}, K={sv.K}, {sv.fps:g} fps x {sv.num_frames} frames, "
-         f"seed {args.seed}, {sv.extra.get('steps')} steps ({sv.extra.get('backend', 'torch')}) in {dt:.1f}s "
+         f"seed {args.seed}, {steps} ({sv.extra.get('backend', 'torch')}) in {dt:.1f}s "
          f"(largest mean displacement {float(sv.mean_magnitude().max()):.2f} px)")
 
 
@@ -357,7 +361,7 @@ def cmd_eval(args: argparse.Namespace) -> None:
                       n=args.n if args.n is not None else 8, steps=args.steps,
                       seed=args.seed, real=args.real if args.real is not None else [str(HELD_OUT_REAL)], real_pairs=args.real_pairs, seam=args.seam,
                       seam_steps=args.seam_steps, json_path=args.json, device=args.device,
-                      guidance=args.guidance, repeats=args.repeats), log=_say)
+                      guidance=args.guidance, repeats=args.repeats, init_strength=args.init_strength), log=_say)
 
 
 # --------------------------------------------------------------------------------- parser
@@ -521,6 +525,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--steps", type=int, default=None,
                    help="DDIM steps (default: the model's, 50, on a GPU; 25 on the CPU)")
+    p.add_argument("--init-strength", type=float, default=None, metavar="S",
+                   help="start from the static-flow field's motion (where the image should move) and run "
+                        "this share of the DDIM steps, 0 < S <= 1; 1 = plain sampling from noise (default: "
+                        "the model card's choice, predict.DEFAULT_INIT_STRENGTH)")
     p.add_argument("--frames", type=int, default=None, help="number of frames (default: one full loop)")
     p.add_argument("--fps", type=float, default=30.0, help="output frame rate (default 30)")
     p.add_argument("--amplitude", type=float, default=1.0, help="motion amplitude scale (default 1)")
@@ -542,6 +550,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, default=None,
                    help="DDIM steps (default: the model's, 50, on a GPU; 25 on the CPU)")
     p.add_argument("--device", choices=["auto", "gpu", "cpu"], default="auto")
+    p.add_argument("--init-strength", type=float, default=None, metavar="S",
+                   help="start from the static-flow field's motion (where the image should move) and run "
+                        "this share of the DDIM steps, 0 < S <= 1; 1 = plain sampling from noise (default: "
+                        "the model card's choice, predict.DEFAULT_INIT_STRENGTH)")
     p.add_argument("--weights", default=None,
                    help="weights folder, torch or ONNX (default: the shipped one; its ONNX export is "
                         "the sibling folder NAME_onnx)")
@@ -565,6 +577,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="classifier-free guidance scale of the prior's samples (default: the model's)")
     p.add_argument("--repeats", type=int, default=1, metavar="R",
                    help="prior: samples per pair (other seeds); the table gives mean ± sd over the R draws")
+    p.add_argument("--init-strength", type=float, default=None, metavar="S",
+                   help="prior: start from the static-flow field's motion and run this share of the steps "
+                        "(Eulerian-initialised sampling; 1 = plain sampling; default: gid predict's)")
     p.add_argument("--device", choices=["auto", "gpu", "cpu"], default="auto")
     p.add_argument("--json", default=None, help="also write the results as JSON")
     p.set_defaults(func=cmd_eval)

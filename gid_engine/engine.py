@@ -62,12 +62,12 @@ class Engine:
 
     # ------------------------------------------------------------------ motion
     def predict(self, image: ImageLike, *, seed: int = 0, steps: Optional[int] = None,
-                job: Optional[Job] = None) -> SpectralVolume:
+                job: Optional[Job] = None, init_strength: Optional[float] = None) -> SpectralVolume:
         """A spectral volume for ``image`` from the learned prior (in the image's aspect)."""
         from .predict import predict_motion
 
         return predict_motion(as_image(image), seed=int(seed), steps=steps, device=self.device,
-                              backend=self.backend, job=job)
+                              backend=self.backend, job=job, init_strength=init_strength)
 
     # ------------------------------------------------------------------ frames
     def frame_renderer(self, renderer: Optional[str] = None):
@@ -90,7 +90,8 @@ class Engine:
     def animate(self, image_path: Union[str, Path], out_dir: Union[str, Path], *, seed: int = 0,
                 steps: Optional[int] = None, frames: Optional[int] = None, fps: float = 30.0,
                 amplitude: float = 1.0, slowmo: float = 1.0, fmt: str = "png", preview: Optional[str] = "gif",
-                renderer: Optional[str] = None, overwrite: bool = False, job: Optional[Job] = None) -> AnimateResult:
+                renderer: Optional[str] = None, overwrite: bool = False, job: Optional[Job] = None,
+                init_strength: Optional[float] = None) -> AnimateResult:
         """Predict, render and write a seamless loop into ``out_dir``: the frames (or one video), a
         JSON sidecar, a preview and ``motion.gidsv``. All or nothing: a failure or a cancel at any
         point leaves none of these files behind, and existing files are never replaced unless
@@ -113,7 +114,7 @@ class Engine:
         options.timing.validate()  # fail before the expensive part
         seconds: dict[str, float] = {}
         t0 = time.perf_counter()
-        volume = self.predict(image, seed=seed, steps=steps, job=job)
+        volume = self.predict(image, seed=seed, steps=steps, job=job, init_strength=init_strength)
         seconds["predict"] = time.perf_counter() - t0
         t1 = time.perf_counter()
         result = render_to_dir(image, volume, out, options, fmt=fmt, preview=preview if fmt in ("png", "exr") else None,

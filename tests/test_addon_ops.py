@@ -292,6 +292,7 @@ def test_predict_with_the_shipped_model(scene_blend: dict) -> None:
     through the ONNX export of the same model where it is not (Blender's own Python)."""
     image = scene_blend["image"]
     image.gid.steps = 2  # the sampler's cost, not its quality, is what this test can afford
+    image.gid.variation = 0.5  # start from the static-flow field's layout (both backends can)
     try:
         import diffusers  # noqa: F401
         import torch  # noqa: F401
@@ -302,6 +303,10 @@ def test_predict_with_the_shipped_model(scene_blend: dict) -> None:
     assert bpy.ops.gid.predict_motion("EXEC_DEFAULT", image=image.name) == {"FINISHED"}
     sv = load_spectral_volume(bpy.path.abspath(image.gid.motion_path))
     assert sv.K == 16 and sv.height == 160 and sv.extra["backend"] == backend
+    assert sv.extra["init_strength"] == pytest.approx(0.5)
+    from gid.gid_engine.predict import DEFAULT_INIT_STRENGTH  # the panel's default is the engine's
+
+    assert type(image.gid).bl_rna.properties["variation"].default == pytest.approx(DEFAULT_INIT_STRENGTH)
     assert abs(sv.width / sv.height - image.size[0] / image.size[1]) < 0.02
     assert float(np.abs(sv.coeffs).max()) > 0.0
 

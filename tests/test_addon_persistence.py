@@ -25,7 +25,7 @@ def _bake_everything(scene_blend: dict, motion_file: Path) -> None:
     s = image.gid
     s.motion_path = "//motion_in.gidsv"
     s.mode, s.frames, s.fps, s.amplitude, s.slowmo = "DISPLACEMENT", 6, 12.0, 1.25, 2.0
-    s.seed, s.steps, s.device, s.video_path = 7, 33, "CPU", "//clip.avi"
+    s.seed, s.steps, s.device, s.video_path, s.variation = 7, 33, "CPU", "//clip.avi", 0.4
     assert bpy.ops.gid.bake_loop("EXEC_DEFAULT") == {"FINISHED"}
     s.frames = 4
     assert bpy.ops.gid.bake_displacement("EXEC_DEFAULT", image=image.name) == {"FINISHED"}
@@ -36,7 +36,7 @@ def _check_reopened(folder: Path, scale: float) -> None:
     image = bpy.data.images["tex.png"]
     s = image.gid
     assert (s.mode, s.frames, s.fps, s.amplitude, s.slowmo) == ("DISPLACEMENT", 6, 12.0, 1.25, 2.0)
-    assert (s.seed, s.steps, s.device) == (7, 33, "CPU")
+    assert (s.seed, s.steps, s.device) == (7, 33, "CPU") and s.variation == pytest.approx(0.4)
     assert bio.abspath(s.motion_path) == folder / "motion_in.gidsv"
     assert bio.abspath(s.video_path) == folder / "clip.avi"
     loop = props.loop_image(s)

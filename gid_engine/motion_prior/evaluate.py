@@ -74,6 +74,8 @@ class EvalArgs:
     # samples per pair (seeds seed + i + r * pairs): one draw of the real clip's two pairs moves its
     # figures by +-0.04, so models are compared on the mean and spread over repeats
     repeats: int = 1
+    # < 1: Eulerian-initialised sampling (eulerian_init.py); None: what gid predict does by default
+    init_strength: Optional[float] = None
 
 
 # ----------------------------------------------------------------------------- metrics
@@ -154,13 +156,17 @@ def vae_recon_error(pipe, ref: SpectralVolume) -> dict[str, float]:
 
 # ----------------------------------------------------------------------------- run
 def run_eval(args: EvalArgs, log: Callable[[str], None] = print) -> dict:
-    from ..predict import _torch_device
+    from ..predict import _torch_device, init_strength_for
     from .data import real_pairs, synthetic_pair
     from .weights import load_weights
 
     if args.repeats < 1:
         raise InputError(f"--repeats must be >= 1, got {args.repeats}")
+    from .eulerian_init import check_strength
+
+    asked = None if args.init_strength is None else check_strength(args.init_strength)
     pipe = load_weights(Path(args.weights), device=_torch_device(args.device))
+    strength = init_strength_for(pipe, asked)
     cfg = pipe.config
     k_star = dominant_bin(pipe.normalizer.scales)
     datasets: dict[str, list[tuple[np.ndarray, SpectralVolume]]] = {}
@@ -186,11 +192,13 @@ def run_eval(args: EvalArgs, log: Callable[[str], None] = print) -> dict:
     learned = load_static_flow()
     if learned is not None:
         learned = learned.to(pipe.device)
-    methods = [f"prior ({cfg.name}, {steps} steps)", "no motion", "static flow (oracle)"]
+    init = f", Eulerian init {strength:g}" if strength < 1.0 else ""
+    methods = [f"prior ({cfg.name}, {steps} steps{init})", "no motion", "static flow (oracle)"]
     if learned is not None:
         methods.append("static flow (learned)")
     results: dict = {"config": cfg.name, "steps": steps, "k_star": k_star,
                      "guidance": float(args.guidance if args.guidance is not None else cfg.guidance_scale),
+                     "init_strength": strength,
                      "f_star_hz": k_star * cfg.fps / cfg.num_frames, "datasets": {}}
     t0 = time.perf_counter()
     sample_seconds = []
@@ -203,7 +211,8 @@ def run_eval(args: EvalArgs, log: Callable[[str], None] = print) -> dict:
             ref_mag = magnitude_map(ref)
             for r in range(args.repeats):
                 ts = time.perf_counter()
-                pred = pipe(image, steps=steps, seed=args.seed + i + r * len(pairs), guidance_scale=args.guidance)
+                pred = pipe(image, steps=steps, seed=args.seed + i + r * len(pairs), guidance_scale=args.guidance,
+                            init_strength=strength)
                 sample_seconds.append(time.perf_counter() - ts)
                 by_repeat[r].append(pair_metrics(pred, ref, ref_mag))
                 per[methods[0]].append(by_repeat[r][-1])

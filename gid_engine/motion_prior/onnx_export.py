@@ -8,7 +8,10 @@ Three graphs (legacy TorchScript exporter, opset 18, like the splat renderer's e
   (its frequency attention groups the batch into K-slice volumes). The batch is dynamic: K
   without guidance, 2K for conditional + null in one call;
 * ``decoder.onnx``: *scaled* latents ``(N, 4, h, w)`` -> the normalized volume slices; the
-  ``1 / latent_scale`` division is inside the graph (``latent_scale_in_decoder`` in the index).
+  ``1 / latent_scale`` division is inside the graph (``latent_scale_in_decoder`` in the index);
+* ``vae_encoder.onnx``: its inverse direction (posterior mode, times ``latent_scale``), and, on
+  models with the static-flow condition, ``encoder.onnx``'s second output ``flow`` ``(N, 2, H, W)``:
+  together they let the ONNX pipeline start from the Eulerian field (``eulerian_init.py``).
 
 Every file must stay within the weights' 16 MiB file limit. The shipped denoiser is ~20 MB of
 fp32 weights, so its weights go to ONNX external-data files, split into <= 16 MiB pieces that
@@ -30,7 +33,8 @@ import torch
 from torch import nn
 
 from ..errors import InputError
-from .onnx_pipeline import DECODER, DENOISER, ENCODER, ONNX_FORMAT, ONNX_INDEX_NAME, ONNX_VERSION
+from .onnx_pipeline import (DECODER, DENOISER, ENCODER, FLOW_OUTPUT, ONNX_FORMAT, ONNX_INDEX_NAME, ONNX_VERSION,
+                            VAE_ENCODER)
 from .weights import MAX_FILE_BYTES, _jsonable, publish_folder, sha256_file
 
 OPSET = 18
@@ -39,12 +43,18 @@ _EXTERNAL_MIN_BYTES = 1024  # tensors smaller than this stay inside the graph
 
 
 class _Encoder(nn.Module):
+    """Image -> condition, and the static-flow field ``M`` as a second output when the model has one
+    (computed once: the condition uses the same field)."""
+
     def __init__(self, denoiser: nn.Module) -> None:
         super().__init__()
         self.denoiser = denoiser
 
-    def forward(self, image: torch.Tensor) -> torch.Tensor:
-        return self.denoiser.encode_condition(image)
+    def forward(self, image: torch.Tensor):  # noqa: ANN201 - traced; a tensor or (cond, flow)
+        flow = self.denoiser.static_field(image)
+        if flow is None:
+            return self.denoiser.encode_condition(image)
+        return self.denoiser.encode_condition(image, flow), flow
 
 
 class _Denoiser(nn.Module):
@@ -64,6 +74,18 @@ class _Decoder(nn.Module):
 
     def forward(self, latents: torch.Tensor) -> torch.Tensor:
         return self.vae.decode(latents / self.latent_scale)
+
+
+class _VaeEncoder(nn.Module):
+    """Normalized slices -> scaled latents (posterior mode), for Eulerian-initialised sampling."""
+
+    def __init__(self, vae: nn.Module, latent_scale: float) -> None:
+        super().__init__()
+        self.vae = vae
+        self.latent_scale = float(latent_scale)
+
+    def forward(self, normalized: torch.Tensor) -> torch.Tensor:
+        return self.vae.encode(normalized).mode() * self.latent_scale
 
 
 def _export(module: nn.Module, args: tuple, path: Path, names: tuple[str, list[str], list[str]],
@@ -114,7 +136,7 @@ def _split_external(path: Path, max_bytes: int) -> list[str]:
 
 def export_prior_onnx(pipe, folder: Path = DEFAULT_ONNX_DIR, *, max_file_bytes: int = MAX_FILE_BYTES,
                       source: Optional[dict] = None, log: Optional[Callable[[str], None]] = None) -> dict:
-    """Write ``pipe``'s (a ``MotionPriorPipeline``) three graphs and ``prior_onnx.json`` to
+    """Write ``pipe``'s (a ``MotionPriorPipeline``) four graphs and ``prior_onnx.json`` to
     ``folder`` atomically; returns the index."""
     import onnx
 
@@ -136,16 +158,21 @@ def export_prior_onnx(pipe, folder: Path = DEFAULT_ONNX_DIR, *, max_file_bytes: 
                torch.randn(2 * k, c_cond, h, w, generator=g))
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.tmp-", dir=folder.parent))
+    with_flow = den.static_field(image[:1]) is not None
+    encoder = (ENCODER[0], ENCODER[1], ENCODER[2] + ([FLOW_OUTPUT] if with_flow else []))
+    graphs = [("encoder", encoder), ("denoiser", DENOISER), ("decoder", DECODER), ("vae_encoder", VAE_ENCODER)]
     try:
         with torch.no_grad():
-            _export(_Encoder(den), (image,), tmp / ENCODER[0], ENCODER,
-                    {"image": {0: "n"}, "cond": {0: "n"}})
+            _export(_Encoder(den), (image,), tmp / ENCODER[0], encoder,
+                    {name: {0: "n"} for name in encoder[1] + encoder[2]})
             _export(_Denoiser(den), example, tmp / DENOISER[0], DENOISER,
                     {name: {0: "n"} for name in DENOISER[1] + DENOISER[2]})
             _export(_Decoder(vae, pipe.latent_scale), (latents[:k],), tmp / DECODER[0], DECODER,
                     {"latents": {0: "n"}, "normalized": {0: "n"}})
+            _export(_VaeEncoder(vae, pipe.latent_scale), (torch.randn(k, c, cfg.height, cfg.width, generator=g),),
+                    tmp / VAE_ENCODER[0], VAE_ENCODER, {"normalized": {0: "n"}, "latents": {0: "n"}})
         models: dict[str, Any] = {}
-        for key, (name, inputs, outputs) in (("encoder", ENCODER), ("denoiser", DENOISER), ("decoder", DECODER)):
+        for key, (name, inputs, outputs) in graphs:
             data = _split_external(tmp / name, max_file_bytes)
             onnx.checker.check_model(str(tmp / name))
             models[key] = {"file": name, "inputs": inputs, "outputs": outputs, "external_data": data}

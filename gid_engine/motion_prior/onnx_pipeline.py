@@ -4,7 +4,9 @@ Blender has no torch, so the shipped prior is also exported (``onnx_export.py``,
 --prior``) to three graphs in ``assets/motion_prior_onnx/``: the image-condition encoder, the
 frequency-coordinated denoiser (batch = any multiple of K: all K frequency slices of a volume at
 once, 2K for conditional + null together so classifier-free guidance is one call) and the VAE
-decoder (the ``1 / latent_scale`` division is inside it). ``prior_onnx.json`` lists the config,
+decoder (the ``1 / latent_scale`` division is inside it); exports since 2026-12-03 add the VAE
+encoder and the static-flow field as a second encoder output, for Eulerian-initialised sampling
+(``eulerian_init.py``); older folders still load and sample, only without that option. ``prior_onnx.json`` lists the config,
 the normalizer scales, the scheduler and every file with its SHA-256; loading checks them all, so
 a missing or corrupt file is a one-line error naming it.
 
@@ -22,7 +24,6 @@ onnxruntime and torch-free engine modules (a test checks ``sys.modules``).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -39,9 +40,12 @@ ONNX_INDEX_NAME = "prior_onnx.json"
 ONNX_FORMAT = "gid.motion_prior_onnx"
 ONNX_VERSION = 1
 # graph file names and their input/output names (the exporter writes exactly these)
-ENCODER = ("encoder.onnx", ["image"], ["cond"])
+ENCODER = ("encoder.onnx", ["image"], ["cond"])  # + "flow" (the static-flow field M) when the model has one
 DENOISER = ("denoiser.onnx", ["latents", "timestep", "freq_index", "cond"], ["eps"])
 DECODER = ("decoder.onnx", ["latents"], ["normalized"])
+# optional (exports since 2026-12-03): the VAE encoder for Eulerian-initialised sampling
+VAE_ENCODER = ("vae_encoder.onnx", ["normalized"], ["latents"])
+FLOW_OUTPUT = "flow"
 
 
 # ----------------------------------------------------------------------------- image
@@ -213,7 +217,7 @@ class OnnxPriorPipeline:
     @classmethod
     def load(cls, folder: Path, device: str = "auto", threads: Optional[int] = None,
              log: Optional[Callable[[str], None]] = None) -> "OnnxPriorPipeline":
-        """Verify ``folder`` (checksums) and open its three graphs on ``device`` (auto, gpu, cpu)."""
+        """Verify ``folder`` (checksums) and open its graphs on ``device`` (auto, gpu, cpu)."""
         from ..runtime import create_session
 
         folder = Path(folder)
@@ -221,7 +225,10 @@ class OnnxPriorPipeline:
         sessions: dict[str, Any] = {}
         provider = ""
         messages: list[str] = []
-        for key, (default_name, _, _) in (("encoder", ENCODER), ("denoiser", DENOISER), ("decoder", DECODER)):
+        keys = [("encoder", ENCODER), ("denoiser", DENOISER), ("decoder", DECODER)]
+        if "vae_encoder" in index["models"]:
+            keys.append(("vae_encoder", VAE_ENCODER))
+        for key, (default_name, _, _) in keys:
             entry = index["models"].get(key)
             if not isinstance(entry, dict) or "file" not in entry:
                 raise FormatError(f"ONNX prior file {ONNX_INDEX_NAME} is corrupt (no '{key}' model)")
@@ -244,6 +251,31 @@ class OnnxPriorPipeline:
         """``(N, 3, H, W)`` in [-1, 1] -> condition features ``(N, C, h, w)``."""
         return self.sessions["encoder"].run(["cond"], {"image": np.ascontiguousarray(image, dtype=np.float32)})[0]
 
+    @property
+    def supports_eulerian_start(self) -> bool:
+        """Whether ``init_strength`` < 1 can run: the export has the field output and the VAE encoder."""
+        return FLOW_OUTPUT in self.index["models"]["encoder"].get("outputs", []) and "vae_encoder" in self.sessions
+
+    def static_field(self, image: np.ndarray) -> np.ndarray:
+        """``(1, 3, H, W)`` in [-1, 1] -> the static-flow field ``M`` ``(2, H, W)``."""
+        if not self.supports_eulerian_start:
+            raise InputError(f"the ONNX prior in {self.folder} cannot start from the Eulerian field (exported before "
+                             "2026-12-03 or without a static-flow network); re-export it with gid export-onnx --prior")
+        out = self.sessions["encoder"].run([FLOW_OUTPUT], {"image": np.ascontiguousarray(image, dtype=np.float32)})
+        return out[0][0]
+
+    def encode_normalized(self, normalized: np.ndarray) -> np.ndarray:
+        """``(K, 4, H, W)`` normalized volume -> scaled latents (the VAE posterior mode)."""
+        return self.sessions["vae_encoder"].run(["latents"], {"normalized": np.ascontiguousarray(normalized, dtype=np.float32)})[0]
+
+    def eulerian_start(self, img: np.ndarray, noise: np.ndarray, t: int, seed: int) -> np.ndarray:
+        """As the torch pipeline's: the static-flow field's volume, encoded and noised to ``t``."""
+        from .eulerian_init import eulerian_init_coeffs, noised_latents
+
+        coeffs = eulerian_init_coeffs(self.static_field(img), self.normalizer.scales, seed, self.fps, self.num_frames)
+        z0 = self.encode_normalized(self.normalizer.normalize(coeffs))
+        return noised_latents(z0, noise, float(self.scheduler.alphas_cumprod[int(t)]))
+
     def decode_normalized(self, latents: np.ndarray) -> np.ndarray:
         """``(K, 4, h, w)`` scaled latents -> ``(K, 4, H, W)`` normalized volume."""
         return self.sessions["decoder"].run(["normalized"], {"latents": np.ascontiguousarray(latents, dtype=np.float32)})[0]
@@ -256,19 +288,22 @@ class OnnxPriorPipeline:
     # ------------------------------------------------------------------ sampling
     def __call__(self, image: np.ndarray, *, steps: Optional[int] = None, guidance_scale: Optional[float] = None,
                  seed: int = 0, noise: Optional[np.ndarray] = None, loop: bool = True,
-                 job: Optional[Job] = None) -> SpectralVolume:
+                 job: Optional[Job] = None, init_strength: float = 1.0) -> SpectralVolume:
         """Sample a spectral volume (anchored: ``F(0) = 0``; seamless when ``loop``).
 
         ``noise`` ``(K, 4, h, w)`` replaces the initial latent draw (numpy ``default_rng(seed)``),
         e.g. to compare with the torch pipeline fed the same noise. The same seed gives a
-        bit-identical volume on the same provider.
+        bit-identical volume on the same provider. ``init_strength`` < 1: Eulerian-initialised
+        sampling, as in the torch pipeline.
         """
         from ..loop_constraint import make_seamless, relative_change, seam_error
+        from .eulerian_init import check_strength, truncated_timesteps
 
         job = ensure_job(job)
         steps = int(steps or self.default_steps)
         if steps < 1:
             raise InputError(f"steps must be >= 1, got {steps}")
+        strength = check_strength(init_strength)
         w = float(guidance_scale) if guidance_scale is not None else self.guidance_scale
         k = self.K
         h, wl = self.latent_size
@@ -288,7 +323,10 @@ class OnnxPriorPipeline:
             freq = np.concatenate([freq, freq])
         cond = np.ascontiguousarray(cond, dtype=np.float32)
         self._denoise.bind_constants(freq, cond)
-        timesteps = self.scheduler.timesteps(steps)
+        timesteps = [int(t) for t in self.scheduler.timesteps(steps)]
+        if strength < 1.0:
+            timesteps = truncated_timesteps(timesteps, strength)
+            z = self.eulerian_start(img, z, timesteps[0], seed)
         job.check()
         for i, t in enumerate(timesteps):
             t = int(t)
@@ -306,6 +344,8 @@ class OnnxPriorPipeline:
             "guidance_scale": w, "self_guidance": False, "backend": "onnx", "provider": self.provider,
             "loop": bool(loop),
         }
+        if strength < 1.0:
+            extra["init_strength"] = strength
         if loop:  # the seam as sampled, and how much (relative L2) removing it changes the volume
             extra["seam_error_raw_px"] = round(seam_error(vol), 6)
             seamless = make_seamless(vol).anchored()  # anchoring again only tidies float rounding

@@ -39,9 +39,11 @@ import numpy as np
 import torch
 from diffusers import DDIMScheduler
 
+from ..errors import InputError
 from ..normalization import FrequencyNormalizer
 from ..progress import Job, ensure_job
 from ..spectral_volume import SpectralVolume
+from .eulerian_init import check_strength, eulerian_init_coeffs, noised_latents, truncated_timesteps
 from .models.configs import PriorConfig
 
 
@@ -219,6 +221,30 @@ class MotionPriorPipeline:
         """``(K, 4, h, w)`` scaled latents -> ``(K, 4, H, W)`` normalized volume."""
         return self.vae.decode(latents / self.latent_scale)
 
+    def encode_normalized(self, normalized: torch.Tensor) -> torch.Tensor:
+        """``(K, 4, H, W)`` normalized volume -> scaled latents (the posterior mode, as in training)."""
+        return self.vae.encode(normalized).mode() * self.latent_scale
+
+    @property
+    def supports_eulerian_start(self) -> bool:
+        """Whether ``init_strength`` < 1 can run (the model has a static-flow network)."""
+        return bool(self.denoiser.has_static_field)
+
+    def eulerian_start(self, img: torch.Tensor, noise: torch.Tensor, t: int, seed: int) -> torch.Tensor:
+        """The latents at timestep ``t`` of the volume built from the static-flow field of ``img``
+        (``eulerian_init.py``): its encoding noised with ``noise``."""
+        field = self.denoiser.static_field(img)
+        if field is None:
+            raise InputError("this motion model has no static-flow network, so it cannot start from the "
+                             "Eulerian field (init strength must stay 1)")
+        cfg = self.config
+        coeffs = eulerian_init_coeffs(field[0].float().cpu().numpy(), self.normalizer.scales, seed,
+                                      cfg.fps, cfg.num_frames)
+        z0 = self.encode_normalized(torch.from_numpy(self.normalizer.normalize(coeffs)).to(self.device))
+        z = noised_latents(z0.float().cpu().numpy(), noise.float().cpu().numpy(),
+                           float(self.scheduler.alphas_cumprod[int(t)]))
+        return torch.from_numpy(z).to(self.device)
+
     def _renoise(self, z_prev: torch.Tensor, t: int, t_prev: int, gen: torch.Generator) -> torch.Tensor:
         ac = self.scheduler.alphas_cumprod
         a_t = float(ac[t])
@@ -232,7 +258,8 @@ class MotionPriorPipeline:
     def __call__(self, image: np.ndarray, *, steps: Optional[int] = None, guidance_scale: Optional[float] = None,
                  seed: int = 0, generator: Optional[torch.Generator] = None, self_guidance: bool = False,
                  w: float = 1.75, u: float = 200.0, recurrence: int = 2, job: Optional[Job] = None,
-                 return_trace: bool = False, noise: Optional[np.ndarray | torch.Tensor] = None) -> SpectralVolume:
+                 return_trace: bool = False, noise: Optional[np.ndarray | torch.Tensor] = None,
+                 init_strength: float = 1.0) -> SpectralVolume:
         """Sample a spectral volume ``(K, 4, 160, 256)`` in pixels (anchored: ``F(0) = 0``).
 
         ``guidance_scale`` is the classifier-free guidance weight ``w`` of plain sampling (default:
@@ -241,6 +268,8 @@ class MotionPriorPipeline:
         ``seed`` (or an identically seeded ``generator``) gives a bit-identical volume. ``noise``
         ``(K, 4, h, w)`` replaces the initial ``torch.randn`` draw (the generator still drives the
         self-guidance re-noising), so this and the ONNX pipeline can start from the same latents.
+        ``init_strength`` < 1 starts from the static-flow field's motion instead of pure noise and
+        runs only that share of the steps (``eulerian_init.py``; the phases drawn from ``seed``).
         """
         job = ensure_job(job)
         cfg = self.config
@@ -271,6 +300,10 @@ class MotionPriorPipeline:
         z = z * sched.init_noise_sigma
         trace: list[dict[str, float]] = []
         timesteps = [int(t) for t in sched.timesteps]
+        strength = check_strength(init_strength)
+        if strength < 1.0:
+            timesteps = truncated_timesteps(timesteps, strength)
+            z = self.eulerian_start(img, z, timesteps[0], seed)
         stride = sched.config.num_train_timesteps // sched.num_inference_steps
         for i, t in enumerate(timesteps):
             tt = torch.full((k,), t, device=dev, dtype=torch.long)
@@ -295,6 +328,8 @@ class MotionPriorPipeline:
         }
         if self_guidance:
             extra.update({"u": float(u), "recurrence": passes})
+        if strength < 1.0:
+            extra["init_strength"] = strength
         extra["seam_error_px"] = round(seam_error(vol), 6)
         vol = vol.replace(extra=extra)
         if return_trace:

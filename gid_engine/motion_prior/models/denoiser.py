@@ -107,6 +107,11 @@ class FrequencyDenoiser(nn.Module):
         ``flow``: ``static_field(image)`` if already known."""
         return self.cond(image, self.sample_size, flow)
 
+    @property
+    def has_static_field(self) -> bool:
+        """Whether the condition includes the static-flow network (what Eulerian starts need)."""
+        return self.cond.static_flow is not None
+
     def static_field(self, image: torch.Tensor) -> torch.Tensor | None:
         """The frozen static-flow network's ``M`` for ``image`` (None without that condition)."""
         if self.cond.static_flow is None:

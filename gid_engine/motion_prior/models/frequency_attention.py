@@ -122,6 +122,10 @@ class FrequencyCoordinatedDenoiser(nn.Module):
     def encode_condition(self, image: torch.Tensor, flow: torch.Tensor | None = None) -> torch.Tensor:
         return self.base.encode_condition(image, flow)
 
+    @property
+    def has_static_field(self) -> bool:
+        return self.base.has_static_field
+
     def static_field(self, image: torch.Tensor) -> torch.Tensor | None:
         return self.base.static_field(image)
 
