@@ -260,7 +260,8 @@ class OnnxPriorPipeline:
         """``(1, 3, H, W)`` in [-1, 1] -> the static-flow field ``M`` ``(2, H, W)``."""
         if not self.supports_eulerian_start:
             raise InputError(f"the ONNX prior in {self.folder} cannot start from the Eulerian field (exported before "
-                             "2026-12-03 or without a static-flow network); re-export it with gid export-onnx --prior")
+                             "2026-12-03 or without a static-flow network): re-export it with gid export-onnx --prior, or "
+                             "use --init-strength 1 (in Blender: Variation 1)")
         out = self.sessions["encoder"].run([FLOW_OUTPUT], {"image": np.ascontiguousarray(image, dtype=np.float32)})
         return out[0][0]
 

@@ -236,7 +236,7 @@ class MotionPriorPipeline:
         field = self.denoiser.static_field(img)
         if field is None:
             raise InputError("this motion model has no static-flow network, so it cannot start from the "
-                             "Eulerian field (init strength must stay 1)")
+                             "Eulerian field: use --init-strength 1 (in Blender: Variation 1)")
         cfg = self.config
         coeffs = eulerian_init_coeffs(field[0].float().cpu().numpy(), self.normalizer.scales, seed,
                                       cfg.fps, cfg.num_frames)
