@@ -39,8 +39,8 @@ CPU_DEFAULT_STEPS = 25
 # motion and run this share of the steps; 1 = plain sampling from noise (the paper's). 0.5 since
 # 2026-12-03 (MODEL_CARD.md, "Eulerian-initialised sampling"): on held-out synthetic pairs it beats
 # plain sampling on all three motion metrics, on the held-out real clip it lifts the magnitude
-# correlation 0.21 -> 0.32 (the Eulerian baseline's 0.33) but over-drives the amplitude (1.3 -> 2.0);
-# and it runs half the denoiser steps. The Blender panel's "Variation" defaults to the same.
+# correlation 0.17 -> 0.31 over 20 draws (the Eulerian baseline's 0.33) but over-drives the
+# amplitude (1.3 -> 2.0); and it runs half the denoiser steps. The Blender panel's "Variation" defaults to the same.
 DEFAULT_INIT_STRENGTH = 0.5
 _ONNX_INDEX = "prior_onnx.json"  # motion_prior.onnx_pipeline.ONNX_INDEX_NAME (not imported: keeps this light)
 
