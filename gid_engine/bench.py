@@ -189,6 +189,7 @@ def bench_prior(backends: tuple[str, ...] | list[str] = ("onnx", "torch"), repea
     the median of ``repeats`` full predictions. The onnx figure includes the seamless loop
     projection (about a millisecond). ``paper_steps`` adds the paper's 250 steps, timed once: on two
     CPU cores that alone takes minutes per backend, so it is asked for, not default."""
+    from .motion_prior.eulerian_init import steps_run
     from .predict import predict_motion
 
     image = from_array(np.random.default_rng(3).random((160, 256, 3)).astype(np.float32))
@@ -216,9 +217,8 @@ def bench_prior(backends: tuple[str, ...] | list[str] = ("onnx", "torch"), repea
                 break
             detail = vol.extra.get("provider") or _torch_threads()
             secs = statistics.median(times)
-            share = vol.extra.get("init_strength")
-            ran = f"{max(1, round(vol.extra.get('steps', 0) * share))} of {vol.extra.get('steps')} steps, Eulerian " \
-                  f"init {share:g}" if share else f"{vol.extra.get('steps')} steps"
+            share, n = vol.extra.get("init_strength"), vol.extra.get("steps")
+            ran = f"{steps_run(n, share)} of {n} steps, Eulerian init {share:g}" if share else f"{n} steps"
             row.update(value=secs, vs_goal=GOAL_PRIOR_S / secs, backend=f"{backend} ({detail}, {ran})")
             rows.append(row)
     return rows

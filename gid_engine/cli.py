@@ -336,9 +336,10 @@ def cmd_predict(args: argparse.Namespace) -> None:
         close()
     dt = time.perf_counter() - t0
     save_spectral_volume(sv, out, overwrite=args.overwrite)
-    start = sv.extra.get("init_strength")
-    n = int(sv.extra.get("steps") or 0)
-    steps = f"{n} steps" + (f" from the Eulerian start ({max(1, round(n * start))} run)" if start else "")
+    from .motion_prior.eulerian_init import steps_run
+
+    start, n = sv.extra.get("init_strength"), sv.extra.get("steps")
+    steps = f"{n} steps" + (f" from the Eulerian start ({steps_run(n, start)} run)" if start else "")
     _say(f"wrote {out}: {sv.width}x{sv.height}, K={sv.K}, {sv.fps:g} fps x {sv.num_frames} frames, "
          f"seed {args.seed}, {steps} ({sv.extra.get('backend', 'torch')}) in {dt:.1f}s "
          f"(largest mean displacement {float(sv.mean_magnitude().max()):.2f} px)")

@@ -105,9 +105,9 @@ def test_torch_start_is_the_fields_volume_noised(monkeypatch):
     seen = {}
     real_step = pipe.eulerian_start
 
-    def spy(img, noise, t, seed):
+    def spy(field, noise, t, seed):
         seen["t"], seen["seed"] = t, seed
-        seen["z"] = real_step(img, noise, t, seed)
+        seen["z"] = real_step(field, noise, t, seed)
         return seen["z"]
 
     monkeypatch.setattr(pipe, "eulerian_start", spy)

@@ -20,7 +20,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from typing import Callable
+
 from ..errors import InputError
+from ..normalization import FrequencyNormalizer
 from ..spectral_volume import SpectralVolume
 
 
@@ -59,14 +62,28 @@ def check_strength(strength: float) -> float:
     return s
 
 
+def steps_run(steps: int, strength: float) -> int:
+    """How many of ``steps`` DDIM steps a start at ``strength`` runs: ``round(strength * steps)``, at least one."""
+    return max(1, int(round(int(steps) * check_strength(strength))))
+
+
 def truncated_timesteps(timesteps: list[int] | np.ndarray, strength: float) -> list[int]:
-    """The last ``round(strength * n)`` (at least one) of the descending DDIM ``timesteps``."""
+    """The last :func:`steps_run` of the descending DDIM ``timesteps``."""
     ts = [int(t) for t in timesteps]
-    run = max(1, int(round(len(ts) * check_strength(strength))))
-    return ts[len(ts) - run:]
+    return ts[len(ts) - steps_run(len(ts), strength):]
 
 
 def noised_latents(z0: np.ndarray, noise: np.ndarray, alpha_cumprod: float) -> np.ndarray:
     """``sqrt(a) z0 + sqrt(1 - a) noise`` (diffusers' ``add_noise``) in float32."""
     a = np.float32(alpha_cumprod)
     return (np.sqrt(a) * z0 + np.sqrt(np.float32(1.0) - a) * noise).astype(np.float32)
+
+
+def start_latents(field: np.ndarray, normalizer: FrequencyNormalizer, seed: int, fps: float, num_frames: int,
+                  encode: Callable[[np.ndarray], np.ndarray], noise: np.ndarray, alpha_cumprod: float) -> np.ndarray:
+    """The latents a start from ``field`` ``(2, H, W)`` begins at: the initial volume, normalized,
+    ``encode``d (normalized slices -> scaled latents, each backend's VAE encoder) and noised with
+    ``noise`` to the timestep whose cumulative alpha is ``alpha_cumprod``. One recipe for both
+    pipelines, so the same seed and noise give the same start on torch and ONNX."""
+    coeffs = eulerian_init_coeffs(field, normalizer.scales, seed, fps, num_frames)
+    return noised_latents(encode(normalizer.normalize(coeffs)), noise, alpha_cumprod)

@@ -158,7 +158,7 @@ def export_prior_onnx(pipe, folder: Path = DEFAULT_ONNX_DIR, *, max_file_bytes: 
                torch.randn(2 * k, c_cond, h, w, generator=g))
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.tmp-", dir=folder.parent))
-    with_flow = den.static_field(image[:1]) is not None
+    with_flow = den.has_static_field
     encoder = (ENCODER[0], ENCODER[1], ENCODER[2] + ([FLOW_OUTPUT] if with_flow else []))
     graphs = [("encoder", encoder), ("denoiser", DENOISER), ("decoder", DECODER), ("vae_encoder", VAE_ENCODER)]
     try:

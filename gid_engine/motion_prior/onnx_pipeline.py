@@ -256,26 +256,28 @@ class OnnxPriorPipeline:
         """Whether ``init_strength`` < 1 can run: the export has the field output and the VAE encoder."""
         return FLOW_OUTPUT in self.index["models"]["encoder"].get("outputs", []) and "vae_encoder" in self.sessions
 
-    def static_field(self, image: np.ndarray) -> np.ndarray:
-        """``(1, 3, H, W)`` in [-1, 1] -> the static-flow field ``M`` ``(2, H, W)``."""
+    def encode_with_field(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(N, 3, H, W)`` in [-1, 1] -> condition features and static-flow fields ``(N, 2, H, W)``,
+        from one run of the encoder (the condition is computed from the same field)."""
         if not self.supports_eulerian_start:
             raise InputError(f"the ONNX prior in {self.folder} cannot start from the Eulerian field (exported before "
                              "2026-12-03 or without a static-flow network): re-export it with gid export-onnx --prior, or "
                              "use --init-strength 1 (in Blender: Variation 1)")
-        out = self.sessions["encoder"].run([FLOW_OUTPUT], {"image": np.ascontiguousarray(image, dtype=np.float32)})
-        return out[0][0]
+        cond, field = self.sessions["encoder"].run(["cond", FLOW_OUTPUT],
+                                                   {"image": np.ascontiguousarray(image, dtype=np.float32)})
+        return cond, field
 
     def encode_normalized(self, normalized: np.ndarray) -> np.ndarray:
         """``(K, 4, H, W)`` normalized volume -> scaled latents (the VAE posterior mode)."""
         return self.sessions["vae_encoder"].run(["latents"], {"normalized": np.ascontiguousarray(normalized, dtype=np.float32)})[0]
 
-    def eulerian_start(self, img: np.ndarray, noise: np.ndarray, t: int, seed: int) -> np.ndarray:
-        """As the torch pipeline's: the static-flow field's volume, encoded and noised to ``t``."""
-        from .eulerian_init import eulerian_init_coeffs, noised_latents
+    def eulerian_start(self, field: np.ndarray, noise: np.ndarray, t: int, seed: int) -> np.ndarray:
+        """As the torch pipeline's: the volume of the static-flow ``field`` ``(2, H, W)``, encoded and
+        noised to ``t`` (``eulerian_init.start_latents``)."""
+        from .eulerian_init import start_latents
 
-        coeffs = eulerian_init_coeffs(self.static_field(img), self.normalizer.scales, seed, self.fps, self.num_frames)
-        z0 = self.encode_normalized(self.normalizer.normalize(coeffs))
-        return noised_latents(z0, noise, float(self.scheduler.alphas_cumprod[int(t)]))
+        return start_latents(field, self.normalizer, seed, self.fps, self.num_frames, self.encode_normalized, noise,
+                             float(self.scheduler.alphas_cumprod[int(t)]))
 
     def decode_normalized(self, latents: np.ndarray) -> np.ndarray:
         """``(K, 4, h, w)`` scaled latents -> ``(K, 4, H, W)`` normalized volume."""
@@ -316,7 +318,13 @@ class OnnxPriorPipeline:
                 raise InputError(f"noise must have shape {(k, self.latent_channels, h, wl)}, got {z.shape}")
         # init_noise_sigma is 1 for DDIM
         img = prepare_image_array(image, self.width, self.height)
-        feats = self.encode(np.concatenate([img, np.zeros_like(img)]) if w else img)
+        batch = np.concatenate([img, np.zeros_like(img)]) if w else img
+        field = None
+        if strength < 1.0:  # the field comes from the same encoder run as the condition
+            feats, fields = self.encode_with_field(batch)
+            field = fields[0]
+        else:
+            feats = self.encode(batch)
         cond = np.repeat(feats[:1], k, axis=0)
         freq = np.arange(k, dtype=np.int64)
         if w:
@@ -327,10 +335,9 @@ class OnnxPriorPipeline:
         timesteps = [int(t) for t in self.scheduler.timesteps(steps)]
         if strength < 1.0:
             timesteps = truncated_timesteps(timesteps, strength)
-            z = self.eulerian_start(img, z, timesteps[0], seed)
+            z = self.eulerian_start(field, z, timesteps[0], seed)
         job.check()
         for i, t in enumerate(timesteps):
-            t = int(t)
             tt = np.full(len(freq), t, dtype=np.int64)
             eps = self._denoise(np.concatenate([z, z]) if w else z, tt)
             if w:

@@ -43,7 +43,7 @@ from ..errors import InputError
 from ..normalization import FrequencyNormalizer
 from ..progress import Job, ensure_job
 from ..spectral_volume import SpectralVolume
-from .eulerian_init import check_strength, eulerian_init_coeffs, noised_latents, truncated_timesteps
+from .eulerian_init import check_strength, start_latents, truncated_timesteps
 from .models.configs import PriorConfig
 
 
@@ -230,19 +230,19 @@ class MotionPriorPipeline:
         """Whether ``init_strength`` < 1 can run (the model has a static-flow network)."""
         return bool(self.denoiser.has_static_field)
 
-    def eulerian_start(self, img: torch.Tensor, noise: torch.Tensor, t: int, seed: int) -> torch.Tensor:
-        """The latents at timestep ``t`` of the volume built from the static-flow field of ``img``
-        (``eulerian_init.py``): its encoding noised with ``noise``."""
-        field = self.denoiser.static_field(img)
+    def eulerian_start(self, field: Optional[torch.Tensor], noise: torch.Tensor, t: int, seed: int) -> torch.Tensor:
+        """The latents at timestep ``t`` of the volume built from the static-flow ``field``
+        ``(1, 2, H, W)`` of the image (``eulerian_init.start_latents``), noised with ``noise``."""
         if field is None:
             raise InputError("this motion model has no static-flow network, so it cannot start from the "
                              "Eulerian field: use --init-strength 1 (in Blender: Variation 1)")
         cfg = self.config
-        coeffs = eulerian_init_coeffs(field[0].float().cpu().numpy(), self.normalizer.scales, seed,
-                                      cfg.fps, cfg.num_frames)
-        z0 = self.encode_normalized(torch.from_numpy(self.normalizer.normalize(coeffs)).to(self.device))
-        z = noised_latents(z0.float().cpu().numpy(), noise.float().cpu().numpy(),
-                           float(self.scheduler.alphas_cumprod[int(t)]))
+
+        def encode(normalized: np.ndarray) -> np.ndarray:
+            return self.encode_normalized(torch.from_numpy(normalized).to(self.device)).float().cpu().numpy()
+
+        z = start_latents(field[0].float().cpu().numpy(), self.normalizer, seed, cfg.fps, cfg.num_frames, encode,
+                          noise.float().cpu().numpy(), float(self.scheduler.alphas_cumprod[int(t)]))
         return torch.from_numpy(z).to(self.device)
 
     def _renoise(self, z_prev: torch.Tensor, t: int, t_prev: int, gen: torch.Generator) -> torch.Tensor:
@@ -285,7 +285,8 @@ class MotionPriorPipeline:
         sched = DDIMScheduler.from_config(self.scheduler.config)
         sched.set_timesteps(steps)
         img = prepare_image(image, cfg.width, cfg.height).to(dev)
-        cond = self.denoiser.encode_condition(img).expand(k, -1, -1, -1)
+        field = self.denoiser.static_field(img)  # once: the condition and an Eulerian start share it
+        cond = self.denoiser.encode_condition(img, field).expand(k, -1, -1, -1)
         null = self.denoiser.encode_condition(torch.zeros_like(img)).expand(k, -1, -1, -1) if cfg_w else None
         fi = torch.arange(k, device=dev)
         scales = torch.as_tensor(self.normalizer.scales, dtype=torch.float32, device=dev)
@@ -303,7 +304,7 @@ class MotionPriorPipeline:
         strength = check_strength(init_strength)
         if strength < 1.0:
             timesteps = truncated_timesteps(timesteps, strength)
-            z = self.eulerian_start(img, z, timesteps[0], seed)
+            z = self.eulerian_start(field, z, timesteps[0], seed)
         stride = sched.config.num_train_timesteps // sched.num_inference_steps
         for i, t in enumerate(timesteps):
             tt = torch.full((k,), t, device=dev, dtype=torch.long)
