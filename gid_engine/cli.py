@@ -264,7 +264,8 @@ def cmd_train(args: argparse.Namespace) -> None:
                               time_budget=args.time_budget, pair_cache=not args.no_pair_cache,
                               init_from=Path(args.init_from) if args.init_from else None,
                               static_flow=Path(args.static_flow) if args.static_flow else None,
-                              real=tuple(args.real or ()), real_fraction=args.real_weight), log=_say)
+                              real=tuple(args.real or ()), real_fraction=args.real_weight,
+                              stills=args.stills), log=_say)
     _say(f"{summary['stage']}: loss {summary['first_loss']} -> {summary['last_loss']} in {summary['seconds']}s")
 
 
@@ -277,7 +278,7 @@ def _train_static_flow(args: argparse.Namespace) -> None:
     summary = train_static_flow(StaticFlowTrainArgs(
         steps=args.steps, out=Path(args.out), pairs=args.pairs, batch=args.batch or 8, lr=args.lr or 1e-3,
         data_seed=args.data_seed, workers=args.workers, time_budget=args.time_budget, resume=args.resume,
-        export=export, threads=args.threads, ckpt_every=args.ckpt_every), log=_say)
+        export=export, threads=args.threads, ckpt_every=args.ckpt_every, stills=args.stills), log=_say)
     _say(f"static-flow: L1 {summary['first_loss']:.4f} -> {summary['last_loss']:.4f} px in {summary['seconds']}s")
 
 
@@ -362,7 +363,8 @@ def cmd_eval(args: argparse.Namespace) -> None:
                       n=args.n if args.n is not None else 8, steps=args.steps,
                       seed=args.seed, real=args.real if args.real is not None else [str(HELD_OUT_REAL)], real_pairs=args.real_pairs, seam=args.seam,
                       seam_steps=args.seam_steps, json_path=args.json, device=args.device,
-                      guidance=args.guidance, repeats=args.repeats, init_strength=args.init_strength), log=_say)
+                      guidance=args.guidance, repeats=args.repeats, init_strength=args.init_strength,
+                      stills=args.stills, static_flow=Path(args.static_flow) if args.static_flow else None), log=_say)
 
 
 # --------------------------------------------------------------------------------- parser
@@ -488,6 +490,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=float, default=None, help="peak learning rate (default: the config's)")
     p.add_argument("--data-seed", type=int, default=0, help="seed of the training pairs and batches")
     p.add_argument("--pairs", type=int, default=256, help="training pairs generated and kept in memory")
+    p.add_argument("--stills", choices=["v1", "v2"], default="v1",
+                   help="prior stages and static-flow: the licensed stills the synthetic pairs are made from "
+                        "(data/stills/splits.json; v1: the 12 every shipped model was trained on, v2: 24)")
     p.add_argument("--norm-samples", type=int, default=256, help="pairs the normalization is fit on")
     p.add_argument("--ckpt-every", type=int, default=200, help="checkpoint interval in steps")
     p.add_argument("--log-every", type=int, default=10, help="loss.csv / log interval in steps")
@@ -581,6 +586,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--init-strength", type=float, default=None, metavar="S",
                    help="prior: start from the static-flow field's motion and run this share of the steps "
                         "(Eulerian-initialised sampling; 1 = plain sampling; default: gid predict's)")
+    p.add_argument("--stills", choices=["v1", "v2"], default="v1",
+                   help="prior: the still set whose held-out stills give the synthetic pairs (v1: 2 stills, "
+                        "every table so far; v2: 4)")
+    p.add_argument("--static-flow", default=None, metavar="DIR",
+                   help="prior: weights of the learned Eulerian baseline row (default gid_engine/assets/static_flow)")
     p.add_argument("--device", choices=["auto", "gpu", "cpu"], default="auto")
     p.add_argument("--json", default=None, help="also write the results as JSON")
     p.set_defaults(func=cmd_eval)

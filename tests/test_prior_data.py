@@ -19,6 +19,7 @@ from gid.gid_engine.motion_prior.data import (
     synthetic_volume,
 )
 from gid.gid_engine.motion_prior.data.real import start_frames
+from gid.gid_engine.motion_prior.data.synthetic import SPLITS, STILL_SETS, still_splits
 from gid.gid_engine.spectral_volume import SpectralVolume
 
 from conftest import REPO, textured_image
@@ -36,19 +37,38 @@ def batch64():
 def test_stills_are_committed_licensed_and_split():
     splits = json.loads((STILLS / "splits.json").read_text())
     assert len(splits["eval"]) == 2 and len(splits["train"]) >= 10
-    assert not set(splits["eval"]) & set(splits["train"])
+    for train, held_out in STILL_SETS.values():
+        assert not set(splits[held_out]) & set(splits[train])
+    # v2 extends v1: the shipped models' stills stay where their commands find them
+    assert splits["train_v2"][: len(splits["train"])] == splits["train"]
+    assert splits["eval_v2"][: len(splits["eval"])] == splits["eval"]
+    assert len(splits["train_v2"]) == 24 and len(splits["eval_v2"]) == 4
     licenses = (STILLS / "LICENSES.md").read_text()
     files = sorted(p.name for p in STILLS.glob("*.jpg"))
-    assert files == sorted(splits["train"] + splits["eval"])
+    assert files == sorted(splits["train_v2"] + splits["eval_v2"])
     assert sum(p.stat().st_size for p in STILLS.iterdir()) <= 3 * 2**20
     for name in files:
         assert f"`{name}`" in licenses  # every file has its row: source, path, author, license
-    for split in ("train", "eval"):
+    for split in SPLITS:
         for still in load_stills(split):
             assert still.pixels.dtype == np.uint8 and still.pixels.shape[2] == 3
             assert max(still.pixels.shape[:2]) <= 512
     with pytest.raises(InputError):
         split_names("test")
+    with pytest.raises(InputError, match="v1, v2"):
+        still_splits("v3")
+
+
+def test_the_v2_still_set_draws_the_new_stills_and_other_pairs():
+    """The same pair index of the v2 set is another pair (its own random stream), and its draws reach
+    the stills v1 does not have."""
+    v1 = synthetic_pair(3, split="train", width=64, height=40, k=4)
+    v2 = synthetic_pair(3, split="train_v2", width=64, height=40, k=4)
+    assert not np.array_equal(v1[0], v2[0])
+    assert v2[1].extra["split"] == "train_v2"
+    drawn = {synthetic_pair(i, split="train_v2", width=32, height=24, k=2)[1].extra["still"] for i in range(48)}
+    assert drawn - set(split_names("train"))  # new stills are drawn
+    assert drawn <= set(split_names("train_v2"))
 
 
 # ----------------------------------------------------------------------------- synthetic

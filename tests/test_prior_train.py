@@ -118,6 +118,8 @@ def test_real_clips_join_the_training_pairs(tmp_path):
     assert torch.load(cache_file)["real"] == real_data_key((str(clip),), 1.0)
     synthetic = PairCache.build(4, config, norm, seed=0, log=lambda m: None, cache_file=cache_file)
     assert not torch.equal(synthetic.images, cache.images)  # another key: rebuilt, not reused
+    v2 = PairCache.build(4, config, norm, seed=0, log=lambda m: None, cache_file=cache_file, split="train_v2")
+    assert v2.split == "train_v2" and not torch.equal(v2.images, synthetic.images)  # other stills: rebuilt
 
     renamed = tmp_path / "my_trees.avi"
     shutil.copyfile(HELD_OUT_REAL, renamed)
@@ -131,6 +133,10 @@ def test_real_clips_join_the_training_pairs(tmp_path):
     train(TrainArgs(out=tmp_path / "mixed", real=(str(clip),), **common), log=lambda m: None)
     with pytest.raises(GidError, match="other real clips"):
         train(TrainArgs(out=tmp_path / "mixed", **{**common, "stage": "unet"}), log=lambda m: None)
+    # ... and the stills they saw
+    with pytest.raises(GidError, match="still set v1"):
+        train(TrainArgs(out=tmp_path / "mixed", real=(str(clip),), stills="v2", **{**common, "stage": "unet"}),
+              log=lambda m: None)
 
 
 def test_later_stage_needs_the_earlier_one(tmp_path):
@@ -291,3 +297,11 @@ def test_cli_predict_and_eval(weights, tmp_path, capsys):
     first = res["datasets"]["synthetic (eval split)"]["methods"]["no motion"]  # baselines do not repeat
     assert d["methods"]["no motion"] == first
     assert main(["eval", "--weights", str(weights), "--n", "1", "--real", "--repeats", "0"]) == 2
+    # --stills v2: the synthetic pairs come from its four held-out stills; --static-flow names the baseline's weights
+    assert main(["eval", "--weights", str(weights), "--n", "1", "--real", "--steps", "2", "--seam", "0",
+                 "--stills", "v2", "--json", str(js)]) == 0
+    assert "| synthetic (eval_v2 split) (n=1) |" in capsys.readouterr().out
+    assert list(json.loads(js.read_text())["datasets"]) == ["synthetic (eval_v2 split)"]
+    assert main(["eval", "--weights", str(weights), "--n", "1", "--real", "--steps", "2", "--seam", "0",
+                 "--static-flow", str(tmp_path / "no_such_weights")]) == 2
+    assert "no static-flow weights" in capsys.readouterr().err

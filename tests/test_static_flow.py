@@ -57,4 +57,16 @@ def test_tiny_training_fits_exports_and_loads(tmp_path):
     with pytest.raises(FormatError, match="checksum"):
         load_static_flow(tmp_path / "weights")
     assert load_static_flow(tmp_path / "nothing") is None
-    assert json.loads((tmp_path / "weights" / "static_flow.json").read_text())["training"]["steps"] == 120
+    training = json.loads((tmp_path / "weights" / "static_flow.json").read_text())["training"]
+    assert training["steps"] == 120 and training["stills"] == "v1"
+
+
+def test_the_still_set_picks_the_training_pairs():
+    """``--stills v2``: the targets are the v2 split's pairs, not v1's at the same index."""
+    from gid.gid_engine.motion_prior.data import synthetic_pair
+    from gid.gid_engine.motion_prior.static_flow import _TargetMaker
+
+    v2 = _TargetMaker(0, "train_v2")(5)
+    image, _ = synthetic_pair(5, split="train_v2")
+    assert np.allclose(v2["images"], image.transpose(2, 0, 1) * 2.0 - 1.0)
+    assert not np.allclose(_TargetMaker(0)(5)["images"], v2["images"])

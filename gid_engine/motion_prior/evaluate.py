@@ -76,6 +76,8 @@ class EvalArgs:
     repeats: int = 1
     # < 1: Eulerian-initialised sampling (eulerian_init.py); None: what gid predict does by default
     init_strength: Optional[float] = None
+    stills: str = "v1"  # still set whose held-out split gives the synthetic pairs (v2: 4 held-out stills)
+    static_flow: Optional[Path] = None  # the learned Eulerian baseline's weights (default: the shipped ones)
 
 
 # ----------------------------------------------------------------------------- metrics
@@ -170,8 +172,12 @@ def run_eval(args: EvalArgs, log: Callable[[str], None] = print) -> dict:
     cfg = pipe.config
     k_star = dominant_bin(pipe.normalizer.scales)
     datasets: dict[str, list[tuple[np.ndarray, SpectralVolume]]] = {}
-    datasets["synthetic (eval split)"] = [
-        synthetic_pair(i, seed=args.seed, split="eval", width=cfg.width, height=cfg.height, k=cfg.num_frequencies)
+    from .data.synthetic import still_splits
+
+    eval_split = still_splits(args.stills)[1]
+    synthetic_name = "synthetic (eval split)" if eval_split == "eval" else f"synthetic ({eval_split} split)"
+    datasets[synthetic_name] = [
+        synthetic_pair(i, seed=args.seed, split=eval_split, width=cfg.width, height=cfg.height, k=cfg.num_frequencies)
         for i in range(args.n)
     ]
     real: list[tuple[np.ndarray, SpectralVolume]] = []
@@ -189,7 +195,9 @@ def run_eval(args: EvalArgs, log: Callable[[str], None] = print) -> dict:
     steps = int(args.steps or cfg.default_steps)
     from .static_flow import learned_static_flow, load_static_flow
 
-    learned = load_static_flow()
+    learned = load_static_flow() if args.static_flow is None else load_static_flow(Path(args.static_flow))
+    if learned is None and args.static_flow is not None:
+        raise InputError(f"no static-flow weights in {args.static_flow}")
     if learned is not None:
         learned = learned.to(pipe.device)
     init = f", Eulerian init {strength:g}" if strength < 1.0 else ""
@@ -234,7 +242,7 @@ def run_eval(args: EvalArgs, log: Callable[[str], None] = print) -> dict:
             results["datasets"][dname]["prior_sd"] = _spread([_mean(rows) for rows in by_repeat])
     results["seconds_per_sample"] = float(np.mean(sample_seconds)) if sample_seconds else None
     if args.seam > 0 and args.n > 0:
-        results["seam"] = seam_comparison(pipe, datasets["synthetic (eval split)"][: args.seam], args.seam_steps,
+        results["seam"] = seam_comparison(pipe, datasets[synthetic_name][: args.seam], args.seam_steps,
                                           args.seed, log)
     table = format_table(results)
     print(table)

@@ -25,6 +25,7 @@ from ..spectral_volume import SpectralVolume
 from ..training import (LossLog, RunTally, StepBudget, apply_gradients, batch_rng, checkpoint_to_resume, device_name,
                         fill_parallel, load_checkpoint_model, lr_at, make_accelerator, restore_optimizer,
                         save_checkpoint, set_lr, settle_summary)
+from .data.synthetic import still_splits
 from .models.static_flow import StaticFlowNet
 from .weights import load_state_dict, save_state_dict, sha256_file
 
@@ -46,6 +47,7 @@ class StaticFlowTrainArgs:
     export: Optional[Path] = None
     threads: Optional[int] = None
     ckpt_every: int = 500
+    stills: str = "v1"  # still set of the synthetic pairs (``data.synthetic.STILL_SETS``)
 
 
 def canonical_field(ref: SpectralVolume) -> np.ndarray:
@@ -61,13 +63,14 @@ def canonical_field(ref: SpectralVolume) -> np.ndarray:
 class _TargetMaker:
     """Pair ``i`` as (image in [-1, 1], canonical ``M``); picklable for the data workers."""
 
-    def __init__(self, seed: int) -> None:
+    def __init__(self, seed: int, split: str = "train") -> None:
         self.seed = seed
+        self.split = split
 
     def __call__(self, i: int) -> dict[str, np.ndarray]:
         from .data import synthetic_pair
 
-        image, vol = synthetic_pair(i, seed=self.seed, split="train")
+        image, vol = synthetic_pair(i, seed=self.seed, split=self.split)
         return {"images": (image.transpose(2, 0, 1) * 2.0 - 1.0).astype(np.float32),
                 "fields": canonical_field(vol.anchored())}
 
@@ -78,7 +81,7 @@ def train_static_flow(args: StaticFlowTrainArgs, log: Callable[[str], None] = pr
     accel = make_accelerator()
     say = log if accel.is_main_process else (lambda _m: None)
     data = {"images": torch.empty((args.pairs, 3, 160, 256)), "fields": torch.empty((args.pairs, 2, 160, 256))}
-    fill_parallel(_TargetMaker(args.data_seed), args.pairs, data, args.workers, log=say, label="pairs")
+    fill_parallel(_TargetMaker(args.data_seed, still_splits(args.stills)[0]), args.pairs, data, args.workers, log=say, label="pairs")
     model = StaticFlowNet()
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
     start = 0
@@ -123,7 +126,8 @@ def train_static_flow(args: StaticFlowTrainArgs, log: Callable[[str], None] = pr
             save_checkpoint(stage_dir, step, accel.unwrap_model(model), optimizer,
                             {"stage": "static-flow", "steps": total} | tally.state())
         accel.wait_for_everyone()
-    summary = {"stage": "static-flow", "steps": total, "start": start, "pairs": args.pairs, "batch": args.batch,
+    summary = {"stage": "static-flow", "steps": total, "start": start, "pairs": args.pairs, "stills": args.stills,
+               "batch": args.batch,
                "lr": args.lr, **tally.summary(), "last_loss": last,
                "device": device_name(accel)}
     summary = settle_summary(stage_dir, summary, trained=start < total, write=accel.is_main_process)

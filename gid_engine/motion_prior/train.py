@@ -51,6 +51,7 @@ from ..normalization import FrequencyNormalizer
 from .models import FrequencyCoordinatedDenoiser, FrequencyDenoiser, SpectralVAE, get_config
 from .models.configs import PriorConfig
 from .models.vae import vae_loss
+from .data.synthetic import still_splits
 from .pipeline import make_scheduler
 from ..training import (LossLog, RunTally, StepBudget, apply_gradients, batch_rng, checkpoint_to_resume, device_name,
                         fill_parallel, latest_checkpoint, load_checkpoint_model, make_accelerator, lr_at,
@@ -88,16 +89,19 @@ class TrainArgs:
     # ``real_fraction`` of the cached pairs are drawn from them. The held-out eval clip is refused.
     real: tuple[str, ...] = ()
     real_fraction: float = 0.25  # the CLI's --real-weight default
+    stills: str = "v1"  # still set of the synthetic pairs (``data.synthetic.STILL_SETS``)
 
 
 # ----------------------------------------------------------------------------- data cache
 class PairCache:
     """``n`` training pairs held in memory: normalized volumes (fp16) and images in [-1, 1]."""
 
-    def __init__(self, volumes: torch.Tensor, images: torch.Tensor, real_key: Optional[list] = None) -> None:
+    def __init__(self, volumes: torch.Tensor, images: torch.Tensor, real_key: Optional[list] = None,
+                 split: str = "train") -> None:
         self.volumes = volumes  # (N, K, 4, H, W) float16
         self.images = images  # (N, 3, H, W) float16
         self.real_key = real_key or []  # real_data_key of the clips mixed in; [] = synthetic only
+        self.split = split  # the stills' split of the synthetic pairs
 
     def __len__(self) -> int:
         return int(self.volumes.shape[0])
@@ -106,16 +110,18 @@ class PairCache:
     def build(cls, n: int, config: PriorConfig, normalizer: FrequencyNormalizer, seed: int,
               log: Callable[[str], None] = print, cache_file: Optional[Path] = None,
               workers: int = 1, real: tuple[str, ...] = (), real_fraction: float = 0.25,
-              real_key: Optional[list] = None) -> "PairCache":
-        """``real_key``: the clips' :func:`real_data_key` when the caller has it (hashing a clip reads it whole)."""
+              real_key: Optional[list] = None, split: str = "train") -> "PairCache":
+        """``real_key``: the clips' :func:`real_data_key` when the caller has it (hashing a clip reads it whole);
+        ``split``: the stills' split the synthetic pairs come from."""
         if real_key is None:
             real_key = real_data_key(real, real_fraction)
         if cache_file is not None and cache_file.is_file():
             blob = torch.load(cache_file)
             if (blob["n"] == n and blob["seed"] == seed and blob.get("real", []) == real_key
+                    and blob.get("split", "train") == split
                     and np.allclose(np.asarray(blob["scales"]), normalizer.scales)):
                 log(f"data: {n} cached pairs from {cache_file}")
-                return cls(blob["volumes"], blob["images"], real_key)
+                return cls(blob["volumes"], blob["images"], real_key, split)
         k = config.num_frequencies
         tensors = {"volumes": torch.empty((n, k, 4, config.height, config.width), dtype=torch.float16),
                    "images": torch.empty((n, 3, config.height, config.width), dtype=torch.float16)}
@@ -124,19 +130,19 @@ class PairCache:
         if real_set:  # made here: the workers get the synthetic indices only, not copies of the clips' pairs
             from .data.dataset import real_pick
 
-            picks = [i for i in range(n) if real_pick(seed, "train", i, len(real_set), real_fraction) is not None]
-            fill_parallel(_PairFiller(seed, config.width, config.height, k, normalizer, real_set, real_fraction),
+            picks = [i for i in range(n) if real_pick(seed, split, i, len(real_set), real_fraction) is not None]
+            fill_parallel(_PairFiller(seed, config.width, config.height, k, normalizer, real_set, real_fraction, split),
                           n, tensors, 1, log=log, label="real pairs", indices=picks)
             synthetic = sorted(set(synthetic) - set(picks))
-        fill = _PairFiller(seed, config.width, config.height, k, normalizer)
+        fill = _PairFiller(seed, config.width, config.height, k, normalizer, split=split)
         fill_parallel(fill, n, tensors, workers, log=log, label="pairs", indices=synthetic)
         vols, imgs = tensors["volumes"], tensors["images"]
         if cache_file is not None:
             tmp = cache_file.with_name(f".{cache_file.name}.tmp")
             torch.save({"n": n, "seed": seed, "scales": [float(x) for x in normalizer.scales], "real": real_key,
-                        "volumes": vols, "images": imgs}, tmp)
+                        "split": split, "volumes": vols, "images": imgs}, tmp)
             os.replace(tmp, cache_file)
-        return cls(vols, imgs, real_key)
+        return cls(vols, imgs, real_key, split)
 
 
 def real_data_key(real: tuple[str, ...], real_fraction: float) -> list:
@@ -179,8 +185,9 @@ class _PairFiller:
     """Training pair ``i`` as the cache stores it (normalized, float16); picklable for the workers."""
 
     def __init__(self, seed: int, width: int, height: int, k: int, normalizer: FrequencyNormalizer,
-                 real: Optional[list] = None, real_fraction: float = 0.25) -> None:
+                 real: Optional[list] = None, real_fraction: float = 0.25, split: str = "train") -> None:
         self.seed, self.width, self.height, self.k, self.normalizer = seed, width, height, k, normalizer
+        self.split = split
         self.real, self.real_fraction = real or [], real_fraction
         self._dataset = None
 
@@ -192,7 +199,7 @@ class _PairFiller:
             from .data import MotionPairDataset
 
             # items are pure functions of (seed, split, index): the length only bounds the index
-            self._dataset = MotionPairDataset(1 << 40, seed=self.seed, split="train", width=self.width,
+            self._dataset = MotionPairDataset(1 << 40, seed=self.seed, split=self.split, width=self.width,
                                               height=self.height, k=self.k, normalizer=self.normalizer,
                                               real=self.real, real_fraction=self.real_fraction)
         item = self._dataset[i]  # float16 here halves what travels back from a worker
@@ -307,14 +314,15 @@ def load_condition_static_flow(model: FrequencyDenoiser, folder: Optional[Path],
 
 
 # ----------------------------------------------------------------------------- helpers
-def get_normalizer(out: Path, n: int, seed: int, log: Callable[[str], None]) -> FrequencyNormalizer:
+def get_normalizer(out: Path, n: int, seed: int, log: Callable[[str], None], split: str = "train"
+                   ) -> FrequencyNormalizer:
     path = out / "normalization.json"
     if path.is_file():
         return FrequencyNormalizer.load(path)
     from .data import fit_frequency_normalizer
 
     t0 = time.perf_counter()
-    norm = fit_frequency_normalizer(n=n, seed=seed)
+    norm = fit_frequency_normalizer(n=n, seed=seed, split=split)
     out.mkdir(parents=True, exist_ok=True)
     norm.save(path)
     log(f"normalization: fit on {n} training volumes in {time.perf_counter() - t0:.0f}s -> {path}")
@@ -344,6 +352,8 @@ def get_latents(out: Path, vae: SpectralVAE, cache: PairCache, seed: int, log, d
     key = f"{vae_ckpt.name if vae_ckpt else 'none'}-n{len(cache)}-s{seed}"
     if cache.real_key:  # other images at the same indices: their latents differ
         key += "-r" + hashlib.sha256(json.dumps(cache.real_key).encode()).hexdigest()[:16]
+    if cache.split != "train":  # other stills at the same indices
+        key += f"-{cache.split}"
     path = out / "latents.pt"
     if path.is_file():
         blob = torch.load(path)
@@ -369,6 +379,7 @@ def train(args: TrainArgs, log: Callable[[str], None] = print, cache: Optional[P
     if args.stage not in STAGES:
         raise InputError(f"unknown stage {args.stage!r}; choose one of {', '.join(STAGES)}")
     real_key = real_data_key(tuple(args.real), args.real_fraction)  # bad clips refused before any write
+    split = still_splits(args.stills)[0]
     out = Path(args.out)
     stage_dir = out / args.stage
     resume_ckpt = checkpoint_to_resume(stage_dir, args.resume, args.steps, args.threads)
@@ -385,9 +396,13 @@ def train(args: TrainArgs, log: Callable[[str], None] = print, cache: Optional[P
         if prev.get("real", []) != real_key:  # a stage must see the data the earlier ones saw
             raise InputError(f"{out} was trained with other real clips or --real-weight "
                              f"({', '.join(prev.get('real_clips', [])) or 'none'}); pass the same or use another --out")
+        if prev.get("stills", "v1") != args.stills:
+            raise InputError(f"{out} was trained on the still set {prev.get('stills', 'v1')}; pass --stills "
+                             f"{prev.get('stills', 'v1')} or use another --out")
     elif accel.is_main_process:
         run_file.write_text(json.dumps({"config": args.config, "data_seed": args.data_seed, "pairs": args.pairs,
-                                        "real": real_key, "real_clips": [Path(c).name for c in args.real]}))
+                                        "stills": args.stills, "real": real_key,
+                                        "real_clips": [Path(c).name for c in args.real]}))
 
     init = None
     if args.init_from is not None and not resume_ckpt:
@@ -398,12 +413,12 @@ def train(args: TrainArgs, log: Callable[[str], None] = print, cache: Optional[P
             seed_run(out, init, config, say, source=Path(args.init_from))
         accel.wait_for_everyone()
     with accel.main_process_first():  # the main process fits/writes the shared files, the others read them
-        normalizer = get_normalizer(out, args.norm_samples, args.data_seed, say)
-        if cache is None or len(cache) != args.pairs:
+        normalizer = get_normalizer(out, args.norm_samples, args.data_seed, say, split)
+        if cache is None or len(cache) != args.pairs or cache.split != split:
             cache = PairCache.build(args.pairs, config, normalizer, args.data_seed, log=say,
                                     cache_file=out / "pairs.pt" if args.pair_cache else None,
                                     workers=args.workers, real=tuple(args.real), real_fraction=args.real_fraction,
-                                    real_key=real_key)
+                                    real_key=real_key, split=split)
 
     latent_scale = 1.0
     latents = None
@@ -460,7 +475,7 @@ def train(args: TrainArgs, log: Callable[[str], None] = print, cache: Optional[P
                    "data_seed": args.data_seed, "pairs": args.pairs, "latent_scale": latent_scale}
     if latents is not None and accel.device.type != "cpu":  # small enough to live on the GPU
         latents = latents.to(accel.device)
-        cache = PairCache(cache.volumes, cache.images.to(accel.device))
+        cache = PairCache(cache.volumes, cache.images.to(accel.device), cache.real_key, cache.split)
     cond_fields = None
     if latents is not None:
         cond_fields = static_fields(accel.unwrap_model(model), cache, accel.device, say)
@@ -512,7 +527,7 @@ def train(args: TrainArgs, log: Callable[[str], None] = print, cache: Optional[P
     elapsed = time.perf_counter() - t0
     summary = {"stage": args.stage, "config": args.config, "steps": total, "start": start,
                **tally.summary(), "batch": batch, "lr": lr, "last_loss": loss_value, "latent_scale": latent_scale,
-               "pairs": len(cache),
+               "pairs": len(cache), "stills": args.stills,
                "device": device_name(accel), "processes": accel.num_processes}
     if args.real:
         summary.update(real=[Path(c).name for c in args.real], real_fraction=args.real_fraction)

@@ -54,7 +54,12 @@ from ...errors import InputError
 from ...repo_data import STILLS_DIR
 from ...spectral_volume import DEFAULT_FPS, DEFAULT_FRAMES, DEFAULT_K, SpectralVolume
 
-SPLITS = ("train", "eval")
+SPLITS = ("train", "eval", "train_v2", "eval_v2")
+# Still sets (``splits.json``): v1 is the 12 + 2 stills every shipped model so far was trained and
+# evaluated on (kept so their commands reproduce them); v2 (2026-12-03) adds 12 training stills and
+# 2 held-out ones from Debian's wallpaper packages. A set names its (train, eval) splits.
+STILL_SETS = {"v1": ("train", "eval"), "v2": ("train_v2", "eval_v2")}
+DEFAULT_STILL_SET = "v1"
 REFERENCE_WIDTH = 256  # amplitudes below are in pixels at this width; they scale with the width
 MAX_DISPLACEMENT_PX = 10.0  # hard bound on |F_t(p)| at the reference width
 _WORK_FACTOR = 2  # segmentation and maps run at 1/2 resolution, then are upsampled (smooth)
@@ -69,8 +74,16 @@ class Still:
     pixels: np.ndarray
 
 
+def still_splits(still_set: str) -> tuple[str, str]:
+    """The (train, eval) split names of a still set ("v1" or "v2")."""
+    try:
+        return STILL_SETS[still_set]
+    except KeyError:
+        raise InputError(f"unknown still set {still_set!r}; choose one of {', '.join(STILL_SETS)}") from None
+
+
 def split_names(split: str = "train", stills_dir: str | Path | None = None) -> list[str]:
-    """File names of the stills in ``split`` ("train" or "eval"), from ``splits.json``."""
+    """File names of the stills in ``split`` (one of ``SPLITS``), from ``splits.json``."""
     if split not in SPLITS:
         raise InputError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
     folder = Path(stills_dir) if stills_dir is not None else STILLS_DIR
