@@ -292,9 +292,11 @@ _WORKER: dict = {}
 
 def _init_worker(make: Callable) -> None:
     from ..exporters.opencv import cv2
+    from .motion_prior.data.shards import exit_with_parent
 
     torch.set_num_threads(1)
     cv2.setNumThreads(1)
+    exit_with_parent()
     _WORKER["make"] = make
 
 

@@ -4,6 +4,10 @@ loss's weight loading."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+import time
 
 import pytest
 
@@ -145,3 +149,61 @@ def test_two_processes_train_together_through_torchrun(tmp_path):
     assert summary["processes"] == 2 and summary["device"] == "cpu x2"
     assert summary["steps"] == 30  # both stopped after the probe: the main process's count, broadcast
     assert json.loads((latest_checkpoint(out / "vae") / "state.json").read_text())["step"] == 30
+
+
+_ORPHAN_PARENT = """
+import sys, time
+sys.path[:0] = {paths!r}
+import numpy as np, torch
+from gid.gid_engine.training import fill_parallel
+from slow_maker import SlowMaker
+tensors = {{"x": torch.zeros(64, 1)}}
+fill_parallel(SlowMaker({folder!r}), 64, tensors, workers=2)
+"""
+
+_SLOW_MAKER = """
+import os, time
+import numpy as np
+
+class SlowMaker:
+    def __init__(self, folder):
+        self.folder = folder
+
+    def __call__(self, i):
+        open(os.path.join(self.folder, f"pid-{os.getpid()}"), "w").close()
+        time.sleep(0.5)
+        return {"x": np.zeros(1, dtype=np.float32)}
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            return "\nState:\tZ" not in f.read()  # a zombie has ended; only its entry waits to be reaped
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="reads process states from /proc")
+def test_data_workers_end_when_their_parent_is_killed(tmp_path):
+    """A training process killed by a signal (no cleanup) must not leave its data workers making
+    queued pairs on every core: they notice the lost parent and exit within a few seconds."""
+    (tmp_path / "slow_maker.py").write_text(_SLOW_MAKER)
+    folder = tmp_path / "pids"
+    folder.mkdir()
+    paths = [str(tmp_path)]
+    script = _ORPHAN_PARENT.format(paths=paths, folder=str(folder))
+    parent = subprocess.Popen([sys.executable, "-c", script], cwd=tmp_path)
+    try:
+        deadline = time.monotonic() + 120
+        while len(list(folder.iterdir())) < 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        workers = [int(p.name.split("-")[1]) for p in folder.iterdir()]
+        assert len(workers) == 2 and all(_alive(w) for w in workers)
+    finally:
+        parent.kill()
+        parent.wait()
+    deadline = time.monotonic() + 15
+    while any(_alive(w) for w in workers) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not any(_alive(w) for w in workers)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from multiprocessing import get_context
@@ -119,6 +120,26 @@ def _init_worker() -> None:
     from ....exporters.opencv import cv2
 
     cv2.setNumThreads(1)  # one process per core: no oversubscription
+    exit_with_parent()
+
+
+def exit_with_parent(poll_s: float = 1.0) -> None:
+    """Make this worker process end when the process that started it is gone.
+
+    A pool's workers outlive a parent killed by a signal it cannot clean up after (``kill``, the
+    OOM killer, a closed session): they would go on making queued items on every core, unseen, for
+    as long as their queue lasts. A daemon thread notices the parent's death (the worker is handed
+    to another parent, so ``getppid`` changes) and ends the worker at once."""
+    import threading
+
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(poll_s)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
 @contextmanager
