@@ -18,6 +18,7 @@ from ..exporters.errors import ExportError
 
 from . import __version__
 from .errors import Cancelled, GidError, InputError
+from .repo_data import DEFAULT_STILL_SET, STILL_SETS
 from .progress import Job
 
 EXIT_USER_ERROR = 2
@@ -490,7 +491,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=float, default=None, help="peak learning rate (default: the config's)")
     p.add_argument("--data-seed", type=int, default=0, help="seed of the training pairs and batches")
     p.add_argument("--pairs", type=int, default=256, help="training pairs generated and kept in memory")
-    p.add_argument("--stills", choices=["v1", "v2"], default="v1",
+    p.add_argument("--stills", choices=list(STILL_SETS), default=DEFAULT_STILL_SET,
                    help="prior stages and static-flow: the licensed stills the synthetic pairs are made from "
                         "(data/stills/splits.json; v1: the 12 every shipped model was trained on, v2: 24)")
     p.add_argument("--norm-samples", type=int, default=256, help="pairs the normalization is fit on")
@@ -586,7 +587,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--init-strength", type=float, default=None, metavar="S",
                    help="prior: start from the static-flow field's motion and run this share of the steps "
                         "(Eulerian-initialised sampling; 1 = plain sampling; default: gid predict's)")
-    p.add_argument("--stills", choices=["v1", "v2"], default="v1",
+    p.add_argument("--stills", choices=list(STILL_SETS), default=DEFAULT_STILL_SET,
                    help="prior: the still set whose held-out stills give the synthetic pairs (v1: 2 stills, "
                         "every table so far; v2: 4)")
     p.add_argument("--static-flow", default=None, metavar="DIR",

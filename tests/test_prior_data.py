@@ -19,7 +19,8 @@ from gid.gid_engine.motion_prior.data import (
     synthetic_volume,
 )
 from gid.gid_engine.motion_prior.data.real import start_frames
-from gid.gid_engine.motion_prior.data.synthetic import SPLITS, STILL_SETS, still_splits
+from gid.gid_engine.motion_prior.data.synthetic import SPLITS, still_splits
+from gid.gid_engine.repo_data import STILL_SETS
 from gid.gid_engine.spectral_volume import SpectralVolume
 
 from conftest import REPO, textured_image

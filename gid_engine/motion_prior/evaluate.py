@@ -47,7 +47,7 @@ from typing import Callable, Optional
 import numpy as np
 
 from ..errors import InputError
-from ..repo_data import TREE_CLIP
+from ..repo_data import DEFAULT_STILL_SET, TREE_CLIP
 from ..spectral_volume import SpectralVolume
 
 EPS_POWER = 1e-4
@@ -76,7 +76,7 @@ class EvalArgs:
     repeats: int = 1
     # < 1: Eulerian-initialised sampling (eulerian_init.py); None: what gid predict does by default
     init_strength: Optional[float] = None
-    stills: str = "v1"  # still set whose held-out split gives the synthetic pairs (v2: 4 held-out stills)
+    stills: str = DEFAULT_STILL_SET  # still set whose held-out split gives the synthetic pairs (v2: 4 held-out stills)
     static_flow: Optional[Path] = None  # the learned Eulerian baseline's weights (default: the shipped ones)
 
 

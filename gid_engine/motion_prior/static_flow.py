@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from ..errors import FormatError
+from ..repo_data import DEFAULT_STILL_SET
 from ..spectral_volume import SpectralVolume
 from ..training import (LossLog, RunTally, StepBudget, apply_gradients, batch_rng, checkpoint_to_resume, device_name,
                         fill_parallel, load_checkpoint_model, lr_at, make_accelerator, restore_optimizer,
@@ -47,7 +48,7 @@ class StaticFlowTrainArgs:
     export: Optional[Path] = None
     threads: Optional[int] = None
     ckpt_every: int = 500
-    stills: str = "v1"  # still set of the synthetic pairs (``data.synthetic.STILL_SETS``)
+    stills: str = DEFAULT_STILL_SET  # still set of the synthetic pairs (``repo_data.STILL_SETS``)
 
 
 def canonical_field(ref: SpectralVolume) -> np.ndarray:

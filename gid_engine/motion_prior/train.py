@@ -48,6 +48,7 @@ import torch.nn.functional as F
 
 from ..errors import InputError
 from ..normalization import FrequencyNormalizer
+from ..repo_data import DEFAULT_STILL_SET
 from .models import FrequencyCoordinatedDenoiser, FrequencyDenoiser, SpectralVAE, get_config
 from .models.configs import PriorConfig
 from .models.vae import vae_loss
@@ -89,7 +90,7 @@ class TrainArgs:
     # ``real_fraction`` of the cached pairs are drawn from them. The held-out eval clip is refused.
     real: tuple[str, ...] = ()
     real_fraction: float = 0.25  # the CLI's --real-weight default
-    stills: str = "v1"  # still set of the synthetic pairs (``data.synthetic.STILL_SETS``)
+    stills: str = DEFAULT_STILL_SET  # still set of the synthetic pairs (``repo_data.STILL_SETS``)
 
 
 # ----------------------------------------------------------------------------- data cache
@@ -396,9 +397,9 @@ def train(args: TrainArgs, log: Callable[[str], None] = print, cache: Optional[P
         if prev.get("real", []) != real_key:  # a stage must see the data the earlier ones saw
             raise InputError(f"{out} was trained with other real clips or --real-weight "
                              f"({', '.join(prev.get('real_clips', [])) or 'none'}); pass the same or use another --out")
-        if prev.get("stills", "v1") != args.stills:
-            raise InputError(f"{out} was trained on the still set {prev.get('stills', 'v1')}; pass --stills "
-                             f"{prev.get('stills', 'v1')} or use another --out")
+        seen = prev.get("stills", DEFAULT_STILL_SET)  # runs from before still sets used the default
+        if seen != args.stills:
+            raise InputError(f"{out} was trained on the still set {seen}; pass --stills {seen} or use another --out")
     elif accel.is_main_process:
         run_file.write_text(json.dumps({"config": args.config, "data_seed": args.data_seed, "pairs": args.pairs,
                                         "stills": args.stills, "real": real_key,

@@ -51,15 +51,10 @@ import numpy as np
 
 from ....exporters.opencv import cv2
 from ...errors import InputError
-from ...repo_data import STILLS_DIR
+from ...repo_data import STILL_SETS, STILLS_DIR
 from ...spectral_volume import DEFAULT_FPS, DEFAULT_FRAMES, DEFAULT_K, SpectralVolume
 
-SPLITS = ("train", "eval", "train_v2", "eval_v2")
-# Still sets (``splits.json``): v1 is the 12 + 2 stills every shipped model so far was trained and
-# evaluated on (kept so their commands reproduce them); v2 (2026-12-03) adds 12 training stills and
-# 2 held-out ones from Debian's wallpaper packages. A set names its (train, eval) splits.
-STILL_SETS = {"v1": ("train", "eval"), "v2": ("train_v2", "eval_v2")}
-DEFAULT_STILL_SET = "v1"
+SPLITS = tuple(split for pair in STILL_SETS.values() for split in pair)  # train, eval, train_v2, eval_v2
 REFERENCE_WIDTH = 256  # amplitudes below are in pixels at this width; they scale with the width
 MAX_DISPLACEMENT_PX = 10.0  # hard bound on |F_t(p)| at the reference width
 _WORK_FACTOR = 2  # segmentation and maps run at 1/2 resolution, then are upsampled (smooth)
