@@ -297,7 +297,7 @@ def _train_render(args: argparse.Namespace) -> None:
         config=args.config, steps=args.steps, out=Path(args.out), resume=args.resume, batch=args.batch, lr=args.lr,
         data_seed=args.data_seed, pairs=args.pairs, real=real, ckpt_every=args.ckpt_every,
         log_every=args.log_every, threads=args.threads, export=export, workers=args.workers,
-        time_budget=args.time_budget, same_still=args.same_still, real_weight=args.real_weight,
+        time_budget=args.time_budget, same_still=args.same_still, real_weight=args.real_weight, stills=args.stills,
         init_from=Path(args.init_from) if args.init_from else None), log=_say)
     _say(f"render: loss {summary['first_loss']:.5f} -> {summary['last_loss']:.5f} in {summary['seconds']}s")
 
@@ -355,7 +355,7 @@ def cmd_eval(args: argparse.Namespace) -> None:
         real = tuple(args.real) if args.real is not None else RenderEvalArgs().real
         run_render_eval(RenderEvalArgs(weights=Path(args.weights) if args.weights else RENDERER_DIR,
                                        n=args.n if args.n is not None else 32, seed=args.seed, real=real,
-                                       json_path=args.json), log=_say)
+                                       json_path=args.json, stills=args.stills), log=_say)
         return
     from .motion_prior.evaluate import HELD_OUT_REAL, EvalArgs, run_eval
     from .predict import WEIGHTS_DIR
@@ -492,7 +492,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-seed", type=int, default=0, help="seed of the training pairs and batches")
     p.add_argument("--pairs", type=int, default=256, help="training pairs generated and kept in memory")
     p.add_argument("--stills", choices=list(STILL_SETS), default=DEFAULT_STILL_SET,
-                   help="prior stages and static-flow: the licensed stills the synthetic pairs are made from "
+                   help="the licensed stills the synthetic pairs (render: triples) are made from "
                         "(data/stills/splits.json; v1: the 12 every shipped model was trained on, v2: 24)")
     p.add_argument("--norm-samples", type=int, default=256, help="pairs the normalization is fit on")
     p.add_argument("--ckpt-every", type=int, default=200, help="checkpoint interval in steps")
@@ -588,7 +588,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="prior: start from the static-flow field's motion and run this share of the steps "
                         "(Eulerian-initialised sampling; 1 = plain sampling; default: gid predict's)")
     p.add_argument("--stills", choices=list(STILL_SETS), default=DEFAULT_STILL_SET,
-                   help="prior: the still set whose held-out stills give the synthetic pairs (v1: 2 stills, "
+                   help="the still set whose held-out stills give the synthetic pairs or triples (v1: 2 stills, "
                         "every table so far; v2: 4)")
     p.add_argument("--static-flow", default=None, metavar="DIR",
                    help="prior: weights of the learned Eulerian baseline row (default gid_engine/assets/static_flow)")

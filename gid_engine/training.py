@@ -109,6 +109,32 @@ def latest_checkpoint(stage_dir: Path) -> Optional[Path]:
     return path
 
 
+def refuse_other_data(ckpt: Optional[Path], data: dict, defaults: Optional[dict] = None) -> None:
+    """Refuse to resume ``ckpt`` with training data other than the data it was trained on.
+
+    Why: a resumed run rebuilds its data from the command line; with another seed, pair count or
+    still set it would silently go on training on different pairs, and its summary would credit
+    the checkpoint's recipe. ``data``: what this call will train on (the keys each checkpoint
+    stores); ``defaults``: what a key means when a checkpoint written before it was recorded lacks
+    it (absent here too: such a key is not checked). Read before any data is made, so a wrong
+    ``--resume`` costs nothing."""
+    if ckpt is None:
+        return
+    state = json.loads((ckpt / "state.json").read_text())
+    defaults = defaults or {}
+    wrong = []
+    for key, want in data.items():
+        had = state.get(key, defaults.get(key, _UNRECORDED))
+        if had is not _UNRECORDED and had != want:
+            wrong.append(f"--{key.replace('_', '-')} {had} (not {want})")
+    if wrong:
+        raise InputError(f"{ckpt.parent} was trained with {', '.join(wrong)}; resume with the same data "
+                         f"or start a new --out")
+
+
+_UNRECORDED = object()
+
+
 def load_checkpoint_model(ckpt: Path, model: torch.nn.Module) -> dict:
     state = json.loads((ckpt / "state.json").read_text())
     model.load_state_dict(load_state_dict(ckpt, state["model_files"]), strict=True)

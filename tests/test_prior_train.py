@@ -87,6 +87,9 @@ def test_resume_reproduces_an_uninterrupted_run(run, tmp_path):
     assert len((copy / "vae" / "loss.csv").read_text().strip().splitlines()) == 7
     with pytest.raises(GidError, match="--resume"):
         train(TrainArgs(stage="vae", config="tiny", steps=6, out=copy, pairs=2, norm_samples=4), log=lambda m: None)
+    with pytest.raises(GidError, match=r"--data-seed 1 \(not 2\)"):  # other pairs than the checkpoint's
+        train(TrainArgs(stage="vae", config="tiny", steps=6, out=copy, pairs=2, norm_samples=4, data_seed=2,
+                        resume=True), log=lambda m: None)
 
 
 def test_real_clips_join_the_training_pairs(tmp_path):

@@ -298,3 +298,20 @@ def test_render_training_starts_from_given_weights(tmp_path):
     save_renderer(NeuralRenderer(get_config("small")), other)
     with pytest.raises(InputError, match="config"):
         train_renderer(RenderTrainArgs(out=tmp_path / "bad", init_from=other, **args), log=lambda _m: None)
+
+
+def test_render_training_data_follows_the_still_set_and_a_resume_keeps_it(tmp_path):
+    """``--stills v2`` draws the synthetic triples from the v2 training stills (cached apart from
+    v1's), and ``--resume`` with other data than the checkpoint's is refused before any is made."""
+    from gid.gid_engine.renderer.train import RenderTrainArgs, _TripleFiller, train_renderer
+
+    v2 = _TripleFiller(0, 96, 64, split="train_v2")(5)["triples"]
+    assert np.array_equal(v2, synthetic_triple(5, split="train_v2", width=96, height=64).stacked())
+    assert not np.array_equal(v2, _TripleFiller(0, 96, 64)(5)["triples"])
+    args = dict(config="tiny", steps=1, pairs=1, real=(), threads=1, stills="v2")
+    summary = train_renderer(RenderTrainArgs(out=tmp_path / "run", **args), log=lambda _m: None)
+    assert summary["stills"] == "v2" and (tmp_path / "run" / "triples-0-v2.npy").is_file()
+    for other, flag in (({"stills": "v1"}, r"--stills v2 \(not v1\)"),
+                        ({"same_still": 0.5}, r"--same-still 0.0 \(not 0.5\)")):
+        with pytest.raises(InputError, match=flag):
+            train_renderer(RenderTrainArgs(out=tmp_path / "run", resume=True, **(args | other)), log=lambda _m: None)

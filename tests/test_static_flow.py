@@ -10,7 +10,7 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("accelerate")
 
-from gid.gid_engine.errors import FormatError  # noqa: E402
+from gid.gid_engine.errors import FormatError, InputError  # noqa: E402
 from gid.gid_engine.motion_prior.evaluate import magnitude_map, static_flow_baseline  # noqa: E402
 from gid.gid_engine.motion_prior.models.static_flow import StaticFlowNet  # noqa: E402
 from gid.gid_engine.motion_prior.static_flow import (StaticFlowTrainArgs, canonical_field,  # noqa: E402
@@ -59,6 +59,12 @@ def test_tiny_training_fits_exports_and_loads(tmp_path):
     assert load_static_flow(tmp_path / "nothing") is None
     training = json.loads((tmp_path / "weights" / "static_flow.json").read_text())["training"]
     assert training["steps"] == 120 and training["stills"] == "v1"
+    # --resume with other pairs would silently train on other data: refused before any is made
+    for other, flag in (({"stills": "v2"}, r"--stills v1 \(not v2\)"), ({"data_seed": 1}, "--data-seed 0"),
+                        ({"pairs": 4}, r"--pairs 3 \(not 4\)")):
+        args = dict(steps=120, out=out, pairs=3, batch=3, lr=2e-3, resume=True) | other
+        with pytest.raises(InputError, match=flag):
+            train_static_flow(StaticFlowTrainArgs(**args), log=lambda m: None)
 
 
 def test_the_still_set_picks_the_training_pairs():

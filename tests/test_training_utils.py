@@ -19,7 +19,7 @@ from gid.gid_engine.errors import GidError  # noqa: E402
 from gid.gid_engine.motion_prior.data import fit_frequency_normalizer  # noqa: E402
 from gid.gid_engine.motion_prior.models import get_config  # noqa: E402
 from gid.gid_engine.motion_prior.train import PairCache, TrainArgs, latest_checkpoint, train  # noqa: E402
-from gid.gid_engine.training import WARMUP_STEPS, StepBudget, lr_at  # noqa: E402
+from gid.gid_engine.training import WARMUP_STEPS, StepBudget, lr_at, refuse_other_data  # noqa: E402
 
 
 def test_step_budget_fixes_the_total_inside_the_warmup(monkeypatch):
@@ -37,6 +37,21 @@ def test_step_budget_fixes_the_total_inside_the_warmup(monkeypatch):
     assert lr_at(10, 200, 1.0) == lr_at(10, 10_000, 1.0)
     assert StepBudget(500, seconds=None).after_step(30) is None
     assert StepBudget(500, seconds=100.0, start=40).seconds is None  # a resumed run keeps its total
+
+
+def test_resuming_with_other_data_is_refused_before_any_is_made(tmp_path):
+    """A checkpoint's recorded data must match the resumed run's; keys an older checkpoint lacks
+    take their documented default, or are not checked when they have none."""
+    ckpt = tmp_path / "stage" / "ckpt-0000010"
+    ckpt.mkdir(parents=True)
+    (ckpt / "state.json").write_text(json.dumps({"step": 10, "data_seed": 3, "pairs": 40}))
+    refuse_other_data(None, {"pairs": 1})  # a fresh run: nothing to compare
+    refuse_other_data(ckpt, {"data_seed": 3, "pairs": 40, "stills": "v1"}, defaults={"stills": "v1"})
+    refuse_other_data(ckpt, {"data_seed": 3, "same_still": 0.5})  # unrecorded, no default: unchecked
+    with pytest.raises(GidError, match=r"--data-seed 3 \(not 4\), --pairs 40 \(not 41\)"):
+        refuse_other_data(ckpt, {"data_seed": 4, "pairs": 41})
+    with pytest.raises(GidError, match=r"--stills v1 \(not v2\).*new --out"):
+        refuse_other_data(ckpt, {"stills": "v2"}, defaults={"stills": "v1"})
 
 
 def test_time_budget_ends_the_stage_with_a_checkpoint(tmp_path):

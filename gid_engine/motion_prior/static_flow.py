@@ -24,8 +24,8 @@ from ..errors import FormatError
 from ..repo_data import DEFAULT_STILL_SET
 from ..spectral_volume import SpectralVolume
 from ..training import (LossLog, RunTally, StepBudget, apply_gradients, batch_rng, checkpoint_to_resume, device_name,
-                        fill_parallel, load_checkpoint_model, lr_at, make_accelerator, restore_optimizer,
-                        save_checkpoint, set_lr, settle_summary)
+                        fill_parallel, load_checkpoint_model, lr_at, make_accelerator, refuse_other_data,
+                        restore_optimizer, save_checkpoint, set_lr, settle_summary)
 from .data.synthetic import still_splits
 from .models.static_flow import StaticFlowNet
 from .weights import load_state_dict, save_state_dict, sha256_file
@@ -79,6 +79,8 @@ class _TargetMaker:
 def train_static_flow(args: StaticFlowTrainArgs, log: Callable[[str], None] = print) -> dict:
     stage_dir = Path(args.out) / "static-flow"
     ckpt = checkpoint_to_resume(stage_dir, args.resume, args.steps, args.threads)
+    data_id = {"data_seed": args.data_seed, "pairs": args.pairs, "stills": args.stills}
+    refuse_other_data(ckpt, data_id, defaults={"stills": DEFAULT_STILL_SET})
     accel = make_accelerator()
     say = log if accel.is_main_process else (lambda _m: None)
     data = {"images": torch.empty((args.pairs, 3, 160, 256)), "fields": torch.empty((args.pairs, 2, 160, 256))}
@@ -125,7 +127,7 @@ def train_static_flow(args: StaticFlowTrainArgs, log: Callable[[str], None] = pr
             say(f"static-flow: step {step}/{total} L1 {last:.4f} px")
         if accel.is_main_process and (step % args.ckpt_every == 0 or step == total):
             save_checkpoint(stage_dir, step, accel.unwrap_model(model), optimizer,
-                            {"stage": "static-flow", "steps": total} | tally.state())
+                            {"stage": "static-flow", "steps": total} | data_id | tally.state())
         accel.wait_for_everyone()
     summary = {"stage": "static-flow", "steps": total, "start": start, "pairs": args.pairs, "stills": args.stills,
                "batch": args.batch,

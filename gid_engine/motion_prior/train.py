@@ -56,7 +56,7 @@ from .data.synthetic import still_splits
 from .pipeline import make_scheduler
 from ..training import (LossLog, RunTally, StepBudget, apply_gradients, batch_rng, checkpoint_to_resume, device_name,
                         fill_parallel, latest_checkpoint, load_checkpoint_model, make_accelerator, lr_at,
-                        restore_optimizer, save_checkpoint, set_lr, settle_summary, torch_gen)
+                        refuse_other_data, restore_optimizer, save_checkpoint, set_lr, settle_summary, torch_gen)
 from .weights import load_state_dict, sha256_file
 
 STAGES = ("vae", "unet", "freq-attn")
@@ -384,6 +384,7 @@ def train(args: TrainArgs, log: Callable[[str], None] = print, cache: Optional[P
     out = Path(args.out)
     stage_dir = out / args.stage
     resume_ckpt = checkpoint_to_resume(stage_dir, args.resume, args.steps, args.threads)
+    refuse_other_data(resume_ckpt, {"data_seed": args.data_seed, "pairs": args.pairs})  # stills, real: run.json
     config = get_config(args.config)
     out.mkdir(parents=True, exist_ok=True)
     accel = make_accelerator()

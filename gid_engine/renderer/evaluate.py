@@ -20,6 +20,8 @@ import numpy as np
 import torch
 
 from ...exporters.opencv import cv2
+from ..motion_prior.data.synthetic import still_splits
+from ..repo_data import DEFAULT_STILL_SET
 from ..splat_torch import FULL_COVERAGE, softmax_splat
 from .checkpoint import WEIGHTS_DIR, load_renderer
 from .data import Triple, real_triples, synthetic_triple
@@ -33,6 +35,7 @@ class RenderEvalArgs:
     seed: int = 0
     real: tuple = field(default_factory=lambda: tuple(str(p) for p in DEFAULT_REAL))
     json_path: Optional[str] = None
+    stills: str = DEFAULT_STILL_SET  # whose held-out stills make the synthetic triples
 
 
 def psnr(a: np.ndarray, b: np.ndarray, mask: np.ndarray | None = None) -> float:
@@ -95,7 +98,8 @@ def run_render_eval(args: RenderEvalArgs, log: Callable[[str], None] = print) ->
 
     model = load_renderer(args.weights)
     perceptual = PerceptualFeatures()
-    results = {"synthetic": evaluate_triples(model, [synthetic_triple(i, seed=args.seed, split="eval")
+    split = still_splits(args.stills)[1]
+    results = {"synthetic": evaluate_triples(model, [synthetic_triple(i, seed=args.seed, split=split)
                                                      for i in range(args.n)], perceptual)}
     for clip in args.real:
         results[f"real {Path(clip).name}"] = evaluate_triples(model, real_triples(clip, split="eval"), perceptual)

@@ -23,10 +23,12 @@ import numpy as np
 import torch
 
 from ..errors import InputError
+from ..motion_prior.data.synthetic import still_splits
 from ..motion_prior.weights import load_state_dict
+from ..repo_data import DEFAULT_STILL_SET
 from ..training import (LossLog, RunTally, StepBudget, apply_gradients, batch_rng, checkpoint_to_resume, device_name,
                         fill_parallel, latest_checkpoint, load_checkpoint_model, make_accelerator, lr_at,
-                        restore_optimizer, save_checkpoint, set_lr, settle_summary)
+                        refuse_other_data, restore_optimizer, save_checkpoint, set_lr, settle_summary)
 from .checkpoint import WEIGHTS_DIR
 from .configs import get_config
 from .data import CLIPS_FILE, real_triples, synthetic_triple
@@ -58,17 +60,19 @@ class RenderTrainArgs:
     real_weight: float = 0.25  # share of each batch drawn from the real clips
     time_budget: Optional[float] = None  # seconds (see training.StepBudget)
     init_from: Optional[Path] = None  # shipped renderer weights a new run starts from (not a resume)
+    stills: str = DEFAULT_STILL_SET  # still set of the synthetic triples (``repo_data.STILL_SETS``)
 
 
 def build_triples(n: int, seed: int, width: int, height: int, cache: Path | None,
-                  log: Callable[[str], None], workers: int = 1, same_still: float = 0.0) -> np.ndarray:
+                  log: Callable[[str], None], workers: int = 1, same_still: float = 0.0,
+                  split: str = "train") -> np.ndarray:
     """``(n, 9, H, W)`` float32 stacks (image, flow, z, target), cached in ``cache``."""
     if cache is not None and cache.is_file():
         arr = np.load(cache, mmap_mode="r")
         if arr.shape[0] >= n and arr.shape[2:] == (height, width):
             return np.asarray(arr[:n])
     tensors = {"triples": torch.empty((n, 9, height, width), dtype=torch.float32)}
-    fill_parallel(_TripleFiller(seed, width, height, same_still), n, tensors, workers, log=log, label="triples")
+    fill_parallel(_TripleFiller(seed, width, height, same_still, split), n, tensors, workers, log=log, label="triples")
     out = tensors["triples"].numpy()
     if cache is not None:
         tmp = cache.with_name(cache.stem + ".tmp.npy")
@@ -80,11 +84,12 @@ def build_triples(n: int, seed: int, width: int, height: int, cache: Path | None
 class _TripleFiller:
     """Synthetic triple ``i`` as a ``(9, H, W)`` stack; picklable for the data workers."""
 
-    def __init__(self, seed: int, width: int, height: int, same_still: float = 0.0) -> None:
-        self.seed, self.width, self.height, self.same_still = seed, width, height, same_still
+    def __init__(self, seed: int, width: int, height: int, same_still: float = 0.0, split: str = "train") -> None:
+        self.seed, self.width, self.height, self.same_still, self.split = seed, width, height, same_still, split
 
     def __call__(self, i: int) -> dict[str, np.ndarray]:
-        triple = synthetic_triple(i, seed=self.seed, width=self.width, height=self.height, same_still=self.same_still)
+        triple = synthetic_triple(i, seed=self.seed, split=self.split, width=self.width, height=self.height,
+                                  same_still=self.same_still)
         return {"triples": triple.stacked()}
 
 
@@ -113,14 +118,19 @@ def train_renderer(args: RenderTrainArgs, log: Callable[[str], None] = print) ->
     out = Path(args.out)
     stage_dir = out / "render"
     ckpt = checkpoint_to_resume(stage_dir, args.resume, args.steps, args.threads)
+    data_id = {"data_seed": args.data_seed, "pairs": args.pairs, "same_still": args.same_still,
+               "real_weight": args.real_weight, "real": [Path(p).name for p in args.real], "stills": args.stills}
+    refuse_other_data(ckpt, data_id, defaults={"stills": DEFAULT_STILL_SET})
+    split = still_splits(args.stills)[0]
     config = get_config(args.config)
     out.mkdir(parents=True, exist_ok=True)
     accel = make_accelerator()
     say = log if accel.is_main_process else (lambda _m: None)
     with accel.main_process_first():
-        name = f"triples-{args.data_seed}" + (f"-same{args.same_still:g}" if args.same_still else "") + ".npy"
+        name = (f"triples-{args.data_seed}" + (f"-same{args.same_still:g}" if args.same_still else "")
+                + (f"-{args.stills}" if args.stills != DEFAULT_STILL_SET else "") + ".npy")
         synthetic = build_triples(args.pairs, args.data_seed, 256, 160, out / name, say, workers=args.workers,
-                                  same_still=args.same_still)
+                                  same_still=args.same_still, split=split)
     real = [np.stack([t.stacked() for t in real_triples(p, split="train")]) for p in args.real]
     say(f"render data: {synthetic.shape[0]} synthetic + {sum(r.shape[0] for r in real)} real triples")
     model = NeuralRenderer(config)
@@ -146,8 +156,7 @@ def train_renderer(args: RenderTrainArgs, log: Callable[[str], None] = print) ->
     model.train()
     stage_dir.mkdir(parents=True, exist_ok=True)
     loss_log = LossLog(stage_dir / "loss.csv", ["l1", "perceptual"], start) if accel.is_main_process else None
-    extra = {"stage": "render", "config": args.config, "batch": batch, "lr": lr, "data_seed": args.data_seed,
-             "pairs": args.pairs, "same_still": args.same_still, "real_weight": args.real_weight}
+    extra = {"stage": "render", "config": args.config, "batch": batch, "lr": lr} | data_id
     if warm_start is not None:
         extra["warm_start"] = warm_start
     t0 = time.perf_counter()
@@ -196,7 +205,7 @@ def train_renderer(args: RenderTrainArgs, log: Callable[[str], None] = print) ->
         accel.wait_for_everyone()
     summary = {"stage": "render", "config": args.config, "steps": total, "start": start, "batch": batch,
                "lr": lr, "pairs": args.pairs, "real": [Path(p).name for p in args.real],
-               "same_still": args.same_still, "real_weight": args.real_weight,
+               "same_still": args.same_still, "real_weight": args.real_weight, "stills": args.stills,
                **tally.summary(), "last_loss": last,
                "device": device_name(accel), "processes": accel.num_processes}
     if "warm_start" in extra:
