@@ -298,7 +298,7 @@ def _train_render(args: argparse.Namespace) -> None:
         data_seed=args.data_seed, pairs=args.pairs, real=real, ckpt_every=args.ckpt_every,
         log_every=args.log_every, threads=args.threads, export=export, workers=args.workers,
         time_budget=args.time_budget, same_still=args.same_still, real_weight=args.real_weight, stills=args.stills,
-        init_from=Path(args.init_from) if args.init_from else None), log=_say)
+        extracted_flow=args.extracted_flow, init_from=Path(args.init_from) if args.init_from else None), log=_say)
     _say(f"render: loss {summary['first_loss']:.5f} -> {summary['last_loss']:.5f} in {summary['seconds']}s")
 
 
@@ -513,6 +513,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="unet stage: StaticFlowNet weights of the condition (default gid_engine/assets/static_flow)")
     p.add_argument("--same-still", type=float, default=0.0, metavar="P",
                    help="render stage: share of synthetic triples whose revealed background is the same still")
+    p.add_argument("--extracted-flow", type=float, default=0.0, metavar="P",
+                   help="render stage: share of synthetic triples whose exact motion is replaced by the flow "
+                        "gid's extraction finds between their frames (what real clips give the renderer)")
     p.add_argument("--real-weight", type=float, default=0.25, metavar="P",
                    help="share of the training data drawn from the real clips (render: of each batch; "
                    "prior stages: of the cached pairs)")

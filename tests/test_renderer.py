@@ -315,3 +315,26 @@ def test_render_training_data_follows_the_still_set_and_a_resume_keeps_it(tmp_pa
                         ({"same_still": 0.5}, r"--same-still 0.0 \(not 0.5\)")):
         with pytest.raises(InputError, match=flag):
             train_renderer(RenderTrainArgs(out=tmp_path / "run", resume=True, **(args | other)), log=lambda _m: None)
+
+
+def test_extracted_flow_triples_carry_what_real_clips_carry():
+    """``--extracted-flow``: same frames, the motion replaced by gid's own extraction between them
+    (close to the exact motion where the picture has texture), ``W = ||F||``; drawn from its own
+    random stream, so the other triples stay exactly as they were."""
+    from gid.gid_engine.renderer.data import with_extracted_flow
+
+    exact = synthetic_triple(2, width=128, height=96)
+    got = with_extracted_flow(exact)
+    assert np.array_equal(got.image, exact.image) and np.array_equal(got.target, exact.target)
+    assert np.allclose(got.z[0], np.linalg.norm(got.flow, axis=0))
+    moving = np.linalg.norm(exact.flow, axis=0) > 1.0
+    err = np.linalg.norm(got.flow - exact.flow, axis=0)
+    assert moving.mean() > 0.1 and np.median(err[moving]) < 0.5 * np.median(np.linalg.norm(exact.flow, axis=0)[moving])
+    assert not np.array_equal(got.flow, exact.flow)
+    always = synthetic_triple(2, width=128, height=96, extracted_flow=1.0)
+    assert np.array_equal(always.flow, got.flow)
+    some = [synthetic_triple(i, width=64, height=48, extracted_flow=0.5) for i in range(8)]
+    plain = [synthetic_triple(i, width=64, height=48) for i in range(8)]
+    swapped = [not np.array_equal(a.flow, b.flow) for a, b in zip(some, plain)]
+    assert 0 < sum(swapped) < 8
+    assert all(np.array_equal(a.target, b.target) for a, b in zip(some, plain))

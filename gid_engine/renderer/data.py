@@ -47,12 +47,15 @@ class Triple:
 
 
 def synthetic_triple(index: int, *, seed: int = 0, split: str = "train", width: int = 256, height: int = 160,
-                     amplitude: tuple[float, float] = (1.5, 4.0), same_still: float = 0.0) -> Triple:
+                     amplitude: tuple[float, float] = (1.5, 4.0), same_still: float = 0.0,
+                     extracted_flow: float = 0.0) -> Triple:
     """Triple number ``index`` (a pure function of its arguments). ``amplitude``: the range of the
     foreground motion's random gain over the prior's data (larger motion, larger holes to learn on).
     ``same_still``: the probability that the background is another view of the foreground's still
     (what a hole reveals in a natural scene usually resembles its surroundings: more leaves behind
-    leaves) rather than a view of a random still."""
+    leaves) rather than a view of a random still. ``extracted_flow``: the probability that the
+    exact motion is replaced by the flow the project's extraction finds between ``I0`` and ``I_t``
+    (``with_extracted_flow``)."""
     if width % 4 or height % 4:
         raise InputError(f"renderer triples need sizes that are multiples of 4, got {width}x{height}")
     rng = pair_rng(seed, split, index, "renderer")
@@ -76,9 +79,29 @@ def synthetic_triple(index: int, *, seed: int = 0, split: str = "train", width: 
     fg_t, alpha_t = _backward_warp(np.concatenate([fg_img, alpha[:, :, None]], axis=2), d_fg)
     bg_t = _backward_warp(bg_img, d_bg)[0]
     target = alpha_t * fg_t + (1.0 - alpha_t) * bg_t
-    return Triple(image.astype(np.float32), (a * d_fg + (1.0 - a) * d_bg).astype(np.float32),
-                  mixed.mean_magnitude()[None].astype(np.float32),
-                  np.ascontiguousarray(target.transpose(2, 0, 1), dtype=np.float32))
+    triple = Triple(image.astype(np.float32), (a * d_fg + (1.0 - a) * d_bg).astype(np.float32),
+                    mixed.mean_magnitude()[None].astype(np.float32),
+                    np.ascontiguousarray(target.transpose(2, 0, 1), dtype=np.float32))
+    if extracted_flow > 0.0 and pair_rng(seed, split, index, "extracted-flow").random() < extracted_flow:
+        return with_extracted_flow(triple)  # its own stream, like same_still: other triples stay as they were
+    return triple
+
+
+def with_extracted_flow(triple: Triple) -> Triple:
+    """``triple`` with its exact motion replaced by the flow the project's extraction (DIS) finds
+    from ``I0`` to ``I_t``, and ``W = ||F||``: exactly what a real clip's triple carries.
+
+    Why: on real clips the renderer is handed extracted flow, whose errors (smoothed over
+    disocclusions, wrong on thin structures) open and misplace holes; trained on exact flow only,
+    it never sees them. Here the content those holes must reveal is still known exactly."""
+    from ..extract import flow_function
+    from ..imaging import to_gray_u8
+
+    flow_fn = flow_function()
+    a = to_gray_u8(np.ascontiguousarray(triple.image.transpose(1, 2, 0)))
+    b = to_gray_u8(np.ascontiguousarray(triple.target.transpose(1, 2, 0)))
+    flow = flow_fn(a, b).transpose(2, 0, 1).astype(np.float32)
+    return Triple(triple.image, flow, np.linalg.norm(flow, axis=0)[None].astype(np.float32), triple.target)
 
 
 def _backward_warp(layer: np.ndarray, forward: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -24,7 +24,7 @@ from ..motion_prior.data.synthetic import still_splits
 from ..repo_data import DEFAULT_STILL_SET
 from ..splat_torch import FULL_COVERAGE, softmax_splat
 from .checkpoint import WEIGHTS_DIR, load_renderer
-from .data import Triple, real_triples, synthetic_triple
+from .data import Triple, real_triples, synthetic_triple, with_extracted_flow
 from .train import DEFAULT_REAL
 
 
@@ -99,8 +99,12 @@ def run_render_eval(args: RenderEvalArgs, log: Callable[[str], None] = print) ->
     model = load_renderer(args.weights)
     perceptual = PerceptualFeatures()
     split = still_splits(args.stills)[1]
-    results = {"synthetic": evaluate_triples(model, [synthetic_triple(i, seed=args.seed, split=split)
-                                                     for i in range(args.n)], perceptual)}
+    held_out = [synthetic_triple(i, seed=args.seed, split=split) for i in range(args.n)]
+    results = {"synthetic": evaluate_triples(model, held_out, perceptual),
+               # the same frames with the motion real clips get (extracted, with its errors): how much
+               # of the real-footage gap is the flow rather than the pictures
+               "synthetic, extracted flow": evaluate_triples(model, [with_extracted_flow(t) for t in held_out],
+                                                             perceptual)}
     for clip in args.real:
         results[f"real {Path(clip).name}"] = evaluate_triples(model, real_triples(clip, split="eval"), perceptual)
     log(table(results))

@@ -61,18 +61,19 @@ class RenderTrainArgs:
     time_budget: Optional[float] = None  # seconds (see training.StepBudget)
     init_from: Optional[Path] = None  # shipped renderer weights a new run starts from (not a resume)
     stills: str = DEFAULT_STILL_SET  # still set of the synthetic triples (``repo_data.STILL_SETS``)
+    extracted_flow: float = 0.0  # share of synthetic triples carrying extracted (DIS) flow, as real ones do
 
 
 def build_triples(n: int, seed: int, width: int, height: int, cache: Path | None,
                   log: Callable[[str], None], workers: int = 1, same_still: float = 0.0,
-                  split: str = "train") -> np.ndarray:
+                  split: str = "train", extracted_flow: float = 0.0) -> np.ndarray:
     """``(n, 9, H, W)`` float32 stacks (image, flow, z, target), cached in ``cache``."""
     if cache is not None and cache.is_file():
         arr = np.load(cache, mmap_mode="r")
         if arr.shape[0] >= n and arr.shape[2:] == (height, width):
             return np.asarray(arr[:n])
     tensors = {"triples": torch.empty((n, 9, height, width), dtype=torch.float32)}
-    fill_parallel(_TripleFiller(seed, width, height, same_still, split), n, tensors, workers, log=log, label="triples")
+    fill_parallel(_TripleFiller(seed, width, height, same_still, split, extracted_flow), n, tensors, workers, log=log, label="triples")
     out = tensors["triples"].numpy()
     if cache is not None:
         tmp = cache.with_name(cache.stem + ".tmp.npy")
@@ -84,12 +85,14 @@ def build_triples(n: int, seed: int, width: int, height: int, cache: Path | None
 class _TripleFiller:
     """Synthetic triple ``i`` as a ``(9, H, W)`` stack; picklable for the data workers."""
 
-    def __init__(self, seed: int, width: int, height: int, same_still: float = 0.0, split: str = "train") -> None:
+    def __init__(self, seed: int, width: int, height: int, same_still: float = 0.0, split: str = "train",
+                 extracted_flow: float = 0.0) -> None:
         self.seed, self.width, self.height, self.same_still, self.split = seed, width, height, same_still, split
+        self.extracted_flow = extracted_flow
 
     def __call__(self, i: int) -> dict[str, np.ndarray]:
         triple = synthetic_triple(i, seed=self.seed, split=self.split, width=self.width, height=self.height,
-                                  same_still=self.same_still)
+                                  same_still=self.same_still, extracted_flow=self.extracted_flow)
         return {"triples": triple.stacked()}
 
 
@@ -119,8 +122,9 @@ def train_renderer(args: RenderTrainArgs, log: Callable[[str], None] = print) ->
     stage_dir = out / "render"
     ckpt = checkpoint_to_resume(stage_dir, args.resume, args.steps, args.threads)
     data_id = {"data_seed": args.data_seed, "pairs": args.pairs, "same_still": args.same_still,
-               "real_weight": args.real_weight, "real": [Path(p).name for p in args.real], "stills": args.stills}
-    refuse_other_data(ckpt, data_id, defaults={"stills": DEFAULT_STILL_SET})
+               "real_weight": args.real_weight, "real": [Path(p).name for p in args.real], "stills": args.stills,
+               "extracted_flow": args.extracted_flow}
+    refuse_other_data(ckpt, data_id, defaults={"stills": DEFAULT_STILL_SET, "extracted_flow": 0.0})
     split = still_splits(args.stills)[0]
     config = get_config(args.config)
     out.mkdir(parents=True, exist_ok=True)
@@ -128,9 +132,10 @@ def train_renderer(args: RenderTrainArgs, log: Callable[[str], None] = print) ->
     say = log if accel.is_main_process else (lambda _m: None)
     with accel.main_process_first():
         name = (f"triples-{args.data_seed}" + (f"-same{args.same_still:g}" if args.same_still else "")
+                + (f"-dis{args.extracted_flow:g}" if args.extracted_flow else "")
                 + (f"-{args.stills}" if args.stills != DEFAULT_STILL_SET else "") + ".npy")
         synthetic = build_triples(args.pairs, args.data_seed, 256, 160, out / name, say, workers=args.workers,
-                                  same_still=args.same_still, split=split)
+                                  same_still=args.same_still, split=split, extracted_flow=args.extracted_flow)
     real = [np.stack([t.stacked() for t in real_triples(p, split="train")]) for p in args.real]
     say(f"render data: {synthetic.shape[0]} synthetic + {sum(r.shape[0] for r in real)} real triples")
     model = NeuralRenderer(config)
@@ -206,7 +211,7 @@ def train_renderer(args: RenderTrainArgs, log: Callable[[str], None] = print) ->
     summary = {"stage": "render", "config": args.config, "steps": total, "start": start, "batch": batch,
                "lr": lr, "pairs": args.pairs, "real": [Path(p).name for p in args.real],
                "same_still": args.same_still, "real_weight": args.real_weight, "stills": args.stills,
-               **tally.summary(), "last_loss": last,
+               "extracted_flow": args.extracted_flow, **tally.summary(), "last_loss": last,
                "device": device_name(accel), "processes": accel.num_processes}
     if "warm_start" in extra:
         summary["warm_start"] = extra["warm_start"]
