@@ -311,6 +311,9 @@ def test_render_training_data_follows_the_still_set_and_a_resume_keeps_it(tmp_pa
     args = dict(config="tiny", steps=1, pairs=1, real=(), threads=1, stills="v2")
     summary = train_renderer(RenderTrainArgs(out=tmp_path / "run", **args), log=lambda _m: None)
     assert summary["stills"] == "v2" and (tmp_path / "run" / "triples-0-v2.npy").is_file()
+    with pytest.raises(InputError, match=r"--extracted-flow must be in \[0, 1\], got 1.5"):
+        train_renderer(RenderTrainArgs(out=tmp_path / "bad", **(args | {"extracted_flow": 1.5})), log=lambda _m: None)
+    assert not (tmp_path / "bad").exists()
     for other, flag in (({"stills": "v1"}, r"--stills v2 \(not v1\)"),
                         ({"same_still": 0.5}, r"--same-still 0.0 \(not 0.5\)")):
         with pytest.raises(InputError, match=flag):

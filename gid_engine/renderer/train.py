@@ -120,6 +120,10 @@ def train_renderer(args: RenderTrainArgs, log: Callable[[str], None] = print) ->
 
     out = Path(args.out)
     stage_dir = out / "render"
+    for flag, share in (("--same-still", args.same_still), ("--real-weight", args.real_weight),
+                        ("--extracted-flow", args.extracted_flow)):
+        if not 0.0 <= share <= 1.0:  # a probability or a share: anything else is a typo, refused before any work
+            raise InputError(f"{flag} must be in [0, 1], got {share}")
     ckpt = checkpoint_to_resume(stage_dir, args.resume, args.steps, args.threads)
     data_id = {"data_seed": args.data_seed, "pairs": args.pairs, "same_still": args.same_still,
                "real_weight": args.real_weight, "real": [Path(p).name for p in args.real], "stills": args.stills,
