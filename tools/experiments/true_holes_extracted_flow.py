@@ -49,7 +49,7 @@ def main() -> None:
     extracted_masks = [disocclusion_mask(t) for t in extracted]
     overlap = np.mean([(a * b).sum() / max(a.sum(), 1.0) for a, b in zip(true_masks, extracted_masks)])
     print(f"true holes {np.mean([m.mean() for m in true_masks]):.3f} of the pixels; the extracted flow's holes "
-          f"{np.mean([m.mean() for m in extracted_masks]):.3f}; share of the true holes among them {overlap:.3f}")
+          f"{np.mean([m.mean() for m in extracted_masks]):.3f}; share of the true holes they flag {overlap:.3f}")
     print("| weights | exact flow, true holes: neural / splat (dB) | extracted flow, true holes: neural / splat |")
     print("|---|---|---|")
     results = {"overlap": float(overlap)}
