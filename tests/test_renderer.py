@@ -310,12 +310,20 @@ def test_render_training_data_follows_the_still_set_and_a_resume_keeps_it(tmp_pa
     assert not np.array_equal(v2, _TripleFiller(0, 96, 64)(5)["triples"])
     args = dict(config="tiny", steps=1, pairs=1, real=(), threads=1, stills="v2")
     summary = train_renderer(RenderTrainArgs(out=tmp_path / "run", **args), log=lambda _m: None)
-    assert summary["stills"] == "v2" and (tmp_path / "run" / "triples-0-v2.npy").is_file()
+    assert summary["stills"] == "v2"
+    trained_on = np.load(tmp_path / "run" / "triples-0-v2.npy")[0]
+    assert np.array_equal(trained_on, synthetic_triple(0, split="train_v2").stacked())
+    train_renderer(RenderTrainArgs(out=tmp_path / "dis", **(args | {"stills": "v1", "extracted_flow": 1.0})),
+                   log=lambda _m: None)
+    trained_on = np.load(tmp_path / "dis" / "triples-0-dis1.npy")[0]
+    assert np.array_equal(trained_on, synthetic_triple(0, extracted_flow=1.0).stacked())
     with pytest.raises(InputError, match=r"--extracted-flow must be in \[0, 1\], got 1.5"):
         train_renderer(RenderTrainArgs(out=tmp_path / "bad", **(args | {"extracted_flow": 1.5})), log=lambda _m: None)
     assert not (tmp_path / "bad").exists()
     for other, flag in (({"stills": "v1"}, r"--stills v2 \(not v1\)"),
-                        ({"same_still": 0.5}, r"--same-still 0.0 \(not 0.5\)")):
+                        ({"same_still": 0.5}, r"--same-still 0.0 \(not 0.5\)"),
+                        ({"extracted_flow": 0.5}, r"--extracted-flow 0.0 \(not 0.5\)"),
+                        ({"real_weight": 0.5}, r"--real-weight 0.25 \(not 0.5\)")):
         with pytest.raises(InputError, match=flag):
             train_renderer(RenderTrainArgs(out=tmp_path / "run", resume=True, **(args | other)), log=lambda _m: None)
 
@@ -341,3 +349,21 @@ def test_extracted_flow_triples_carry_what_real_clips_carry():
     swapped = [not np.array_equal(a.flow, b.flow) for a, b in zip(some, plain)]
     assert 0 < sum(swapped) < 8
     assert all(np.array_equal(a.target, b.target) for a, b in zip(some, plain))
+
+
+def test_eval_scores_the_held_out_frames_with_exact_and_with_extracted_flow(tmp_path):
+    """``gid eval render``: the held-out synthetic frames of the chosen still set, once with their
+    exact motion and once with the extracted flow real clips carry (fewer holes: the extraction
+    smooths over what is revealed)."""
+    from gid.gid_engine.renderer.evaluate import RenderEvalArgs, run_render_eval
+
+    save_renderer(random_model(seed=1), tmp_path / "w")
+    results = run_render_eval(RenderEvalArgs(weights=tmp_path / "w", n=3, real=(), stills="v2",
+                                             json_path=str(tmp_path / "e.json")), log=lambda _m: None)
+    assert list(results) == ["synthetic", "synthetic, extracted flow"]
+    assert json.loads((tmp_path / "e.json").read_text()).keys() == results.keys()
+    exact, extracted = results["synthetic"]["splat"], results["synthetic, extracted flow"]["splat"]
+    assert exact["n"] == extracted["n"] == 3 and exact["psnr"] != extracted["psnr"]
+    assert extracted["hole_fraction"] < exact["hole_fraction"]
+    v1 = run_render_eval(RenderEvalArgs(weights=tmp_path / "w", n=3, real=()), log=lambda _m: None)
+    assert v1["synthetic"]["splat"]["psnr"] != exact["psnr"]  # --stills picks the held-out stills
