@@ -109,6 +109,9 @@ def latest_checkpoint(stage_dir: Path) -> Optional[Path]:
     return path
 
 
+_UNRECORDED = object()  # a key neither the checkpoint nor the defaults know
+
+
 def refuse_other_data(ckpt: Optional[Path], data: dict, defaults: Optional[dict] = None) -> None:
     """Refuse to resume ``ckpt`` with training data other than the data it was trained on.
 
@@ -130,9 +133,6 @@ def refuse_other_data(ckpt: Optional[Path], data: dict, defaults: Optional[dict]
     if wrong:
         raise InputError(f"{ckpt.parent} was trained with {', '.join(wrong)}; resume with the same data "
                          f"or start a new --out")
-
-
-_UNRECORDED = object()
 
 
 def load_checkpoint_model(ckpt: Path, model: torch.nn.Module) -> dict:

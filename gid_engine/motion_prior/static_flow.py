@@ -129,8 +129,7 @@ def train_static_flow(args: StaticFlowTrainArgs, log: Callable[[str], None] = pr
             save_checkpoint(stage_dir, step, accel.unwrap_model(model), optimizer,
                             {"stage": "static-flow", "steps": total} | data_id | tally.state())
         accel.wait_for_everyone()
-    summary = {"stage": "static-flow", "steps": total, "start": start, "pairs": args.pairs, "stills": args.stills,
-               "batch": args.batch,
+    summary = {"stage": "static-flow", "steps": total, "start": start, **data_id, "batch": args.batch,
                "lr": args.lr, **tally.summary(), "last_loss": last,
                "device": device_name(accel)}
     summary = settle_summary(stage_dir, summary, trained=start < total, write=accel.is_main_process)

@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -97,11 +98,17 @@ def with_extracted_flow(triple: Triple) -> Triple:
     from ..extract import flow_function
     from ..imaging import to_gray_u8
 
-    flow_fn = flow_function()
-    a = to_gray_u8(np.ascontiguousarray(triple.image.transpose(1, 2, 0)))
-    b = to_gray_u8(np.ascontiguousarray(triple.target.transpose(1, 2, 0)))
-    flow = flow_fn(a, b).transpose(2, 0, 1).astype(np.float32)
-    return Triple(triple.image, flow, np.linalg.norm(flow, axis=0)[None].astype(np.float32), triple.target)
+    a, b = (to_gray_u8(np.ascontiguousarray(x.transpose(1, 2, 0))) for x in (triple.image, triple.target))
+    return _extracted_triple(triple.image, triple.target, a, b, flow_function())
+
+
+def _extracted_triple(image: np.ndarray, target: np.ndarray, gray_image: np.ndarray, gray_target: np.ndarray,
+                      flow_fn: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> Triple:
+    """``(I0, F, W, I_t)`` with ``F`` the extracted flow from ``I0`` to ``I_t`` and ``W = ||F||``:
+    the one way a triple gets extracted motion, real or synthetic. Images ``(3, H, W)``; the
+    grays are passed in so a clip converts each frame once."""
+    flow = flow_fn(gray_image, gray_target).transpose(2, 0, 1).astype(np.float32)
+    return Triple(image, flow, np.linalg.norm(flow, axis=0)[None].astype(np.float32), target)
 
 
 def _backward_warp(layer: np.ndarray, forward: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -185,10 +192,8 @@ def real_triples(clip: str | Path, *, split: str = "train", held_out: ClipSplit 
             for g in range(1, held_out.max_gap + 1):
                 if s + g >= hi:
                     break
-                flow = flow_fn(gray[s], gray[s + g]).transpose(2, 0, 1).astype(np.float32)
-                out.append(Triple(frames[s].transpose(2, 0, 1).copy(), flow,
-                                  np.linalg.norm(flow, axis=0)[None].astype(np.float32),
-                                  frames[s + g].transpose(2, 0, 1).copy()))
+                out.append(_extracted_triple(frames[s].transpose(2, 0, 1).copy(),
+                                             frames[s + g].transpose(2, 0, 1).copy(), gray[s], gray[s + g], flow_fn))
     if not out:
         raise InputError(f"{Path(clip).name}: no frame pairs in its {split} part "
                          f"(held-out frames {held_out.eval_frames[0]}-{held_out.eval_frames[1] - 1})")

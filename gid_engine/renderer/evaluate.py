@@ -3,10 +3,11 @@
 Held-out data only: synthetic triples of the held-out stills of the chosen still set (exact
 motion and exact disoccluded content), the same frames with the flow gid's extraction finds
 between them (what a real triple carries, so the gap between the two rows is the flow's, not the
-pictures'), and the held-out part of each real clip (frames after the training split, DIS flow). For every triple both renderers draw ``I_t`` from ``I0`` and the motion; we report
-PSNR (dB), SSIM and the perceptual distance (EfficientNet-Lite0 features, lower is better) over
-the whole frame and over the *disoccluded* pixels: those the plain splat leaves uncovered
-(coverage < ``FULL_COVERAGE``), i.e. where content must be invented, dilated by 2 px.
+pictures'), and the held-out part of each real clip (frames after the training split, DIS flow).
+For every triple both renderers draw ``I_t`` from ``I0`` and the motion; we report PSNR (dB),
+SSIM and the perceptual distance (EfficientNet-Lite0 features, lower is better) over the whole
+frame and over the *disoccluded* pixels: those the plain splat leaves uncovered (coverage <
+``FULL_COVERAGE``), i.e. where content must be invented, dilated by 2 px.
 """
 
 from __future__ import annotations

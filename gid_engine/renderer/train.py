@@ -73,7 +73,8 @@ def build_triples(n: int, seed: int, width: int, height: int, cache: Path | None
         if arr.shape[0] >= n and arr.shape[2:] == (height, width):
             return np.asarray(arr[:n])
     tensors = {"triples": torch.empty((n, 9, height, width), dtype=torch.float32)}
-    fill_parallel(_TripleFiller(seed, width, height, same_still, split, extracted_flow), n, tensors, workers, log=log, label="triples")
+    fill_parallel(_TripleFiller(seed, width, height, same_still, split, extracted_flow), n, tensors, workers,
+                  log=log, label="triples")
     out = tensors["triples"].numpy()
     if cache is not None:
         tmp = cache.with_name(cache.stem + ".tmp.npy")
@@ -213,9 +214,7 @@ def train_renderer(args: RenderTrainArgs, log: Callable[[str], None] = print) ->
             save_checkpoint(stage_dir, done, accel.unwrap_model(model), optimizer, extra | tally.state())
         accel.wait_for_everyone()
     summary = {"stage": "render", "config": args.config, "steps": total, "start": start, "batch": batch,
-               "lr": lr, "pairs": args.pairs, "real": [Path(p).name for p in args.real],
-               "same_still": args.same_still, "real_weight": args.real_weight, "stills": args.stills,
-               "extracted_flow": args.extracted_flow, **tally.summary(), "last_loss": last,
+               "lr": lr, **data_id, **tally.summary(), "last_loss": last,
                "device": device_name(accel), "processes": accel.num_processes}
     if "warm_start" in extra:
         summary["warm_start"] = extra["warm_start"]

@@ -22,10 +22,9 @@ import torch
 
 from gid.exporters.opencv import cv2
 from gid.gid_engine.errors import InputError
-from gid.gid_engine.extract import extract_motion, flow_function
-from gid.gid_engine.imaging import to_gray_u8
+from gid.gid_engine.extract import extract_motion
 from gid.gid_engine.renderer.checkpoint import load_renderer
-from gid.gid_engine.renderer.data import Triple, clip_split
+from gid.gid_engine.renderer.data import Triple, clip_split, with_extracted_flow
 from gid.gid_engine.renderer.evaluate import evaluate_triples
 from gid.gid_engine.renderer.perceptual import PerceptualFeatures
 from gid.gid_engine.renderer.train import DEFAULT_REAL
@@ -42,7 +41,6 @@ def spectral_triples(clip: Path, width: int = 256) -> tuple[list[Triple], list[T
                          interpolation=cv2.INTER_AREA) for f in source.frames(0)]
     split = clip_split(clip, len(frames))
     lo, hi = split.segments("eval", len(frames))[0]
-    flow_fn = flow_function()
     out, pair_fitted = [], []
     for s in range(lo, hi - 1):
         try:
@@ -55,9 +53,7 @@ def spectral_triples(clip: Path, width: int = 256) -> tuple[list[Triple], list[T
                 break
             flow = vol.displacement_at(g * vol.fps / fps).astype(np.float32)  # volume frames at its own rate
             out.append(Triple(frames[s].transpose(2, 0, 1).copy(), flow, z, frames[s + g].transpose(2, 0, 1).copy()))
-            dis = flow_fn(to_gray_u8(frames[s]), to_gray_u8(frames[s + g])).transpose(2, 0, 1).astype(np.float32)
-            pair_fitted.append(Triple(out[-1].image, dis, np.linalg.norm(dis, axis=0)[None].astype(np.float32),
-                                      out[-1].target))
+            pair_fitted.append(with_extracted_flow(out[-1]))
     return out, pair_fitted
 
 
