@@ -20,6 +20,7 @@ from typing import Callable, Optional
 import numpy as np
 import torch
 
+from ...exporters.atomic import atomic_write_bytes
 from ..errors import FormatError
 from ..repo_data import DEFAULT_STILL_SET
 from ..spectral_volume import SpectralVolume
@@ -144,7 +145,7 @@ def export_static_flow(model: StaticFlowNet, folder: Path, summary: dict) -> Non
     files = save_state_dict({k: v.detach().cpu() for k, v in model.state_dict().items()}, folder, "static_flow")
     doc = {"format": "gid.static_flow", "version": 1, "width": model.width,
            "files": {f: sha256_file(folder / f) for f in files}, "training": summary}
-    (folder / INDEX).write_text(json.dumps(doc, indent=1))
+    atomic_write_bytes(folder / INDEX, json.dumps(doc, indent=1).encode(), overwrite=True)  # the loader trusts it whole
 
 
 def load_static_flow(folder: Path = WEIGHTS_DIR) -> Optional[StaticFlowNet]:

@@ -46,6 +46,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ...exporters.atomic import atomic_write_bytes
 from ..errors import InputError
 from ..normalization import FrequencyNormalizer
 from ..repo_data import DEFAULT_STILL_SET
@@ -254,7 +255,7 @@ def seed_run(out: Path, pipe, config: PriorConfig, log: Callable[[str], None], s
         index = json.loads((source / "model_index.json").read_text())
         seeded.update(weights=str(source), weights_index_sha256=sha256_file(source / "model_index.json"),
                       training=index.get("training", {}))
-    (out / SEED_FILE).write_text(json.dumps(seeded))
+    atomic_write_bytes(out / SEED_FILE, json.dumps(seeded).encode(), overwrite=True)
     log(f"run {out}: VAE, normalization and latent scale {pipe.latent_scale:.4f} from the shipped weights")
 
 
@@ -368,12 +369,37 @@ def get_latents(out: Path, vae: SpectralVAE, cache: PairCache, seed: int, log, d
     tmp = out / ".latents.pt.tmp"
     torch.save({"key": key, "latents": z, "latent_scale": scale}, tmp)
     os.replace(tmp, path)
-    (out / "latent_scale.json").write_text(json.dumps({"latent_scale": scale, "vae_checkpoint": key}))
+    atomic_write_bytes(out / "latent_scale.json", json.dumps({"latent_scale": scale, "vae_checkpoint": key}).encode(),
+                       overwrite=True)  # export reads it: a crash mid-write must not leave half of it
     log(f"latents: {tuple(z.shape)}, std {1 / scale:.4f} -> latent_scale {scale:.4f}")
     return z, scale
 
 
 # ----------------------------------------------------------------------------- the loop
+def check_run_file(run_file: Path, args: TrainArgs, real_key: list, write: bool) -> None:
+    """Refuse a stage whose data differs from what the run's earlier stages saw; the first stage records it.
+
+    Why atomic, and read by the others only after the main process is done: under torchrun every
+    process reaches this at once (they have just met at the rendezvous), and a process that read a
+    run.json the main one had created but not yet filled failed with a JSON error."""
+    if run_file.is_file():
+        prev = json.loads(run_file.read_text())
+        if prev.get("config") != args.config:
+            raise InputError(f"{run_file.parent} holds a '{prev.get('config')}' run; "
+                             f"use another --out for '{args.config}'")
+        if prev.get("real", []) != real_key:  # a stage must see the data the earlier ones saw
+            raise InputError(f"{run_file.parent} was trained with other real clips or --real-weight "
+                             f"({', '.join(prev.get('real_clips', [])) or 'none'}); pass the same or use another --out")
+        seen = prev.get("stills", DEFAULT_STILL_SET)  # runs from before still sets used the default
+        if seen != args.stills:
+            raise InputError(f"{run_file.parent} was trained on the still set {seen}; "
+                             f"pass --stills {seen} or use another --out")
+    elif write:
+        doc = {"config": args.config, "data_seed": args.data_seed, "pairs": args.pairs, "stills": args.stills,
+               "real": real_key, "real_clips": [Path(c).name for c in args.real]}
+        atomic_write_bytes(run_file, json.dumps(doc).encode())
+
+
 def train(args: TrainArgs, log: Callable[[str], None] = print, cache: Optional[PairCache] = None) -> dict:
     """Run (or resume) one stage; returns a summary dict. ``cache``: the training pairs already in
     memory (a driver running all stages in one process builds them once)."""
@@ -390,21 +416,8 @@ def train(args: TrainArgs, log: Callable[[str], None] = print, cache: Optional[P
     accel = make_accelerator()
     proc = accel.process_index
     say = log if accel.is_main_process else (lambda _m: None)
-    run_file = out / "run.json"
-    if run_file.is_file():
-        prev = json.loads(run_file.read_text())
-        if prev.get("config") != args.config:
-            raise InputError(f"{out} holds a '{prev.get('config')}' run; use another --out for '{args.config}'")
-        if prev.get("real", []) != real_key:  # a stage must see the data the earlier ones saw
-            raise InputError(f"{out} was trained with other real clips or --real-weight "
-                             f"({', '.join(prev.get('real_clips', [])) or 'none'}); pass the same or use another --out")
-        seen = prev.get("stills", DEFAULT_STILL_SET)  # runs from before still sets used the default
-        if seen != args.stills:
-            raise InputError(f"{out} was trained on the still set {seen}; pass --stills {seen} or use another --out")
-    elif accel.is_main_process:
-        run_file.write_text(json.dumps({"config": args.config, "data_seed": args.data_seed, "pairs": args.pairs,
-                                        "stills": args.stills, "real": real_key,
-                                        "real_clips": [Path(c).name for c in args.real]}))
+    with accel.main_process_first():  # the main process writes run.json whole before the others read it
+        check_run_file(out / "run.json", args, real_key, write=accel.is_main_process)
 
     init = None
     if args.init_from is not None and not resume_ckpt:
