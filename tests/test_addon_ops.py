@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 from pathlib import Path
 
 import numpy as np
@@ -439,10 +440,23 @@ def test_threaded_bake_finishes_on_the_main_thread(scene_blend: dict, motion_fil
     assert op.reports[-1] == ("INFO", "Re-baked 6 frames into //gid/tex/loop")
 
 
-def test_threaded_bake_cancelled_from_the_panel(scene_blend: dict, motion_file: Path) -> None:
+class HoldAfterFirstFrame(worker.Worker):
+    """A real worker thread that, once it has reported the first frame, waits for a cancel before
+    going on: the panel's Cancel then lands mid-render however fast the machine renders."""
+
+    def _progress(self, done: int, total: int, what: str) -> None:
+        super()._progress(done, total, what)
+        deadline = time.monotonic() + 60.0
+        while not self.job.cancelled and time.monotonic() < deadline:
+            time.sleep(0.005)
+
+
+def test_threaded_bake_cancelled_from_the_panel(scene_blend: dict, motion_file: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
     folder, image = scene_blend["dir"], scene_blend["image"]
     use_motion(image, motion_file)
-    image.gid.frames = 400  # long enough that the cancel lands mid-render
+    image.gid.frames = 8
+    monkeypatch.setattr(worker, "Worker", HoldAfterFirstFrame)
     n_images = len(bpy.data.images)
     op = ModalHarness(lambda ctx: ops.prepare_bake_loop(ctx, image.name))
     result, seen = _drive(op, cancel=True)
