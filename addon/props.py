@@ -36,13 +36,13 @@ DEVICES = [
 
 
 def _path_options() -> set[str]:
-    """``PATH_SUPPORTS_BLEND_RELATIVE`` where this Blender knows it (4.5+): it declares that
-    our path properties hold ``//`` paths; older versions reject the unknown option."""
-    try:
-        StringProperty(options={"PATH_SUPPORTS_BLEND_RELATIVE"})
-    except (TypeError, ValueError):
-        return set()
-    return {"PATH_SUPPORTS_BLEND_RELATIVE"}
+    """``PATH_SUPPORTS_BLEND_RELATIVE`` where this Blender knows it: it declares that our path
+    properties hold ``//`` paths. Blender 4.2 refuses the option when the class registers (not
+    when the property is declared), so the test is whether RNA has the matching read-only flag
+    ``Property.is_path_supports_blend_relative``, which exists exactly where the option does."""
+    if "is_path_supports_blend_relative" in bpy.types.Property.bl_rna.properties:
+        return {"PATH_SUPPORTS_BLEND_RELATIVE"}
+    return set()
 
 
 PATH_OPTIONS = _path_options()
