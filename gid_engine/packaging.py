@@ -6,13 +6,20 @@ one zip per platform, together with the wheels Blender lacks, and rewrites the z
 ``blender_manifest.toml`` with that platform and its ``./wheels/...`` list (the manifest in the
 repository never lists wheels). This is what Blender's own ``--split-platforms`` build does.
 
-What Blender 4.2 - 5.0 lacks (it ships Python 3.11 and numpy 1.26, never bundle numpy):
+Blender 4.2 - 5.0 run Python 3.11 with numpy 1.26, Blender 5.1+ Python 3.13 with numpy 2 (never
+bundle numpy). One zip serves them all: it carries one wheel set per Python ABI
+(``PYTHON_VERSIONS``), and Blender installs only the wheels whose tags fit its own Python and
+platform (its extension manager filters them; measured on 4.2 LTS through 5.3 by
+``tools/blender_matrix.py``). What Blender lacks:
 
-* ``onnxruntime`` 1.32.0 and its declared dependencies ``flatbuffers``, ``packaging``, ``protobuf``
-  (none is imported by ``import onnxruntime`` / ``InferenceSession``; bundled so the metadata is
-  complete; protobuf stays on the 6.x line so it does not force a 7.x upgrade on other extensions,
-  which share one site-packages in Blender where the highest version wins).
-* ``opencv-python-headless`` 4.11.0.86: 4.12+ requires numpy 2.
+* ``onnxruntime`` 1.32.0, cp311 and cp313 builds, and its declared dependencies ``flatbuffers``,
+  ``packaging``, ``protobuf`` (none is imported by ``import onnxruntime`` / ``InferenceSession``;
+  bundled so the metadata is complete; protobuf stays on the 6.x line so it does not force a 7.x
+  upgrade on other extensions, which share one site-packages in Blender where the highest version
+  wins). These three are pure or stable-ABI wheels: one file serves both Pythons.
+* ``opencv-python-headless`` 4.11.0.86, a stable-ABI (abi3) wheel built against numpy 2 that also
+  runs on numpy 1.26: the one OpenCV build that works with every Blender's numpy (4.12+ requires
+  numpy 2, which Blender 4.2 - 5.0 do not have).
 
 Platforms: linux-x64, windows-x64, macos-arm64. Left out: macos-x64 (onnxruntime has no macOS
 x86_64 wheels after 1.23.2), windows-arm64 (opencv-python-headless has no Windows ARM64 wheels).
@@ -52,6 +59,19 @@ BLENDER_PLATFORMS = ("windows-x64", "windows-arm64", "macos-arm64", "macos-x64",
 SUPPORTED_PLATFORMS = ("linux-x64", "windows-x64", "macos-arm64")
 GPU_PLATFORMS = ("linux-x64", "windows-x64")
 
+
+def host_platform() -> str:
+    """This machine's Blender platform name (``linux-x64``...); InputError where gid builds none."""
+    import platform
+
+    machine = platform.machine().lower()
+    arch = {"x86_64": "x64", "amd64": "x64", "arm64": "arm64", "aarch64": "arm64"}.get(machine, machine)
+    system = {"linux": "linux", "win32": "windows", "darwin": "macos"}.get(sys.platform, sys.platform)
+    name = f"{system}-{arch}"
+    if name not in SUPPORTED_PLATFORMS:
+        raise InputError(f"no extension build for this machine ({name}); gid builds {', '.join(SUPPORTED_PLATFORMS)}")
+    return name
+
 # pip matches platform tags exactly (it expands only macOS versions and manylinux2014), so
 # several tags are passed. Blender 4.2+ needs glibc 2.28 and macOS 11.2.
 PIP_PLATFORM_TAGS: dict[str, tuple[str, ...]] = {
@@ -60,7 +80,10 @@ PIP_PLATFORM_TAGS: dict[str, tuple[str, ...]] = {
     "windows-x64": ("win_amd64",),
     "macos-arm64": ("macosx_14_0_arm64", "macosx_13_0_arm64", "macosx_12_0_arm64", "macosx_11_0_arm64"),
 }
-PYTHON_VERSION = "3.11"  # Blender 4.2 - 5.0
+# Blender's own Python, by release. Every zip carries one wheel set per ABI so one file installs on
+# all of them: Blender installs only the wheels whose tags match its own Python and platform.
+BLENDER_PYTHONS: dict[str, str] = {"3.11": "Blender 4.2 LTS - 5.0", "3.13": "Blender 5.1 - 5.3"}
+PYTHON_VERSIONS: tuple[str, ...] = tuple(BLENDER_PYTHONS)
 
 
 @dataclass(frozen=True)
@@ -411,14 +434,20 @@ def _platform_tag_ok(tag: str, platform: str) -> bool:
     return False
 
 
-def wheel_fits(filename: str, req: Requirement, platform: str) -> bool:
-    """Whether a wheel file name is ``req`` for CPython 3.11 on the Blender ``platform``."""
+def _cpython_tag(python: str) -> tuple[str, int]:
+    major, minor = (int(x) for x in python.split("."))
+    return f"cp{major}{minor}", minor
+
+
+def wheel_fits(filename: str, req: Requirement, platform: str, python: str = PYTHON_VERSIONS[0]) -> bool:
+    """Whether a wheel file name is ``req`` for CPython ``python`` (``"3.11"``) on the Blender ``platform``."""
     w = WheelName.parse(filename)
     if w is None or w.name != _norm(req.name) or w.version != req.version:
         return False
-    py_ok = any(t in ("py3", "cp311") for t in w.python) or any(
-        (m := re.match(r"^cp3(\d+)$", t)) and int(m[1]) <= 11 and "abi3" in w.abi for t in w.python)
-    abi_ok = any(a in ("none", "abi3", "cp311") for a in w.abi)
+    cp, minor = _cpython_tag(python)
+    py_ok = any(t in ("py3", cp) for t in w.python) or any(
+        (m := re.match(r"^cp3(\d+)$", t)) and int(m[1]) <= minor and "abi3" in w.abi for t in w.python)
+    abi_ok = any(a in ("none", "abi3", cp) for a in w.abi)
     return bool(py_ok and abi_ok and any(_platform_tag_ok(t, platform) for t in w.platform))
 
 
@@ -430,10 +459,12 @@ def _wheel_readable(path: Path) -> bool:
         return False
 
 
-def find_cached_wheel(cache: Path, req: Requirement, platform: str) -> Optional[Path]:
+def find_cached_wheel(cache: Path, req: Requirement, platform: str,
+                      python: str = PYTHON_VERSIONS[0]) -> Optional[Path]:
+    """The cached wheel pip would pick for ``req`` on ``platform`` and CPython ``python``; None if none."""
     if not cache.is_dir():
         return None
-    hits = [p for p in cache.iterdir() if p.is_file() and wheel_fits(p.name, req, platform)]
+    hits = [p for p in cache.iterdir() if p.is_file() and wheel_fits(p.name, req, platform, python)]
     # Prefer a platform wheel over a pure one, then the newest tag (what pip would pick).
     hits.sort(key=lambda p: ("any" not in WheelName.parse(p.name).platform, p.name), reverse=True)
     for path in hits:
@@ -449,24 +480,25 @@ def requirements_for(platform: str, gpu: bool = False) -> list[Requirement]:
     return reqs
 
 
-def pip_download(req: Requirement, platform: str, cache: Path, log: Callable[[str], None]) -> None:
-    """``pip download`` one wheel for ``platform`` into ``cache`` (via a temp folder: no partial files)."""
+def pip_download(req: Requirement, platform: str, python: str, cache: Path, log: Callable[[str], None]) -> None:
+    """``pip download`` one wheel for ``platform`` and CPython ``python`` into ``cache`` (via a temp
+    folder: no partial files)."""
     cache.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".download-", dir=cache))
     try:
         cmd = [sys.executable, "-m", "pip", "download", "--disable-pip-version-check", "--no-input",
-               "--only-binary=:all:", "--no-deps", "--python-version", PYTHON_VERSION,
+               "--only-binary=:all:", "--no-deps", "--python-version", python,
                "--implementation", "cp"]
         for tag in PIP_PLATFORM_TAGS[platform]:
             cmd += ["--platform", tag]
         cmd += ["-d", str(tmp), f"{req.name}=={req.version}"]
-        log(f"downloading {req.name} {req.version} for {platform}")
+        log(f"downloading {req.name} {req.version} for {platform}, Python {python}")
         proc = subprocess.run(cmd, capture_output=True, text=True)
         if proc.returncode != 0:
             lines = [ln.strip() for ln in (proc.stderr + proc.stdout).splitlines()
                      if ln.strip() and "is ignored: it is neither a file nor a directory" not in ln]
             why = next((ln for ln in reversed(lines) if ln.startswith("ERROR")), lines[-1] if lines else "")
-            raise InputError(f"could not download {req.name}=={req.version} for {platform}: {why}")
+            raise InputError(f"could not download {req.name}=={req.version} for {platform}, Python {python}: {why}")
         for path in tmp.iterdir():
             if path.suffix == ".whl":
                 os.replace(path, cache / path.name)
@@ -474,22 +506,26 @@ def pip_download(req: Requirement, platform: str, cache: Path, log: Callable[[st
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def resolve_wheels(platform: str, cache: Path, *, offline: bool = False, gpu: bool = False,
-                   log: Callable[[str], None] = lambda s: None) -> list[Path]:
-    """The cached wheel files for ``platform``, downloading what is missing unless ``offline``."""
+def resolve_wheels(platform: str, cache: Path, *, pythons: Sequence[str] = PYTHON_VERSIONS, offline: bool = False,
+                   gpu: bool = False, log: Callable[[str], None] = lambda s: None) -> list[Path]:
+    """The cached wheel files for ``platform``, one set per CPython in ``pythons`` (a wheel that
+    serves several, such as abi3 or pure Python, is listed once), downloading what is missing
+    unless ``offline``."""
     found: list[Path] = []
     missing: list[str] = []
-    for req in requirements_for(platform, gpu):
-        hit = find_cached_wheel(cache, req, platform)
-        if hit is None and not offline:
-            pip_download(req, platform, cache, log)
-            hit = find_cached_wheel(cache, req, platform)
+    for python in pythons:
+        for req in requirements_for(platform, gpu):
+            hit = find_cached_wheel(cache, req, platform, python)
+            if hit is None and not offline:
+                pip_download(req, platform, python, cache, log)
+                hit = find_cached_wheel(cache, req, platform, python)
+                if hit is None:
+                    raise InputError(f"pip downloaded no usable {req.name}=={req.version} wheel "
+                                     f"for {platform}, Python {python}")
             if hit is None:
-                raise InputError(f"pip downloaded no usable {req.name}=={req.version} wheel for {platform}")
-        if hit is None:
-            missing.append(f"{req.name}=={req.version}")
-        else:
-            found.append(hit)
+                missing.append(f"{req.name}=={req.version} (Python {python})")
+            elif hit not in found:
+                found.append(hit)
     if missing:
         raise InputError(f"--offline: no cached wheel in {cache} for {platform}: {', '.join(missing)}")
     return found

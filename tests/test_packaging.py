@@ -86,6 +86,7 @@ FAKE_WHEELS = {
         "packaging-26.4-py3-none-any.whl",
         "protobuf-6.33.6-cp39-abi3-manylinux2014_x86_64.whl",
         "opencv_python_headless-4.11.0.86-cp37-abi3-manylinux_2_17_x86_64.manylinux2014_x86_64.whl",
+        "onnxruntime-1.32.0-cp313-cp313-manylinux_2_28_x86_64.whl",  # Blender 5.1+ (Python 3.13)
     ],
     "windows-x64": [
         "onnxruntime-1.32.0-cp311-cp311-win_amd64.whl",
@@ -93,6 +94,7 @@ FAKE_WHEELS = {
         "packaging-26.4-py3-none-any.whl",
         "protobuf-6.33.6-cp310-abi3-win_amd64.whl",
         "opencv_python_headless-4.11.0.86-cp37-abi3-win_amd64.whl",
+        "onnxruntime-1.32.0-cp313-cp313-win_amd64.whl",
     ],
 }
 
@@ -114,6 +116,7 @@ def fake_cache(tmp_path_factory) -> Path:
     # Wheels that must not be picked: other platform, other Python, newer glibc, other version.
     fake_wheel(cache, "onnxruntime-1.32.0-cp311-cp311-macosx_14_0_arm64.whl")
     fake_wheel(cache, "onnxruntime-1.32.0-cp312-cp312-manylinux_2_28_x86_64.whl")
+    fake_wheel(cache, "onnxruntime-1.32.0-cp314-cp314-manylinux_2_28_x86_64.whl")
     fake_wheel(cache, "protobuf-7.36.2-cp310-abi3-manylinux2014_x86_64.whl")
     fake_wheel(cache, "numpy-1.26.4-cp311-cp311-manylinux_2_17_x86_64.manylinux2014_x86_64.whl")
     return cache
@@ -258,6 +261,7 @@ def test_path_pattern_negation_reincludes():
 
 @pytest.mark.parametrize("filename, platform, ok", [
     ("onnxruntime-1.32.0-cp311-cp311-manylinux_2_28_x86_64.whl", "linux-x64", True),
+    ("onnxruntime-1.32.0-cp313-cp313-manylinux_2_28_x86_64.whl", "linux-x64", False),  # asked for 3.11
     ("onnxruntime-1.32.0-cp311-cp311-manylinux_2_34_x86_64.whl", "linux-x64", False),  # newer than Blender's glibc
     ("onnxruntime-1.32.0-cp312-cp312-manylinux_2_28_x86_64.whl", "linux-x64", False),
     ("onnxruntime-1.32.0-cp311-cp311-win_amd64.whl", "linux-x64", False),
@@ -267,6 +271,23 @@ def test_path_pattern_negation_reincludes():
 ])
 def test_wheel_fits_onnxruntime(filename, platform, ok):
     assert pk.wheel_fits(filename, pk.BUNDLED[0], platform) is ok
+
+
+@pytest.mark.parametrize("filename, python, ok", [
+    ("onnxruntime-1.32.0-cp313-cp313-manylinux_2_28_x86_64.whl", "3.13", True),
+    ("onnxruntime-1.32.0-cp311-cp311-manylinux_2_28_x86_64.whl", "3.13", False),
+    ("onnxruntime-1.32.0-cp314-cp314-manylinux_2_28_x86_64.whl", "3.13", False),
+    ("onnxruntime-1.32.0-cp37-abi3-manylinux_2_28_x86_64.whl", "3.13", True),  # stable ABI: any later Python
+    ("onnxruntime-1.32.0-cp313-abi3-manylinux_2_28_x86_64.whl", "3.11", False),  # stable ABI from 3.13 on
+    ("onnxruntime-1.32.0-py3-none-any.whl", "3.13", True),
+])
+def test_wheel_fits_each_blender_python(filename, python, ok):
+    assert pk.wheel_fits(filename, pk.BUNDLED[0], "linux-x64", python) is ok
+
+
+def test_every_blender_python_gets_a_wheel_set():
+    """Blender 4.2 - 5.0 run Python 3.11, 5.1+ Python 3.13: a zip carries a set for each."""
+    assert pk.PYTHON_VERSIONS == ("3.11", "3.13")
 
 
 def test_wheel_fits_abi3_universal_and_pure():
@@ -413,14 +434,15 @@ def test_offline_missing_wheel_names_it(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(subprocess, "run", no_pip)
     cache = tmp_path / "cache"
     cache.mkdir()
-    for name in FAKE_WHEELS["linux-x64"][1:]:  # everything but onnxruntime
+    for name in FAKE_WHEELS["linux-x64"][1:]:  # everything but Python 3.11's onnxruntime
         fake_wheel(cache, name)
     (cache / "onnxruntime-1.32.0-cp311-cp311-manylinux_2_28_x86_64.whl").write_bytes(b"not a zip")
     rc = main(["build-extension", "-o", str(tmp_path / "dist"), "--platform", "linux-x64",
                "--wheels-cache", str(cache), "--offline"])
     err = capsys.readouterr().err
     assert rc == 2
-    assert err.strip() == f"gid: error: --offline: no cached wheel in {cache} for linux-x64: onnxruntime==1.32.0"
+    assert err.strip() == (f"gid: error: --offline: no cached wheel in {cache} for linux-x64: "
+                           "onnxruntime==1.32.0 (Python 3.11)")
     assert not (tmp_path / "dist").exists()
 
 
@@ -436,27 +458,31 @@ def test_unsupported_platform_is_refused_with_the_reason(tmp_path, capsys, platf
 
 
 def test_pip_download_command(tmp_path, monkeypatch):
-    """The pip call: binary only, no deps, CPython 3.11, every platform tag; the wheel lands in the cache."""
+    """The pip calls: binary only, no deps, every platform tag, once per Blender Python for what is
+    not shared between them (the pure wheels serve both); the wheels land in the cache."""
     calls = []
 
     def fake_run(cmd, **kwargs):
         calls.append(cmd)
         dest = Path(cmd[cmd.index("-d") + 1])
         name, version = cmd[-1].split("==")
-        tag = {"onnxruntime": "cp311-cp311-manylinux_2_28_x86_64"}.get(name, "py3-none-any")
+        cp = "cp" + cmd[cmd.index("--python-version") + 1].replace(".", "")
+        tag = {"onnxruntime": f"{cp}-{cp}-manylinux_2_28_x86_64"}.get(name, "py3-none-any")
         fake_wheel(dest, f"{name.replace('-', '_')}-{version}-{tag}.whl")
         return subprocess.CompletedProcess(cmd, 0, "", "")
 
     monkeypatch.setattr(subprocess, "run", fake_run)
     cache = tmp_path / "cache"
     wheels = pk.resolve_wheels("linux-x64", cache)
-    assert [w.name.split("-")[0] for w in wheels] == [pk._norm(r.name) for r in pk.BUNDLED]
-    assert len(calls) == len(pk.BUNDLED)
+    assert [w.name.split("-")[0] for w in wheels] == [pk._norm(r.name) for r in pk.BUNDLED] + ["onnxruntime"]
+    assert [w.name.split("-")[2] for w in wheels if w.name.startswith("onnxruntime")] == ["cp311", "cp313"]
+    assert len(calls) == len(pk.BUNDLED) + 1
+    assert [c[c.index("--python-version") + 1] for c in calls] == ["3.11"] * len(pk.BUNDLED) + ["3.13"]
     cmd = calls[0]
     assert cmd[:4] == [sys.executable, "-m", "pip", "download"]
     for flag in ("--only-binary=:all:", "--no-deps"):
         assert flag in cmd
-    assert cmd[cmd.index("--python-version") + 1] == "3.11" and cmd[cmd.index("--implementation") + 1] == "cp"
+    assert cmd[cmd.index("--implementation") + 1] == "cp"
     tags = [cmd[i + 1] for i, a in enumerate(cmd) if a == "--platform"]
     assert tags == list(pk.PIP_PLATFORM_TAGS["linux-x64"]) and "manylinux_2_28_x86_64" in tags
     assert cmd[-1] == "onnxruntime==1.32.0"
@@ -473,7 +499,8 @@ def test_pip_failure_is_one_line(tmp_path, monkeypatch):
                                            "for onnxruntime==1.32.0\n")
 
     monkeypatch.setattr(subprocess, "run", failing_run)
-    with pytest.raises(InputError, match=r"^could not download onnxruntime==1.32.0 for windows-x64: ERROR: No matching"):
+    with pytest.raises(InputError, match=r"^could not download onnxruntime==1.32.0 for windows-x64, Python 3.11: "
+                                         r"ERROR: No matching"):
         pk.resolve_wheels("windows-x64", tmp_path)
 
 
