@@ -20,6 +20,7 @@ from gid.gid_engine.motion_prior.models import (  # noqa: E402
     multiscale_gradient_loss,
 )
 from gid.gid_engine.motion_prior.pipeline import (  # noqa: E402
+    MAX_GUIDANCE_RATIO,
     MotionPriorPipeline,
     denormalize_torch,
     displacement_at_torch,
@@ -168,10 +169,14 @@ def test_torch_displacement_matches_spectral_volume():
 
 
 # ----------------------------------------------------------------------------- overfitting
-@pytest.mark.parametrize("residual,factor", [(False, 10.0), (True, 5.0)])
+@pytest.mark.parametrize("residual,factor", [(False, 10.0), (True, 4.0)])
 def test_tiny_vae_overfits_one_pair(residual, factor):
     """The plain AutoencoderKL's loss falls >= 10x in 300 steps; the residual one (the presets'
-    default) starts from the linear 8x codec, already ~5x below the plain start, and still falls >= 5x."""
+    default) starts from the linear 8x codec, already ~8x below the plain start, and still falls >= 4x.
+
+    The factors reached depend on the CPU's kernels (300 Adam steps amplify their rounding):
+    plain 15.4 / 14.0 / 14.5x, residual 4.97 / 5.89 / 5.44x under ATEN_CPU_CAPABILITY=default / avx2 /
+    avx512; the bounds sit below the lowest of each."""
     from gid.gid_engine.motion_prior.data import synthetic_pair
 
     torch.manual_seed(0)
@@ -247,8 +252,11 @@ def test_self_guidance_gradient_path_lowers_loop_loss():
     # the same for any larger u
     assert max(r["guidance_ratio"] for r in trace) > 100
     assert np.isfinite(guided.coeffs).all() and np.abs(guided.coeffs).max() < 10 * np.abs(plain.coeffs).max()
+    # Past the cap on every step, the capped term does not depend on u: the same bits for any
+    # larger u, whichever kernels (default, AVX2, AVX-512) the CPU runs.
+    assert min(r["guidance_ratio"] for r in trace) > MAX_GUIDANCE_RATIO
     huge = pipe(img, steps=4, seed=1, self_guidance=True, w=1.75, u=2e6, recurrence=2)
-    np.testing.assert_allclose(huge.coeffs, guided.coeffs, rtol=1e-3, atol=1e-2)  # float rounding of the rescale
+    np.testing.assert_array_equal(huge.coeffs, guided.coeffs)
     # the gradient reaches the latents
     z = torch.randn(K, 4, 6, 8, requires_grad=True)
     scales = torch.as_tensor(pipe.normalizer.scales, dtype=torch.float32)

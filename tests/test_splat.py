@@ -66,13 +66,30 @@ def test_onnxruntime_matches_torch_reference(c, h, w):
     assert np.abs(out - ref).max() <= 1e-4
 
 
+def _graph_summary(path) -> tuple:
+    """What an ONNX file computes, without what only names the exporter: opsets, the operators
+    in order with their attributes, the inputs, outputs and constants."""
+    import onnx
+    from onnx import numpy_helper
+
+    model = onnx.load(str(path))
+    g = model.graph
+    ops = [(n.op_type, n.domain, sorted((a.name, onnx.helper.get_attribute_value(a).__repr__()) for a in n.attribute))
+           for n in g.node]
+    consts = sorted((i.name, numpy_helper.to_array(i).tobytes()) for i in g.initializer)
+    return (sorted((o.domain, o.version) for o in model.opset_import), ops, consts,
+            [(i.name, str(i.type)) for i in g.input], [(o.name, str(o.type)) for o in g.output])
+
+
 def test_shipped_onnx_graph_is_what_the_exporter_writes(tmp_path):
+    """Same graph and bit-identical frames; the file's bytes may differ where only the exporter's
+    version stamp does (they are equal for the pinned torch/onnx pair, not across releases)."""
     fresh = export_splat_onnx(tmp_path / "splat.onnx")
     image, flow, z = _inputs(3, 40, 50, seed=3)
     shipped = OnnxSplatter(device="cpu")(image, flow, z)
     regenerated = OnnxSplatter(device="cpu", model=fresh)(image, flow, z)
     assert np.abs(shipped - regenerated).max() == 0.0
-    assert fresh.read_bytes() == asset_path("softmax_splat.onnx").read_bytes()
+    assert _graph_summary(fresh) == _graph_summary(asset_path("softmax_splat.onnx"))
 
 
 def test_gpu_request_without_cuda_falls_back_to_cpu_with_a_message():

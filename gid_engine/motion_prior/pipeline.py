@@ -349,8 +349,11 @@ class MotionPriorPipeline:
             lg, _, _ = loop_loss(coeffs.float(), self.config.num_frames)
             (grad,) = torch.autograd.grad(lg, zg)
         eps = eps.detach()
-        g = float(u) * torch.nan_to_num(grad, nan=0.0, posinf=0.0, neginf=0.0)
-        ratio = float(g.square().mean().sqrt() / eps.square().mean().sqrt().clamp_min(1e-12))
+        grad = torch.nan_to_num(grad, nan=0.0, posinf=0.0, neginf=0.0)
+        # The ratio is taken of the gradient before it is scaled by u, so a capped term does not
+        # depend on u at all: every u past the cap gives the same bits on any CPU's kernels.
+        grad_ratio = float(grad.square().mean().sqrt() / eps.square().mean().sqrt().clamp_min(1e-12))
+        ratio = float(u) * grad_ratio
         if ratio > MAX_GUIDANCE_RATIO:
-            g = g * (MAX_GUIDANCE_RATIO / ratio)
-        return eps + g, float(lg.detach()), ratio
+            return eps + grad * (MAX_GUIDANCE_RATIO / grad_ratio), float(lg.detach()), ratio
+        return eps + float(u) * grad, float(lg.detach()), ratio
