@@ -8,7 +8,7 @@ uniquifies the name with ``.001``), a new texture node beside the user's, and a 
 (4.x Composite / 5.0 Group Output): ours replaces it, and the previous source is recorded on the
 tree (``tree["gid_previous_output"]``) so :func:`remove_compositor_setup` can put it back.
 
-Blender versions (4.2 LTS - 5.0), feature-detected, never by version number:
+Blender versions (4.2 LTS - 5.3), feature-detected, never by version number:
 
 * 4.x: the compositor tree is ``scene.node_tree`` after ``scene.use_nodes = True``; the output is a
   Composite node; the Displace node has inputs Image, Vector, X Scale, Y Scale and samples its
@@ -17,6 +17,8 @@ Blender versions (4.2 LTS - 5.0), feature-detected, never by version number:
   ``scene.compositing_node_group``, and the output is the first socket of a Group Output node.
   The Displace node has inputs Image, Displacement, Interpolation, Extension X/Y and no scales,
   so the vector is scaled by a Vector Math node (``SCALE``) before it.
+* 5.3: compositing is a stack of effects (``scene.compositor_effects``), each with a node group;
+  the tree is the active effect's (``compositing_node_group`` still answers, deprecated).
 
 What a headless, compositor-only render needs (checked with bpy 4.5.4 and 5.0.1): no camera, no
 objects, any engine (the 3D scene is never rendered when the tree has no unmuted Render Layers
@@ -225,9 +227,29 @@ def add_sequence_texture_node(node_tree: bpy.types.NodeTree, image: bpy.types.Im
 # ---------------------------------------------------------------------------------- compositor
 
 
-def _is_50_compositor(scene: bpy.types.Scene) -> bool:
-    """Blender 5.0+: the compositor tree is a node group assigned to the scene."""
-    return hasattr(scene, "compositing_node_group")
+def _scene_has(name: str) -> bool:
+    """Whether this Blender's Scene has the RNA property ``name`` (read from RNA, so a deprecated
+    property is detected without the DeprecationWarning reading it would raise)."""
+    return name in bpy.types.Scene.bl_rna.properties
+
+
+def _group_compositor(scene: bpy.types.Scene) -> bpy.types.NodeTree | None:
+    """5.0+: the scene's compositor node group (5.3+: the active compositor effect's)."""
+    if _scene_has("compositor_effects"):
+        effect = scene.compositor_effects.active
+        return effect.node_group if effect is not None else None
+    return scene.compositing_node_group
+
+
+def _set_group_compositor(scene: bpy.types.Scene, tree: bpy.types.NodeTree) -> None:
+    """Make ``tree`` the scene's compositor: 5.0 - 5.2 assign it to the scene, 5.3+ to the active
+    compositor effect (a new one, enabled for render, when the scene has none)."""
+    if _scene_has("compositor_effects"):
+        effects = scene.compositor_effects
+        effect = effects.active if effects.active is not None else effects.new(name=TREE_NAME)
+        effect.node_group = tree
+    else:
+        scene.compositing_node_group = tree
 
 
 def compositor_tree(scene: bpy.types.Scene, create: bool = True) -> bpy.types.NodeTree | None:
@@ -237,12 +259,12 @@ def compositor_tree(scene: bpy.types.Scene, create: bool = True) -> bpy.types.No
     it holds nothing of the user's, and its Render Layers node would make every compositor-only
     render also render the 3D scene. An existing tree is returned untouched.
     """
-    if _is_50_compositor(scene):
-        tree = scene.compositing_node_group
+    if _scene_has("compositor_effects") or _scene_has("compositing_node_group"):
+        tree = _group_compositor(scene)
         if tree is None and create:
             tree = bpy.data.node_groups.new(TREE_NAME, "CompositorNodeTree")
             _group_output_socket(tree)
-            scene.compositing_node_group = tree
+            _set_group_compositor(scene, tree)
     else:
         tree = scene.node_tree
         if create:
