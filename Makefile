@@ -2,36 +2,38 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed
-VENV50 ?= .venv-blender50
-STAMP50 := $(VENV50)/.installed
+RUNTIME := $(VENV)/.runtime
+DEV := $(VENV)/.dev
 
-.PHONY: demo test bench typecheck clean
+.PHONY: demo test blender-matrix bench typecheck clean
 
-$(STAMP): pyproject.toml requirements/dev.txt
+# The main job's environment: numpy, OpenCV, onnxruntime, bpy (requirements/runtime.txt), no torch.
+$(RUNTIME): pyproject.toml requirements/runtime.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -r requirements/dev.txt
+	$(PY) -m pip install -q -r requirements/runtime.txt
 	$(PY) -m pip install -q --no-deps -e .
-	touch $(STAMP)
+	touch $(RUNTIME)
 
-$(STAMP50): pyproject.toml requirements/blender50.txt
-	$(PYTHON) -m venv $(VENV50)
-	$(VENV50)/bin/python -m pip install -q --upgrade pip
-	$(VENV50)/bin/python -m pip install -q -r requirements/blender50.txt
-	$(VENV50)/bin/python -m pip install -q --no-deps -e .
-	touch $(STAMP50)
+# Training, ONNX export and tests on top of it (requirements/dev.txt: torch, diffusers, pytest...).
+$(DEV): $(RUNTIME) requirements/dev.txt
+	$(PY) -m pip install -q -r requirements/dev.txt
+	touch $(DEV)
 
-demo: $(STAMP)
+demo: $(RUNTIME)
 	$(VENV)/bin/gid animate samples/tree_still.png -o out/animate --seed 0 --overwrite
 	$(VENV)/bin/gid demo -o out/demo --overwrite
 	$(PY) -m gid.addon.demo -o out/blender_demo
 
-test: $(STAMP) $(STAMP50)
+# The source-tree suite, then the extension zip installed into every Blender of the matrix.
+test: $(DEV)
 	$(PY) -m pytest -q
-	$(VENV50)/bin/python -m pytest -q -p no:cacheprovider tests/test_addon_*.py tests/test_torchfree_*.py
+	$(PY) tools/blender_matrix.py --json out/blender_matrix.json
 
-bench: $(STAMP)
+blender-matrix: $(DEV)
+	$(PY) tools/blender_matrix.py --json out/blender_matrix.json
+
+bench: $(DEV)
 	$(VENV)/bin/gid bench
 	$(PY) -m gid.addon.bench
 
@@ -43,4 +45,4 @@ typecheck:
 	.venv-typing/bin/mypy --ignore-missing-imports --follow-imports=silent addon/
 
 clean:
-	rm -rf $(VENV) $(VENV50) out
+	rm -rf $(VENV) .venv-blender .venv-blender50 out

@@ -5,7 +5,8 @@ and panels refer to the property groups), then the pointer properties (``Image.g
 ``Scene.gid``, ``WindowManager.gid``), the app handlers and the interactive-dynamics module
 ``pokes`` (pokes on the scene, preview handler, Image Editor overlay); ``unregister()`` undoes it in
 reverse, cancelling a running job first. Both may be called repeatedly (enable/disable,
-reloading scripts, tests): a second register or unregister in a row is a no-op.
+reloading scripts, tests): a second register or unregister in a row is a no-op, and
+``is_registered()`` tells which state the session is in.
 """
 
 from __future__ import annotations
@@ -18,6 +19,12 @@ CLASSES: list[type] = [*props.CLASSES, *ops.CLASSES, *panel.CLASSES]
 
 _registered = False
 _atexit_hooked = False
+
+
+def is_registered() -> bool:
+    """Whether gid's classes are registered in this Blender session (by Blender enabling the
+    extension, or by a script calling ``register``)."""
+    return _registered
 
 
 def register() -> None:

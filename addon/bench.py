@@ -22,7 +22,8 @@ import numpy as np
 from ..exporters.opencv import cv2
 from ..gid_engine.bench import machine_description, smooth_volume
 from ..gid_engine.sv_file import save_spectral_volume
-from . import props, register, unregister
+from . import props
+from .demo import empty_file_with_gid
 
 GOAL_SECONDS = 30.0
 GOAL_PEAK_GIB = 2.0
@@ -37,9 +38,7 @@ def bake_benchmark(width: int = 1920, height: int = 1080, frames: int = 150) -> 
         motion = folder / "motion.gidsv"
         save_spectral_volume(smooth_volume(256, 144).scaled(0.3), motion)
 
-        bpy.ops.wm.read_factory_settings(use_empty=True)
-        register()
-        try:
+        with empty_file_with_gid():
             bpy.ops.wm.save_as_mainfile(filepath=str(folder / "bench.blend"))
             image = bpy.data.images.load(str(folder / "backdrop.png"))
             image.gid.motion_path = str(motion)
@@ -49,8 +48,6 @@ def bake_benchmark(width: int = 1920, height: int = 1080, frames: int = 150) -> 
             seconds = time.perf_counter() - t0
             loaded = props.loop_image(image.gid)
             assert loaded is not None and image.gid.loop_frames == frames
-        finally:
-            unregister()
     peak_gib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2  # Linux: KiB
     return {"task": f"bake {frames}-frame {width}x{height} loop into Blender", "seconds": seconds,
             "peak_rss_gib": peak_gib, "goal_seconds": GOAL_SECONDS, "goal_peak_gib": GOAL_PEAK_GIB,

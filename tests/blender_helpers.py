@@ -14,8 +14,13 @@ from gid.exporters.frames import decode_frame
 
 
 def fresh_blend() -> bpy.types.Scene:
-    """An empty factory scene, so no test sees another's datablocks or settings."""
-    bpy.ops.wm.read_factory_settings(use_empty=True)
+    """An empty factory scene, so no test sees another's datablocks or settings.
+
+    The preferences stay: ``read_factory_settings`` would also reset them, which disables every
+    enabled extension and makes Blender uninstall its wheels, so in the installed-extension legs
+    (``tools/blender_matrix.py``) the extension Blender installed would be gone for the next test.
+    """
+    bpy.ops.wm.read_homefile(use_empty=True, use_factory_startup=True)
     return bpy.context.scene
 
 

@@ -2,16 +2,22 @@
 
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 
 from gid.exporters.opencv import cv2
 
 
+SAMPLES = Path(__file__).resolve().parents[1] / "samples"
+
+
 def test_blender_demo_builds_a_blend_and_renders_the_loop(tmp_path):
+    """Samples passed explicitly: an installed extension (the Blender legs) does not carry them."""
     out = tmp_path / "demo"
     r = subprocess.run([sys.executable, "-m", "gid.addon.demo", "-o", str(out), "--frames", "12",
-                        "--render-frames", "4"], capture_output=True, text=True, timeout=600)
+                        "--render-frames", "4", "--still", str(SAMPLES / "tree_still.png"),
+                        "--clip", str(SAMPLES / "tree.avi")], capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr[-2000:]
     assert (out / "gid_demo.blend").is_file() and "Traceback" not in r.stderr
     rendered = sorted((out / "render").glob("loop_*.png"))

@@ -24,6 +24,7 @@ from gid import addon  # noqa: E402
 from gid.addon import handlers, panel, props  # noqa: E402
 from gid.addon.nodes import compositor_tree  # noqa: E402
 
+from blender_helpers import fresh_blend  # noqa: E402
 from test_addon_ops import (  # noqa: E402,F401 - fixtures shared with the operator tests
     add_material_with_texture, motion_file, registered, scene_blend, use_motion, write_still)
 
@@ -95,7 +96,7 @@ def removed_results_scenario(folder_arg: str, motion_arg: str, out_arg: str) -> 
     """Bake a loop and displacement maps, delete both datablocks, then use everything that reads
     the references; records the outcomes in ``out_arg`` (JSON). Runs in its own process."""
     folder, seen = Path(folder_arg), {}
-    bpy.ops.wm.read_factory_settings(use_empty=True)
+    fresh_blend()
     addon.register()
     try:
         write_still(folder / "tex.png")

@@ -25,6 +25,7 @@ from gid.gid_engine.errors import Cancelled  # noqa: E402
 from gid.gid_engine.progress import Job  # noqa: E402
 from gid.gid_engine.sv_file import load_spectral_volume, save_spectral_volume  # noqa: E402
 
+from blender_helpers import fresh_blend  # noqa: E402
 from conftest import random_volume, textured_image  # noqa: E402
 
 W, H = 64, 48
@@ -63,11 +64,11 @@ def motion_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def registered():
     """Empty factory state with the add-on registered; unregistered afterwards."""
-    bpy.ops.wm.read_factory_settings(use_empty=True)
+    fresh_blend()
     addon.register()
     yield
     addon.unregister()
-    bpy.ops.wm.read_factory_settings(use_empty=True)
+    fresh_blend()
 
 
 @pytest.fixture
@@ -87,7 +88,8 @@ def add_material_with_texture(image: "bpy.types.Image") -> tuple:
     bpy.context.scene.collection.objects.link(obj)
     bpy.context.view_layer.objects.active = obj
     mat = bpy.data.materials.new("backdrop")
-    mat.use_nodes = True
+    if mat.node_tree is None:  # 5.0+ materials always have nodes (use_nodes is deprecated)
+        mat.use_nodes = True
     obj.data.materials.append(mat)
     tree = mat.node_tree
     tex = tree.nodes.new("ShaderNodeTexImage")

@@ -21,7 +21,7 @@ from gid.gid_engine.modal import Poke  # noqa: E402
 from gid.gid_engine.spectral_volume import SpectralVolume  # noqa: E402
 from gid.gid_engine.sv_file import save_spectral_volume  # noqa: E402
 
-from blender_helpers import image_pixels_top_down  # noqa: E402
+from blender_helpers import fresh_blend, image_pixels_top_down  # noqa: E402
 from conftest import textured_image  # noqa: E402
 
 W, H = 64, 48
@@ -55,13 +55,13 @@ def _state() -> dict:
 
 @pytest.fixture
 def registered():
-    bpy.ops.wm.read_factory_settings(use_empty=True)
+    fresh_blend()
     addon.register()
     pokes.register()
     yield
     pokes.unregister()
     addon.unregister()
-    bpy.ops.wm.read_factory_settings(use_empty=True)
+    fresh_blend()
 
 
 @pytest.fixture
@@ -105,13 +105,15 @@ def preview_at(scene, frame: int) -> np.ndarray:
 
 # ----------------------------------------------------------------------------------- register
 def test_register_unregister_twice() -> None:
-    bpy.ops.wm.read_factory_settings(use_empty=True)
+    fresh_blend()
+    enabled_by_blender = addon.is_registered()  # as in the installed-extension legs
+    addon.unregister()
     off = {"scene_props": 0, "classes": 0, "ops": 0, "handlers": 0, "draw": 0}
     on = {"scene_props": 3, "classes": 10, "ops": 6, "handlers": 5, "draw": 1}
     assert _state() == off
     try:
         for _ in range(2):
-            bpy.ops.wm.read_factory_settings(use_empty=True)
+            fresh_blend()
             addon.register()
             pokes.register()
             pokes.register()  # no-op
@@ -128,6 +130,8 @@ def test_register_unregister_twice() -> None:
     finally:
         pokes.unregister()
         addon.unregister()
+        if enabled_by_blender:
+            addon.register()
 
 
 # ----------------------------------------------------------------------------------- pokes

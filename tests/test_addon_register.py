@@ -10,6 +10,8 @@ bpy = pytest.importorskip("bpy")
 from gid import addon  # noqa: E402
 from gid.addon import handlers, ops, panel, props  # noqa: E402
 
+from blender_helpers import fresh_blend  # noqa: E402
+
 OPERATORS = ["predict_motion", "extract_motion", "bake_loop", "bake_displacement",
              "setup_compositor_loop", "cancel_job"]
 
@@ -31,7 +33,9 @@ ON = {"image_gid": True, "scene_gid": True, "wm_gid": True, "classes": 11, "ops"
 
 
 def test_register_unregister_twice() -> None:
-    bpy.ops.wm.read_factory_settings(use_empty=True)
+    fresh_blend()
+    enabled_by_blender = addon.is_registered()  # as in the installed-extension legs
+    addon.unregister()
     assert _state() == OFF
     assert len(addon.CLASSES) == len(props.CLASSES) + len(ops.CLASSES) + len(panel.CLASSES) == 11
     try:
@@ -53,6 +57,8 @@ def test_register_unregister_twice() -> None:
             assert _state() == OFF
     finally:
         addon.unregister()
+        if enabled_by_blender:
+            addon.register()
 
 
 def test_operator_ids_and_options() -> None:
