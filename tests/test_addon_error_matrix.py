@@ -19,7 +19,7 @@ Each pair runs in a fresh saved .blend (``scene_blend``) holding a 64x48 still, 
 Weights: ``gid_engine.predict.WEIGHTS_DIR`` is looked up per call, so the corrupt-weights rows
 point it at temp copies with one byte flipped. ``weights_corrupt`` copies both folders (torch
 ``motion_prior`` and its sibling ``motion_prior_onnx``), each corrupted: where torch is installed
-(.venv) the torch backend reports its file, without torch (.venv-blender50) the ONNX backend does.
+(.venv) the torch backend reports its file, without torch (the Blender legs) the ONNX backend does.
 ``weights_corrupt_onnx`` points at the ONNX copy alone, which forces the ONNX backend in both.
 
 Reports are read where Blender puts them: background mode prints each as ``Error: ...`` /

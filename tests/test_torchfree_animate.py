@@ -1,6 +1,6 @@
 """``gid animate`` in a Python without torch (as inside Blender): numpy + onnxruntime only.
 
-Runs in the torch-free venv of ``make test`` (``.venv-blender50``); skipped where torch is
+Runs in the torch-free Blender legs of ``make test`` (``tools/blender_matrix.py``); skipped where torch is
 importable, since there it could not show that nothing needs it.
 """
 

@@ -1,6 +1,6 @@
 """The shipped motion prior without torch: what Blender runs (numpy + onnxruntime only).
 
-Meant for the torch-free venv (``.venv-blender50``, ``make test``); skipped where torch is
+Meant for the torch-free Blender legs of ``make test`` (``tools/blender_matrix.py``); skipped where torch is
 importable, since there it could not show that nothing needs torch.
 """
 
