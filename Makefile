@@ -5,6 +5,8 @@ PY := $(VENV)/bin/python
 RUNTIME := $(VENV)/.runtime
 DEV := $(VENV)/.dev
 
+MATRIX := $(PY) tools/blender_matrix.py --json out/blender_matrix.json
+
 .PHONY: demo test blender-matrix bench typecheck clean
 
 # The main job's environment: numpy, OpenCV, onnxruntime, bpy (requirements/runtime.txt), no torch.
@@ -28,10 +30,11 @@ demo: $(RUNTIME)
 # The source-tree suite, then the extension zip installed into every Blender of the matrix.
 test: $(DEV)
 	$(PY) -m pytest -q
-	$(PY) tools/blender_matrix.py --json out/blender_matrix.json
+	$(MATRIX)
 
+# The Blender legs alone (`make blender-matrix`).
 blender-matrix: $(DEV)
-	$(PY) tools/blender_matrix.py --json out/blender_matrix.json
+	$(MATRIX)
 
 bench: $(DEV)
 	$(VENV)/bin/gid bench

@@ -59,6 +59,18 @@ BLENDER_PLATFORMS = ("windows-x64", "windows-arm64", "macos-arm64", "macos-x64",
 SUPPORTED_PLATFORMS = ("linux-x64", "windows-x64", "macos-arm64")
 GPU_PLATFORMS = ("linux-x64", "windows-x64")
 
+# pip matches platform tags exactly (it expands only macOS versions and manylinux2014), so
+# several tags are passed. Blender 4.2+ needs glibc 2.28 and macOS 11.2.
+PIP_PLATFORM_TAGS: dict[str, tuple[str, ...]] = {
+    "linux-x64": ("manylinux_2_28_x86_64", "manylinux_2_27_x86_64", "manylinux_2_17_x86_64",
+                  "manylinux2014_x86_64"),
+    "windows-x64": ("win_amd64",),
+    "macos-arm64": ("macosx_14_0_arm64", "macosx_13_0_arm64", "macosx_12_0_arm64", "macosx_11_0_arm64"),
+}
+# Blender's own Pythons: 3.11 in 4.2 LTS - 5.0, 3.13 in 5.1 - 5.3. Every zip carries one wheel set
+# per ABI so one file installs on all of them: Blender installs only the wheels that fit its Python.
+PYTHON_VERSIONS: tuple[str, ...] = ("3.11", "3.13")
+
 
 def host_platform() -> str:
     """This machine's Blender platform name (``linux-x64``...); InputError where gid builds none."""
@@ -69,21 +81,9 @@ def host_platform() -> str:
     system = {"linux": "linux", "win32": "windows", "darwin": "macos"}.get(sys.platform, sys.platform)
     name = f"{system}-{arch}"
     if name not in SUPPORTED_PLATFORMS:
-        raise InputError(f"no extension build for this machine ({name}); gid builds {', '.join(SUPPORTED_PLATFORMS)}")
+        raise InputError(f"no extension build for this machine ({name}); "
+                         f"gid builds {', '.join(SUPPORTED_PLATFORMS)}")
     return name
-
-# pip matches platform tags exactly (it expands only macOS versions and manylinux2014), so
-# several tags are passed. Blender 4.2+ needs glibc 2.28 and macOS 11.2.
-PIP_PLATFORM_TAGS: dict[str, tuple[str, ...]] = {
-    "linux-x64": ("manylinux_2_28_x86_64", "manylinux_2_27_x86_64", "manylinux_2_17_x86_64",
-                  "manylinux2014_x86_64"),
-    "windows-x64": ("win_amd64",),
-    "macos-arm64": ("macosx_14_0_arm64", "macosx_13_0_arm64", "macosx_12_0_arm64", "macosx_11_0_arm64"),
-}
-# Blender's own Python, by release. Every zip carries one wheel set per ABI so one file installs on
-# all of them: Blender installs only the wheels whose tags match its own Python and platform.
-BLENDER_PYTHONS: dict[str, str] = {"3.11": "Blender 4.2 LTS - 5.0", "3.13": "Blender 5.1 - 5.3"}
-PYTHON_VERSIONS: tuple[str, ...] = tuple(BLENDER_PYTHONS)
 
 
 @dataclass(frozen=True)

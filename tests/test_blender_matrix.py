@@ -34,6 +34,7 @@ def test_this_python_is_found_and_a_missing_one_is_none():
 
 def test_a_leg_without_its_python_is_skipped_with_a_line_and_fails_only_when_required(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(bm, "find_python", lambda version: None)
+    monkeypatch.delenv("GID_REQUIRE_ALL_BLENDERS", raising=False)  # .ci/run sets it
     zip_path = tmp_path / "gid.zip"
     zip_path.write_bytes(b"PK")
     assert bm.main(["--zip", str(zip_path), "--only", "5.3", "--json", str(tmp_path / "r.json")]) == 0
