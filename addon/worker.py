@@ -18,6 +18,7 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
+from ..exporters.atomic import protected_inputs
 from ..exporters.errors import ExportError
 from ..gid_engine.errors import Cancelled, GidError
 from ..gid_engine.progress import Job
@@ -56,6 +57,7 @@ def user_message(exc: BaseException) -> str:
     return f"internal error ({type(exc).__name__}: {exc}); see the system console"
 
 
+@protected_inputs()  # no output of the job may replace a file it reads (each thread has its own)
 def run_job(run: Run, job: Job) -> Outcome:
     """Run ``run(job)`` here and classify how it ended (the worker thread's body, too)."""
     try:

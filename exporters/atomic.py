@@ -6,6 +6,12 @@ the same folder and are moved in with ``os.replace`` (atomic on one file system)
 (image sequences) are staged in a hidden folder inside the output folder and moved in only when
 every file was written. All output bytes pass through ``_write_file`` so that tests can simulate a
 full disk on the Nth write.
+
+Inside ``protected_inputs(paths)`` no write replaces one of those paths, even with ``overwrite``:
+every check that a target may be replaced (``check_overwrite``, a transaction's ``declare`` and
+commit) compares it with the inputs by file identity, so another spelling, a symlink or a hard
+link to an input is refused too. Callers name the files they read; the exporters refuse, before
+any work where the caller checks early, and again at the moment of replacing.
 """
 
 from __future__ import annotations
@@ -15,11 +21,13 @@ import os
 import secrets
 import shutil
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from types import TracebackType
 
-from .errors import ExportError, OutputExistsError
+from .errors import ExportError, OutputExistsError, OutputIsInputError
 
 STAGING_PREFIX = ".gid-staging-"
 _DISK_FULL = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
@@ -56,20 +64,99 @@ def temp_sibling(path: Path, suffix: str = "") -> Path:
     return path.with_name(f".{path.name}.gid-tmp-{secrets.token_hex(4)}{suffix}")
 
 
-def ensure_folder(folder: Path) -> None:
-    """Create ``folder`` (and parents) or fail with a message naming it."""
+def ensure_folder(folder: Path) -> list[Path]:
+    """Create ``folder`` (and parents) or fail with a message naming it.
+
+    Returns the folders this call created, deepest first, so that a write that fails afterwards
+    can remove them again with ``remove_created_folders`` (a failed export leaves no trace).
+    """
+    created = missing_folders(folder)
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except FileExistsError:
         raise ExportError(f"cannot use {folder} as output folder: it is a file") from None
     except OSError as exc:
+        remove_created_folders(created)
         if exc.errno in _NO_PERMISSION:
             raise ExportError(f"no permission to create folder {folder}") from None
         raise ExportError(f"cannot create folder {folder}: {exc.strerror or exc}") from None
+    return created
+
+
+def missing_folders(folder: Path) -> list[Path]:
+    """``folder`` and those of its parents that do not exist, deepest first."""
+    missing: list[Path] = []
+    p = Path(folder)
+    while not os.path.lexists(p) and p.parent != p:
+        missing.append(p)
+        p = p.parent
+    return missing
+
+
+def remove_created_folders(created: Iterable[Path]) -> None:
+    """Remove the folders ``ensure_folder`` created, deepest first, each only if it is empty."""
+    for folder in created:
+        try:
+            folder.rmdir()
+        except OSError:
+            pass
+
+
+# The inputs protected in this context: (device, inode) and the name they were read by; None
+# outside any ``protected_inputs`` block (readers then register nothing).
+_PROTECTED: ContextVar[list[tuple[tuple[int, int], str]] | None] = ContextVar("gid_protected_inputs", default=None)
+
+
+def _identity(path: str | os.PathLike[str]) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except (OSError, TypeError, ValueError):
+        return None
+    return st.st_dev, st.st_ino
+
+
+@contextmanager
+def protected_inputs(*paths: str | os.PathLike[str] | None) -> Iterator[None]:
+    """Within the block, no export replaces one of ``paths`` nor a file ``protect_input`` names.
+
+    Blocks nest (an inner block adds to what the outer one protects, until it ends). Paths that do
+    not name an existing file are skipped: there is nothing to lose. The protection belongs to the
+    current context; a worker thread opens its own block for its job.
+    """
+    protected = list(_PROTECTED.get() or [])
+    token = _PROTECTED.set(protected)
+    try:
+        for path in paths:
+            if path is not None:
+                protect_input(path)
+        yield
+    finally:
+        _PROTECTED.reset(token)
+
+
+def protect_input(path: str | os.PathLike[str]) -> None:
+    """Readers call this for every file they read: inside a ``protected_inputs`` block it cannot be
+    replaced by an output until the block ends; outside one this does nothing."""
+    protected = _PROTECTED.get()
+    if protected is not None and (ident := _identity(path)) is not None:
+        protected.append((ident, os.fspath(path)))
+
+
+def refuse_inputs(targets: Iterable[Path]) -> None:
+    """Raise OutputIsInputError if one of ``targets`` is a protected input (see ``protected_inputs``)."""
+    protected = _PROTECTED.get()
+    if not protected:
+        return
+    for target in targets:
+        ident = _identity(target)
+        for known, name in protected:
+            if ident == known:
+                raise OutputIsInputError(f"{target} is an input of this command ({name}); choose another output")
 
 
 def check_overwrite(path: Path, overwrite: bool) -> None:
-    """Refuse to replace an existing file unless asked, before any work is done."""
+    """Refuse to replace an existing file unless asked, or an input at all, before any work is done."""
+    refuse_inputs([path])
     if not overwrite and os.path.lexists(path):
         raise OutputExistsError(f"{path} already exists; use overwrite to replace it")
 
@@ -78,17 +165,17 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, overwrite: boo
     """Write ``data`` to ``path`` so that readers see either the old file or the whole new one."""
     path = Path(path)
     check_overwrite(path, overwrite)
-    ensure_folder(path.parent)
+    created = ensure_folder(path.parent)
     tmp = temp_sibling(path)
     try:
         _write_file(tmp, data)
         check_overwrite(path, overwrite)  # someone may have created it meanwhile
         os.replace(tmp, path)
-    except OSError as exc:
+    except BaseException as exc:
         remove_quietly(tmp)
-        raise os_error_to_export(exc, path) from None
-    except BaseException:
-        remove_quietly(tmp)
+        remove_created_folders(created)
+        if isinstance(exc, OSError):
+            raise os_error_to_export(exc, path) from None
         raise
     return path
 
@@ -122,14 +209,14 @@ class OutputTransaction:
         self.written: list[Path] = []
         self._staging: Path | None = None
         self._names: list[str] = []
-        self._created_dir = False
+        self._created: list[Path] = []
 
     def __enter__(self) -> OutputTransaction:
-        self._created_dir = not self.out_dir.exists()
-        ensure_folder(self.out_dir)
+        self._created = ensure_folder(self.out_dir)
         try:
             self._staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=self.out_dir))
         except OSError as exc:
+            remove_created_folders(self._created)
             if exc.errno in _NO_PERMISSION:
                 raise ExportError(f"no permission to write in {self.out_dir}") from None
             raise ExportError(f"cannot write in {self.out_dir}: {exc.strerror or exc}") from None
@@ -144,17 +231,15 @@ class OutputTransaction:
         finally:
             if self._staging is not None:
                 shutil.rmtree(self._staging, ignore_errors=True)
-            if exc_type is not None and self._created_dir:
-                try:  # a failed export leaves no trace, not even the folder it made
-                    self.out_dir.rmdir()
-                except OSError:
-                    pass
+            if exc_type is not None:  # a failed export leaves no trace, not even the folders it made
+                remove_created_folders(self._created)
         return False
 
     def _conflicts(self, names: Iterable[str]) -> list[str]:
         return [n for n in names if os.path.lexists(self.out_dir / n)]
 
     def _raise_conflicts(self, names: list[str]) -> None:
+        refuse_inputs(self.out_dir / n for n in names)
         conflicts = self._conflicts(names)
         if conflicts and not self.overwrite:
             more = f" (and {len(conflicts) - 1} more of the {len(names)} outputs)" if len(conflicts) > 1 else ""

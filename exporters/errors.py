@@ -15,5 +15,9 @@ class OutputExistsError(ExportError):
     """An output would replace a file that is already there and overwriting was not asked for."""
 
 
+class OutputIsInputError(ExportError):
+    """An output would replace a file the same command reads (its image, video or motion file)."""
+
+
 class FileFormatError(ExportError):
     """A file gid reads back (spectral volume, sidecar) is corrupt, truncated or of another version."""

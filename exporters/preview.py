@@ -17,7 +17,8 @@ from .opencv import cv2
 import numpy as np  # noqa: E402
 
 from .atomic import (  # noqa: E402
-    atomic_write_bytes, check_overwrite, ensure_folder, os_error_to_export, remove_quietly, temp_sibling,
+    atomic_write_bytes, check_overwrite, ensure_folder, os_error_to_export, remove_created_folders, remove_quietly,
+    temp_sibling,
 )
 from .errors import ExportError  # noqa: E402
 from .frames import as_image, quantize  # noqa: E402
@@ -62,7 +63,7 @@ def write_mp4(
     path = Path(path)
     _check_args(fps, count)
     check_overwrite(path, overwrite)
-    ensure_folder(path.parent)
+    created = ensure_folder(path.parent)
     tmp = temp_sibling(path, ".mp4")  # the suffix tells OpenCV which container to write
     writer: cv2.VideoWriter | None = None
     shape: tuple[int, ...] | None = None
@@ -87,6 +88,7 @@ def write_mp4(
         if writer is not None:
             writer.release()  # close the file before removing it
         remove_quietly(tmp)
+        remove_created_folders(created)
         if isinstance(exc, OSError):
             raise os_error_to_export(exc, path) from None
         raise

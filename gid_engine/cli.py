@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
+from ..exporters.atomic import protected_inputs, refuse_inputs
 from ..exporters.errors import ExportError
 
 from . import __version__
@@ -24,6 +25,9 @@ from .progress import Job
 EXIT_USER_ERROR = 2
 EXIT_INTERNAL = 3
 EXIT_CANCELLED = 130
+# The arguments that name files a command reads: no output of that command may replace them
+# (exporters.atomic.protected_inputs; the readers add every file they open, frames of a sequence too).
+INPUT_ARGUMENTS = ("image", "video", "motion", "weights", "source", "init_from")
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -32,7 +36,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return EXIT_USER_ERROR
-    return run_reporting(lambda: args.func(args))
+    with protected_inputs(*(getattr(args, name, None) for name in INPUT_ARGUMENTS)):
+        return run_reporting(lambda: args.func(args))
 
 
 def run_reporting(work: Callable[[], Optional[int]]) -> int:
@@ -117,6 +122,7 @@ def cmd_extract(args: argparse.Namespace) -> None:
     from .sv_file import save_spectral_volume
 
     out = Path(args.output)
+    refuse_inputs([out])  # before any work
     if out.exists() and not args.overwrite:
         raise InputError(f"{out} already exists; pass --overwrite to replace it")
     job, close = _progress_job()
@@ -325,6 +331,7 @@ def cmd_predict(args: argparse.Namespace) -> None:
     from .sv_file import save_spectral_volume
 
     out = Path(args.output)
+    refuse_inputs([out])  # before any work
     if out.exists() and not args.overwrite:
         raise InputError(f"{out} already exists; pass --overwrite to replace it")
     image = load_image(args.image)

@@ -21,6 +21,7 @@ from typing import Callable, Iterator, Optional, Union
 
 import numpy as np
 
+from ..exporters.atomic import protected_inputs
 from .errors import InputError
 from .imaging import LoadedImage, from_array, load_image
 from .progress import Job, ensure_job
@@ -87,6 +88,7 @@ class Engine:
                              fit=fit, job=ensure_job(job))
 
     # ------------------------------------------------------------------ the main job
+    @protected_inputs()  # the still it reads cannot be among its outputs
     def animate(self, image_path: Union[str, Path], out_dir: Union[str, Path], *, seed: int = 0,
                 steps: Optional[int] = None, frames: Optional[int] = None, fps: float = 30.0,
                 amplitude: float = 1.0, slowmo: float = 1.0, fmt: str = "png", preview: Optional[str] = "gif",

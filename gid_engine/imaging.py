@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..exporters.atomic import protect_input
 from ..exporters.opencv import cv2
 
 from .errors import InputError  # noqa: E402
@@ -59,6 +60,7 @@ def load_image(path: str | os.PathLike[str], max_pixels: int = MAX_IMAGE_PIXELS)
     size = p.stat().st_size
     if size == 0:
         raise InputError(f"image file is empty: {p}")
+    protect_input(p)  # no output of the same job may replace it
     data = np.fromfile(str(p), dtype=np.uint8)
     return decode_image(data, name=str(p), max_pixels=max_pixels)
 

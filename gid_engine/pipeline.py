@@ -13,7 +13,9 @@ from typing import Any, Callable, Iterator, Optional
 import numpy as np
 
 from ..exporters import colors
-from ..exporters.atomic import atomic_write_bytes, check_overwrite, ensure_folder
+from ..exporters.atomic import (
+    atomic_write_bytes, check_overwrite, ensure_folder, missing_folders, protected_inputs, remove_created_folders,
+)
 from ..exporters.displacement import write_displacement_sequence
 from ..exporters.preview import write_gif, write_mp4
 from ..exporters.sequence import write_image_sequence
@@ -63,6 +65,7 @@ class RenderResult:
     messages: list[str] = field(default_factory=list)
 
 
+@protected_inputs()  # the still and the motion file it reads cannot be among its outputs
 def render_to_dir(image_path: Path | str | LoadedImage, motion: Path | str | SpectralVolume, out_dir: Path | str,
                   options: RenderOptions, fmt: str = "png", depth: Any = None, prefix: str = "frame",
                   preview: Optional[str] = None, overwrite: bool = False, job: Optional[Job] = None,
@@ -106,15 +109,15 @@ def render_to_dir(image_path: Path | str | LoadedImage, motion: Path | str | Spe
                     from ..exporters.errors import OutputExistsError
 
                     raise OutputExistsError(f"{p} already exists; pass --overwrite to replace it")
-        before, created = _existing(out_dir)
-        ensure_folder(out_dir)
+        before = set(out_dir.iterdir()) if out_dir.is_dir() else set()
+        created = ensure_folder(out_dir)
         writer = write_mp4 if fmt == "mp4" else write_gif
         try:
             writer(_display(frames, image.linear), target, fps=options.fps, count=n, overwrite=overwrite)
             doc = sidecar_document("loop", params, {"video": target.name})
             atomic_write_bytes(sidecar_path, encode_sidecar(doc), overwrite=overwrite)
         except BaseException:
-            _undo([target, sidecar_path], before, out_dir, created)
+            _undo([target, sidecar_path], before, created)
             raise
         return RenderResult([target, sidecar_path], n, params["provider"], messages)
 
@@ -123,7 +126,8 @@ def render_to_dir(image_path: Path | str | LoadedImage, motion: Path | str | Spe
         frames = _tee_small(frames, image.linear, keep)
         target = out_dir / f"{prefix}_preview.{preview}"
         check_overwrite(target, overwrite)  # before rendering, not after the frames are in place
-    before, created = _existing(out_dir)
+    before = set(out_dir.iterdir()) if out_dir.is_dir() else set()
+    created = missing_folders(out_dir)  # what the sequence's transaction will make
     files = write_image_sequence(frames, out_dir, prefix, fmt=fmt, depth=depth, count=n,
                                  source_linear=image.linear, overwrite=overwrite, start=1, sidecar=params)
     if preview:
@@ -131,32 +135,22 @@ def render_to_dir(image_path: Path | str | LoadedImage, motion: Path | str | Spe
         try:
             writer((k.astype(np.float32) for k in keep), target, fps=options.fps, count=len(keep), overwrite=overwrite)
         except BaseException:  # the sequence and its preview are one output: all or nothing
-            _undo(files, before, out_dir, created)
+            _undo(files, before, created)
             raise
         files.append(target)
     return RenderResult(list(files), n, params["provider"], messages)
 
 
-def _existing(out_dir: Path) -> tuple[set[Path], bool]:
-    """The files already in ``out_dir``, and whether this call will be the one creating it."""
-    if not out_dir.is_dir():
-        return set(), not out_dir.exists()
-    return set(out_dir.iterdir()), False
-
-
-def _undo(paths: list[Path], before: set[Path], out_dir: Path, created: bool) -> None:
+def _undo(paths: list[Path], before: set[Path], created: list[Path]) -> None:
     """After a failure: remove the files this call added (never one that was there before) and
-    the folder it created."""
+    the folders it created."""
     for path in paths:
         if path not in before:
             path.unlink(missing_ok=True)
-    if created:
-        try:
-            out_dir.rmdir()
-        except OSError:
-            pass
+    remove_created_folders(created)
 
 
+@protected_inputs()  # the motion file (and still) it reads cannot be among its outputs
 def displace_to_dir(size: tuple[int, int], motion: Path | str | SpectralVolume, out_dir: Path | str,
                     options: RenderOptions, kind: str = "both", prefix: str = "disp",
                     overwrite: bool = False, job: Optional[Job] = None,

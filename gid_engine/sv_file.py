@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+from ..exporters.atomic import protect_input
 from ..exporters.errors import FileFormatError
 from ..exporters.spectral_file import load_spectral_file, save_spectral_file
 
@@ -29,6 +30,7 @@ def save_spectral_volume(sv: SpectralVolume, path: str | Path, overwrite: bool =
 def load_spectral_volume(path: str | Path) -> SpectralVolume:
     """Read and validate a ``.gidsv`` file; every problem is a one-line ``FormatError``."""
     path = Path(path)
+    protect_input(path)  # no output of the same job may replace it
     try:
         coeffs, meta = load_spectral_file(path)
     except FileFormatError as exc:

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 import numpy as np
+from ..exporters.atomic import protect_input
 from ..exporters.opencv import cv2
 
 from .errors import InputError
@@ -93,6 +94,7 @@ def open_frames(source: str | Path, fps: float | None = None) -> FrameSource:
 def _open_video(path: Path, override: float | None) -> FrameSource:
     if path.stat().st_size == 0:
         raise InputError(f"video file is empty: {path}")
+    protect_input(path)  # no output of the same job may replace it
     cap = cv2.VideoCapture(str(path))
     try:
         if not cap.isOpened():
@@ -164,6 +166,8 @@ def _open_sequence(path: Path, files: list[Path], override: float | None, name: 
         raise InputError(f"no image files found for {where}")
     if len(files) < 2:
         raise InputError(f"image sequence {name} has only 1 frame; motion extraction needs at least 2 frames")
+    for file in files:
+        protect_input(file)  # no output of the same job may replace a frame
     if override is None:
         raise InputError(f"image sequence needs --fps (its frame rate): {name}")
     first = load_image(files[0])

@@ -124,3 +124,21 @@ def test_read_only_folder(tmp_path):
                 pass
     finally:
         ro.chmod(0o755)
+
+
+@pytest.mark.parametrize("nested", ["a", "a/b/c"])
+def test_a_failed_write_removes_the_folders_it_created(tmp_path, monkeypatch, nested):
+    """Disk full on the first write: 'nothing was written' is true of folders too."""
+    def full(path, data):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(atomic, "_write_file", full)
+    (tmp_path / "keep").mkdir()  # an empty folder of the user's, inside which nothing was made
+    with pytest.raises(ExportError, match="disk full while writing .*; nothing was written"):
+        atomic_write_bytes(tmp_path / nested / "x.bin", b"data")
+    with pytest.raises(ExportError, match="disk full"):
+        with OutputTransaction(tmp_path / nested) as tx:
+            tx.write_bytes("frame_0001.png", b"png")
+    with pytest.raises(ExportError, match="disk full"):
+        atomic_write_bytes(tmp_path / "keep" / nested / "x.bin", b"data")
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*")) == ["keep"]
