@@ -8,16 +8,19 @@ rules are small pure functions (no bpy) so they are easy to test and to reuse.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Iterator, Optional
 
 import bpy
 import numpy as np
 
-from ..exporters.errors import FileFormatError
+from ..exporters.atomic import atomic_write_bytes
+from ..exporters.errors import ExportError, FileFormatError
 from ..exporters.sidecar import read_sidecar
 from ..gid_engine.errors import GidError
 from ..gid_engine.imaging import MAX_IMAGE_PIXELS
@@ -29,6 +32,7 @@ LOOP_PREFIX = "frame"
 DISPLACEMENT_PREFIX = "disp"
 DISPLACE_NODE_PREFIX = "disp_node"
 MOTION_FILE = "motion.gidsv"
+OWNER_FILE = ".gid-owner.json"  # in an image's output folder: which image its results belong to
 
 
 # ----------------------------------------------------------------------------- errors
@@ -87,9 +91,70 @@ def safe_name(name: str) -> str:
     return cleaned[:64] or "image"
 
 
-def expand_output_template(template: str, image_name: str) -> str:
-    """Replace ``{image}`` in the output folder setting; an empty setting means the default."""
-    return (template.strip() or DEFAULT_OUTPUT_DIR).replace("{image}", safe_name(image_name))
+def expand_output_template(template: str, image_name: str, key: Optional[str] = None) -> str:
+    """Replace ``{image}`` in the output folder setting (by ``key``, default the image's safe
+    name); an empty setting means the default."""
+    return (template.strip() or DEFAULT_OUTPUT_DIR).replace("{image}", key or safe_name(image_name))
+
+
+def output_keys(image_name: str) -> Iterator[str]:
+    """What ``{image}`` may stand for, in order of preference: the image's safe name, then that
+    name tagged with a hash of the full name (two names that sanitise alike, 'tex a.png' and
+    'tex_a.png', differ there), then numbered variants of it."""
+    base = safe_name(image_name)
+    tag = hashlib.sha1(image_name.encode("utf-8")).hexdigest()[:6]
+    yield base
+    yield f"{base}-{tag}"
+    for i in range(2, 100):
+        yield f"{base}-{tag}-{i}"
+
+
+@dataclass(frozen=True)
+class Owner:
+    """Whose results an output folder holds: the image's name in the .blend, and the still it
+    animates (an absolute path, "" when unknown)."""
+
+    image: str
+    source: str = ""
+
+    def is_image(self, image_name: str, source: Optional[Path]) -> bool:
+        if self.image:
+            return self.image == image_name
+        return bool(self.source) and source is not None and Path(self.source).resolve() == Path(source).resolve()
+
+
+def folder_owner(root: Path) -> Optional[Owner]:
+    """The image whose results ``root`` holds, or None when it holds nobody's.
+
+    Read from the owner file a finished job writes. A folder baked before owner files existed is
+    known by its loop's sidecar, which names the still it animated; with neither, it is nobody's.
+    An owner file that cannot be read is treated as another image's: never guess it is ours.
+    """
+    try:
+        doc = json.loads((root / OWNER_FILE).read_text(encoding="utf-8"))
+        return Owner(str(doc["image"]), str(doc.get("source") or ""))
+    except FileNotFoundError:
+        pass
+    except (OSError, ValueError, KeyError, TypeError):
+        return Owner("(unreadable owner file)")
+    try:
+        doc = read_sidecar(root / LOOP_SUBDIR / f"{LOOP_PREFIX}.json")
+        source = doc["params"]["image"]["path"]
+    except (FileFormatError, KeyError, TypeError):
+        return None
+    return Owner("", str(Path(source).resolve())) if isinstance(source, str) and source else None
+
+
+def claim_folder(root: Path, image_name: str, source: Optional[Path]) -> None:
+    """Record that ``root`` holds ``image_name``'s results (after a job wrote them). No bpy."""
+    owner = folder_owner(root)
+    if owner is not None and owner.image == image_name:
+        return
+    doc = {"format": "gid.owner", "image": image_name, "source": str(source) if source else ""}
+    try:
+        atomic_write_bytes(root / OWNER_FILE, json.dumps(doc, indent=1).encode("utf-8"), overwrite=True)
+    except ExportError:
+        pass  # the results are written; a folder without an owner file is taken for nobody's
 
 
 def first_existing_parent(path: Path) -> Path:
@@ -132,18 +197,23 @@ def remove_empty_dirs(folder: Path, keep: Path) -> None:
         p = p.parent
 
 
-def leave_no_trace(run: "Callable[[Any], Any]", folder: Path) -> "Callable[[Any], Any]":
+def leave_no_trace(run: "Callable[[Any], Any]", folder: Path,
+                   claim: Optional[tuple[Path, str, Optional[Path]]] = None) -> "Callable[[Any], Any]":
     """Wrap a worker ``run(job)`` writing into ``folder`` so that on any failure (cancel
-    included) the folders it created, if left empty, are removed again. No bpy: runs in the
-    worker thread."""
+    included) the folders it created, if left empty, are removed again; on success, ``claim``
+    (root, image name, source still) records whose results the image's folder holds
+    (``claim_folder``). No bpy: runs in the worker thread."""
     keep = first_existing_parent(folder)
 
     def wrapped(job: Any) -> Any:
         try:
-            return run(job)
+            result = run(job)
         except BaseException:
             remove_empty_dirs(folder, keep)
             raise
+        if claim is not None:
+            claim_folder(*claim)
+        return result
 
     return wrapped
 
@@ -220,9 +290,28 @@ def blender_relpath(path: Path | str) -> str:
         return path
 
 
-def resolve_output_dir(template: str, image_name: str) -> Path:
-    """The absolute output folder for ``image_name``, checked to be usable."""
-    expanded = expand_output_template(template, image_name)
+def resolve_output_dir(template: str, image_name: str, source: Optional[Path] = None) -> Path:
+    """The absolute output folder for ``image_name``, checked to be usable and not another image's.
+
+    Each image gets a folder of its own: ``{image}`` stands for the first of ``output_keys`` whose
+    folder holds nobody's results or this image's (so 'tex a.png' and 'tex_a.png' never share
+    one, and a re-bake finds its own). A template without ``{image}`` names one folder: when it
+    holds another image's results the bake is refused, never merged.
+    """
+    keys = list(output_keys(image_name)) if "{image}" in (template.strip() or DEFAULT_OUTPUT_DIR) else [None]
+    owner: Optional[Owner] = None
+    for key in keys:
+        folder = _usable_folder(expand_output_template(template, image_name, key))
+        owner = folder_owner(folder)
+        if owner is None or owner.is_image(image_name, source):
+            return folder
+    whose = repr(owner.image) if owner is not None and owner.image else f"the still {owner.source if owner else ''}"
+    hint = "put {image} in the output folder setting" if keys == [None] else "rename the image"
+    raise OutputConflictError(f"{folder} holds the GID results of image {whose}, not of {image_name!r}; {hint} "
+                              "or choose another output folder")
+
+
+def _usable_folder(expanded: str) -> Path:
     if expanded.startswith("//") and not blend_is_saved():
         raise OutputFolderError(
             f"output folder {expanded!r} is relative to the .blend, which is not saved: "

@@ -90,6 +90,17 @@ def _settings(ref: bio.SourceRef) -> bpy.types.PropertyGroup:
     return image.gid
 
 
+def _source_file(image: bpy.types.Image) -> Optional[Path]:
+    """The still's file when it has one on disk (extraction does not need it)."""
+    if image is None or image.source != "FILE" or image.packed_file is not None or not image.filepath:
+        return None
+    try:
+        path = bio.abspath(image.filepath)
+    except (ValueError, RuntimeError):
+        return None
+    return path if path.is_file() else None
+
+
 def _checked_source(context: bpy.types.Context, image_name: str) -> tuple[bio.SourceRef, Path]:
     ref = bio.source_from_context(context, image_name)
     path = bio.check_source_image(ref.image(), bio.max_pixels(context))
@@ -132,10 +143,12 @@ def prepare_extract(context: bpy.types.Context, image_name: str = "") -> Task:
     video = bio.abspath(settings.video_path)
     if not video.exists():
         raise bio.MotionMissingError(f"video not found: {video}")
-    folder = bio.resolve_output_dir(settings.output_dir, ref.image_name)
+    source = _source_file(ref.image())
+    folder = bio.resolve_output_dir(settings.output_dir, ref.image_name, source)
     target = folder / bio.MOTION_FILE
     overwrite = motion_overwrite_policy(target)
-    run = bio.leave_no_trace(_save_motion(lambda job: extract_motion(video, job=job), target, overwrite), folder)
+    run = bio.leave_no_trace(_save_motion(lambda job: extract_motion(video, job=job), target, overwrite), folder,
+                             claim=(folder, ref.image_name, source))
     reports = [("INFO", f"replacing the previous GID motion file {target}")] if overwrite else []
     return Task("Extracting motion", ref, run, _finish_motion(ref, "Extracted"), reports)
 
@@ -147,7 +160,7 @@ def prepare_predict(context: bpy.types.Context, image_name: str = "") -> Task:
 
     ref, path = _checked_source(context, image_name)
     settings = ref.image().gid
-    folder = bio.resolve_output_dir(settings.output_dir, ref.image_name)
+    folder = bio.resolve_output_dir(settings.output_dir, ref.image_name, path)
     target = folder / bio.MOTION_FILE
     overwrite = motion_overwrite_policy(target)
     # 0 is "automatic": the engine picks the model's steps on a GPU and fewer on the CPU
@@ -158,7 +171,7 @@ def prepare_predict(context: bpy.types.Context, image_name: str = "") -> Task:
         return predict_motion(load_image(path), seed=seed, steps=steps, device=device, job=job,
                               init_strength=strength)
 
-    run = bio.leave_no_trace(_save_motion(predict, target, overwrite), folder)
+    run = bio.leave_no_trace(_save_motion(predict, target, overwrite), folder, claim=(folder, ref.image_name, path))
     return Task("Predicting motion", ref, run, _finish_motion(ref, "Predicted"))
 
 
@@ -169,7 +182,8 @@ def prepare_bake_loop(context: bpy.types.Context, image_name: str = "", add_node
     ref, image_path = _checked_source(context, image_name)
     settings = ref.image().gid
     motion = bio.motion_file(settings)
-    folder = bio.resolve_output_dir(settings.output_dir, ref.image_name) / bio.LOOP_SUBDIR
+    root = bio.resolve_output_dir(settings.output_dir, ref.image_name, image_path)
+    folder = root / bio.LOOP_SUBDIR
     overwrite = overwrite_policy(folder, bio.LOOP_PREFIX, "png")
     previous = bio.previous_frame_count(folder, bio.LOOP_PREFIX) if overwrite else 0
     options = render_options(settings.frames, settings.fps, scene_fps(context.scene), settings.slowmo,
@@ -200,7 +214,8 @@ def prepare_bake_loop(context: bpy.types.Context, image_name: str = "", add_node
         return reports
 
     reports = [("INFO", f"replacing the previous GID loop in {folder}")] if overwrite else []
-    return Task("Baking loop", ref, bio.leave_no_trace(run, folder), finish, reports)
+    return Task("Baking loop", ref, bio.leave_no_trace(run, folder, claim=(root, ref.image_name, image_path)),
+                finish, reports)
 
 
 def prepare_bake_displacement(context: bpy.types.Context, image_name: str = "",
@@ -214,7 +229,8 @@ def prepare_bake_displacement(context: bpy.types.Context, image_name: str = "",
     settings = image.gid
     size = tuple(image.size[:])
     motion = bio.motion_file(settings)
-    folder = bio.resolve_output_dir(settings.output_dir, ref.image_name) / bio.DISPLACEMENT_SUBDIR
+    root = bio.resolve_output_dir(settings.output_dir, ref.image_name, image_path)
+    folder = root / bio.DISPLACEMENT_SUBDIR
     overwrite_pixels = overwrite_policy(folder, bio.DISPLACEMENT_PREFIX, "exr")
     overwrite_node = overwrite_policy(folder, bio.DISPLACE_NODE_PREFIX, "exr")
     previous = {p: bio.previous_frame_count(folder, p) for p in (bio.DISPLACEMENT_PREFIX, bio.DISPLACE_NODE_PREFIX)}
@@ -260,7 +276,8 @@ def prepare_bake_displacement(context: bpy.types.Context, image_name: str = "",
 
     reports = [("INFO", f"replacing the previous GID displacement maps in {folder}")] \
         if (overwrite_pixels or overwrite_node) else []
-    return Task("Baking displacement", ref, bio.leave_no_trace(run, folder), finish, reports)
+    return Task("Baking displacement", ref,
+                bio.leave_no_trace(run, folder, claim=(root, ref.image_name, image_path)), finish, reports)
 
 
 def _load_or_reload(existing: Optional[bpy.types.Image], first: Path, count: int, name: str,

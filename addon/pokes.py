@@ -906,7 +906,8 @@ def prepare_bake(context: bpy.types.Context, image_name: str = "") -> ops.Task:
     start, end = scene.frame_start, scene.frame_end
     frames = list(range(start, end + 1))
     template = image.gid.output_dir if hasattr(image, "gid") else bio.DEFAULT_OUTPUT_DIR
-    folder = bio.resolve_output_dir(template, image.name) / INTERACTIVE_SUBDIR
+    root = bio.resolve_output_dir(template, image.name, image_path)
+    folder = root / INTERACTIVE_SUBDIR
     sets = []
     if settings.bake_images:
         sets.append((FRAME_PREFIX, "png"))
@@ -948,7 +949,8 @@ def prepare_bake(context: bpy.types.Context, image_name: str = "") -> ops.Task:
                                 f"{bio.blender_relpath(folder)}"))
         return reports
 
-    return ops.Task("Baking interaction", ref, bio.leave_no_trace(run, folder), finish)
+    return ops.Task("Baking interaction", ref, bio.leave_no_trace(run, folder, claim=(root, image.name, image_path)),
+                    finish)
 
 
 def _load_or_reload(existing: Optional[bpy.types.Image], first: Path, count: int, name: str,
