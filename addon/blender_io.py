@@ -23,6 +23,7 @@ from ..exporters.atomic import atomic_write_bytes
 from ..exporters.errors import ExportError, FileFormatError
 from ..exporters.sidecar import read_sidecar
 from ..gid_engine.errors import GidError
+from ..gid_engine.budget import set_memory_budget
 from ..gid_engine.imaging import MAX_IMAGE_PIXELS
 
 DEFAULT_OUTPUT_DIR = "//gid/{image}/"
@@ -421,6 +422,13 @@ def source_from_context(context: bpy.types.Context, image_name: str = "") -> Sou
     if node is not None and node.image != image:
         node = None
     return SourceRef(image.name, tree_owner(tree) if node is not None else None, node.name if node is not None else "")
+
+
+def apply_memory_budget(context: bpy.types.Context) -> None:
+    """Make the scene's Memory Budget the engine's, for the operation about to start."""
+    scene_settings = getattr(getattr(context, "scene", None), "gid", None)
+    gib = getattr(scene_settings, "memory_budget", None)
+    set_memory_budget(float(gib) if gib else None, raise_hint="raise Memory Budget in the GID panel's limits")
 
 
 def max_pixels(context: bpy.types.Context) -> int:

@@ -325,6 +325,7 @@ class _GidJobOperator:
 
     def _prepare(self, context: bpy.types.Context) -> Optional[Task]:
         try:
+            bio.apply_memory_budget(context)
             return self.prepare(context)
         except (GidError, ExportError) as exc:
             self._fail(None, worker.user_message(exc))

@@ -105,6 +105,7 @@ def draw_panel(layout: bpy.types.UILayout, context: bpy.types.Context) -> None:
     if settings.status:
         layout.label(text=settings.status, icon="ERROR" if settings.status.startswith("Error") else "CHECKMARK")
     layout.prop(context.scene.gid, "max_pixels")
+    layout.prop(context.scene.gid, "memory_budget")
 
 
 class GID_PT_image_editor(_GidPanel, bpy.types.Panel):

@@ -21,6 +21,7 @@ from bpy.props import (
 )
 
 from .blender_io import DEFAULT_OUTPUT_DIR
+from ..gid_engine.budget import DEFAULT_MEMORY_BUDGET_GIB
 from ..gid_engine.imaging import MAX_IMAGE_PIXELS
 
 MODES = [
@@ -124,6 +125,10 @@ class GID_SceneSettings(bpy.types.PropertyGroup):
     max_pixels: IntProperty(name="Max Pixels", default=MAX_IMAGE_PIXELS, min=1, max=MAX_IMAGE_PIXELS,
                             description="Largest image (width x height) GID animates; bigger ones are "
                                         "refused before any memory is spent")  # type: ignore[valid-type]
+    memory_budget: FloatProperty(name="Memory Budget (GiB)", default=DEFAULT_MEMORY_BUDGET_GIB, min=0.25, max=4096.0,
+                                 soft_max=64.0, precision=2,
+                                 description="Work GID estimates to need more memory than this is refused before "
+                                             "it starts (2 GiB holds a 4K loop)")  # type: ignore[valid-type]
 
 
 class GID_RuntimeState(bpy.types.PropertyGroup):

@@ -4,7 +4,8 @@ A render that is cancelled, crashes or fills the disk must never leave a half-wr
 the user's files, nor replace one of theirs by accident. Single files go to a hidden temp file in
 the same folder and are moved in with ``os.replace`` (atomic on one file system); sets of files
 (image sequences) are staged in a hidden folder inside the output folder and moved in only when
-every file was written. All output bytes pass through ``_write_file`` so that tests can simulate a
+every file was written; a staging folder holds an OS lock while its transaction runs, so the
+next transaction into the folder removes those a killed run left behind. All output bytes pass through ``_write_file`` so that tests can simulate a
 full disk on the Nth write.
 
 Inside ``protected_inputs(paths)`` no write replaces one of those paths, even with ``overwrite``:
@@ -21,17 +22,23 @@ import os
 import secrets
 import shutil
 import tempfile
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
 from types import TracebackType
+from typing import BinaryIO
 
 from .errors import ExportError, OutputExistsError, OutputIsInputError
 
 STAGING_PREFIX = ".gid-staging-"
+STAGING_LOCK = ".lock"
+# A staging folder without its lock file is a transaction being set up, unless it is this old.
+UNLOCKED_STAGING_GRACE_S = 60.0
 _DISK_FULL = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
 _NO_PERMISSION = {errno.EACCES, errno.EPERM, errno.EROFS}
+NAME_MAX_BYTES = 255  # the longest file name Linux, macOS and Windows file systems accept
 
 
 def _write_file(path: Path, data: bytes) -> None:
@@ -46,9 +53,26 @@ def os_error_to_export(exc: OSError, path: Path) -> ExportError:
     """Turn an OSError into a one-line message that says what the user can do about it."""
     if exc.errno in _DISK_FULL:
         return ExportError(f"disk full while writing {path}; nothing was written")
+    if exc.errno == errno.EROFS:
+        return ExportError(f"cannot write {path}: the file system is read-only")
+    if exc.errno == errno.ENAMETOOLONG:
+        return ExportError(name_too_long(path))
     if exc.errno in _NO_PERMISSION:
         return ExportError(f"no permission to write in {path.parent}")
     return ExportError(f"could not write {path}: {exc.strerror or exc}")
+
+
+def short_name(name: str, limit: int = 60) -> str:
+    """``name`` shortened for a one-line message (its start and end kept)."""
+    return name if len(name) <= limit else f"{name[: limit // 2]}...{name[-limit // 3:]}"
+
+
+def name_too_long(path: str | os.PathLike[str]) -> str:
+    """The message for a path with a component over ``NAME_MAX_BYTES`` bytes, naming that component."""
+    parts = Path(path).parts or (os.fspath(path),)
+    longest = max(parts, key=lambda p: len(os.fsencode(p)))
+    return (f"file name too long: {short_name(longest)} is {len(os.fsencode(longest))} bytes; "
+            f"file systems allow {NAME_MAX_BYTES}")
 
 
 def remove_quietly(path: Path) -> None:
@@ -77,6 +101,10 @@ def ensure_folder(folder: Path) -> list[Path]:
         raise ExportError(f"cannot use {folder} as output folder: it is a file") from None
     except OSError as exc:
         remove_created_folders(created)
+        if exc.errno == errno.ENAMETOOLONG:
+            raise ExportError(name_too_long(folder)) from None
+        if exc.errno == errno.EROFS:
+            raise ExportError(f"cannot create folder {folder}: the file system is read-only") from None
         if exc.errno in _NO_PERMISSION:
             raise ExportError(f"no permission to create folder {folder}") from None
         raise ExportError(f"cannot create folder {folder}: {exc.strerror or exc}") from None
@@ -188,6 +216,73 @@ def _check_name(name: str) -> str:
     return name
 
 
+def _hold_lock(path: Path) -> BinaryIO:
+    """Create ``path`` and hold an exclusive OS lock on it until the returned file is closed.
+
+    The operating system releases the lock when the process ends however it ends (SIGKILL, a power
+    cut's reboot), so a lock that can be taken marks its folder as abandoned.
+    """
+    f = open(path, "a+b")
+    try:
+        _lock_file(f)
+    except BaseException:
+        f.close()
+        raise
+    return f
+
+
+def _lock_file(f: BinaryIO) -> None:
+    """Take an exclusive, non-blocking lock on ``f`` (OSError when another process holds it)."""
+    if os.name == "nt":
+        import msvcrt
+
+        msvcrt.locking(f.fileno(), msvcrt.LK_NBLCK, 1)
+    else:
+        import fcntl
+
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+
+def _is_abandoned(staging: Path) -> bool:
+    """Whether ``staging`` belongs to no running transaction: its lock can be taken, or it has no
+    lock file and is older than a transaction needs to create one."""
+    lock = staging / STAGING_LOCK
+    try:
+        f = open(lock, "r+b")
+    except FileNotFoundError:
+        try:
+            return time.time() - staging.stat().st_mtime > UNLOCKED_STAGING_GRACE_S
+        except OSError:
+            return False
+    except OSError:
+        return False
+    try:
+        _lock_file(f)
+    except OSError:
+        return False  # a live transaction holds it
+    finally:
+        f.close()
+    return True
+
+
+def remove_stale_staging(out_dir: Path) -> list[Path]:
+    """Remove the staging folders in ``out_dir`` that runs killed mid-write left behind (SIGKILL,
+    a crash, a power cut), so the next run into the folder cleans up after them. Staging folders of
+    transactions still running (in this or another process) are kept. Returns what was removed."""
+    removed: list[Path] = []
+    try:
+        entries = list(os.scandir(out_dir))
+    except OSError:
+        return removed
+    for entry in entries:
+        if entry.name.startswith(STAGING_PREFIX) and entry.is_dir(follow_symlinks=False):
+            staging = Path(entry.path)
+            if _is_abandoned(staging):
+                shutil.rmtree(staging, ignore_errors=True)
+                removed.append(staging)
+    return removed
+
+
 class OutputTransaction:
     """Write a set of files into ``out_dir`` that appears whole or not at all.
 
@@ -210,12 +305,18 @@ class OutputTransaction:
         self._staging: Path | None = None
         self._names: list[str] = []
         self._created: list[Path] = []
+        self._lock: BinaryIO | None = None
 
     def __enter__(self) -> OutputTransaction:
         self._created = ensure_folder(self.out_dir)
+        remove_stale_staging(self.out_dir)
         try:
             self._staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=self.out_dir))
+            self._lock = _hold_lock(self._staging / STAGING_LOCK)
         except OSError as exc:
+            if self._staging is not None:
+                shutil.rmtree(self._staging, ignore_errors=True)
+                self._staging = None
             remove_created_folders(self._created)
             if exc.errno in _NO_PERMISSION:
                 raise ExportError(f"no permission to write in {self.out_dir}") from None
@@ -229,6 +330,9 @@ class OutputTransaction:
             if exc_type is None:
                 self._commit()
         finally:
+            if self._lock is not None:  # released first: Windows cannot delete a file held open
+                self._lock.close()
+                self._lock = None
             if self._staging is not None:
                 shutil.rmtree(self._staging, ignore_errors=True)
             if exc_type is not None:  # a failed export leaves no trace, not even the folders it made

@@ -71,6 +71,7 @@ def write_mp4(
         for i, frame in _counted(frames, count, on_frame):
             img = _rgb8(frame, i, shape)
             if writer is None:
+                open(tmp, "xb").close()  # an unwritable folder fails here with its reason; OpenCV only says "not opened"
                 shape = img.shape
                 h, w = img.shape[:2]
                 writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), float(fps), (w + w % 2, h + h % 2))

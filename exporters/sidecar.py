@@ -35,7 +35,9 @@ def dump_json(obj: Any, what: str = "metadata") -> bytes:
         text = json.dumps(obj, indent=2, sort_keys=True, allow_nan=False, ensure_ascii=False, default=_numpy_to_json)
     except (TypeError, ValueError) as exc:
         raise ExportError(f"{what} is not plain JSON: {exc}") from None
-    return (text + "\n").encode("utf-8")
+    # A file name the system could not decode holds surrogates (PEP 383); written as JSON escapes
+    # ("\\udce9") the file stays valid UTF-8 and reads back to the same name.
+    return (text + "\n").encode("utf-8", "backslashreplace")
 
 
 def _reject_constant(name: str) -> Any:

@@ -6,7 +6,11 @@
 
 Plain npz keeps the file readable with numpy alone; ``allow_pickle=False`` everywhere keeps a
 downloaded file from running code. Loading checks everything a damaged or foreign file could get
-wrong and says which, in one line, so a user knows to re-generate rather than debug.
+wrong and says which, in one line, so a user knows to re-generate rather than debug. It reads
+sizes before data: a path that is not a regular file (a FIFO would block), a compressed member
+(gid writes none; a 2 MB "zip bomb" could inflate to GBs) or metadata over ``MAX_METADATA_BYTES``
+is refused unread, and the coefficients' declared shape goes to the caller's ``check_shape``
+(the engine's memory budget) before the array is read.
 """
 
 from __future__ import annotations
@@ -14,10 +18,11 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import stat
 import zipfile
 import zlib
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -29,6 +34,7 @@ SPECTRAL_FORMAT = "gid.spectral_volume"
 SPECTRAL_VERSION = 1
 _RESERVED = ("format", "version", "shape", "sha256")
 _READ_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, ValueError, OSError, KeyError)
+MAX_METADATA_BYTES = 16 * 2**20
 
 
 def _check_coeffs(coeffs: np.ndarray) -> str | None:
@@ -62,12 +68,31 @@ def save_spectral_file(
     return atomic_write_bytes(path, buf.getvalue(), overwrite)
 
 
-def _read_member(zf: zipfile.ZipFile, name: str, where: str) -> np.ndarray:
-    """One .npy member, with zip CRC failures reported as corruption."""
+def _read_member(zf: zipfile.ZipFile, name: str, where: str,
+                 check_shape: Callable[[tuple[int, ...]], None] | None = None) -> np.ndarray:
+    """One .npy member, with zip CRC failures reported as corruption; its header (shape, dtype)
+    is read first, and the data only if ``check_shape`` accepts the shape and the member's
+    stored size matches what the header declares."""
     if f"{name}.npy" not in zf.namelist():
         raise FileFormatError(f"{where}: member '{name}' is missing; not a gid spectral volume")
+    info = zf.getinfo(f"{name}.npy")
+    if info.compress_type != zipfile.ZIP_STORED:
+        raise FileFormatError(f"{where}: member '{name}' is compressed; gid writes uncompressed files "
+                              "(not a gid spectral volume, or re-saved by another tool)")
     try:
-        with zf.open(f"{name}.npy") as f:
+        with zf.open(info) as f:
+            version = np.lib.format.read_magic(f)
+            readers = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
+            if version not in readers:
+                raise FileFormatError(f"{where}: member '{name}' is a .npy of version {version}; not a gid file")
+            shape, _fortran, dtype = readers[version](f)
+            declared = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+            if declared + f.tell() != info.file_size or dtype.hasobject:
+                raise FileFormatError(f"{where}: member '{name}' declares {declared} bytes of data "
+                                      f"but holds {info.file_size - f.tell()}; the file is corrupt")
+            if check_shape is not None:
+                check_shape(tuple(int(s) for s in shape))
+        with zf.open(info) as f:
             return np.lib.format.read_array(f, allow_pickle=False)
     except zipfile.BadZipFile as exc:
         if "CRC" in str(exc):
@@ -78,7 +103,11 @@ def _read_member(zf: zipfile.ZipFile, name: str, where: str) -> np.ndarray:
 
 
 def _read_metadata(zf: zipfile.ZipFile, where: str) -> dict[str, Any]:
-    raw = _read_member(zf, "metadata", where)
+    def small(shape: tuple[int, ...]) -> None:
+        if int(np.prod(shape, dtype=np.int64)) > MAX_METADATA_BYTES:
+            raise FileFormatError(f"{where}: metadata of {int(np.prod(shape))} bytes; gid writes a few KB")
+
+    raw = _read_member(zf, "metadata", where, small)
     if raw.dtype != np.uint8 or raw.ndim != 1:
         raise FileFormatError(f"{where}: metadata is not a byte array")
     try:
@@ -97,11 +126,17 @@ def _read_metadata(zf: zipfile.ZipFile, where: str) -> dict[str, Any]:
     return meta
 
 
-def load_spectral_file(path: str | os.PathLike[str]) -> tuple[np.ndarray, dict[str, Any]]:
-    """Read and fully validate a ``.gidsv`` file; returns ``(coeffs, metadata)``."""
+def load_spectral_file(path: str | os.PathLike[str],
+                       check_shape: Callable[[tuple[int, ...]], None] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+    """Read and fully validate a ``.gidsv`` file; returns ``(coeffs, metadata)``.
+
+    ``check_shape`` sees the coefficients' declared shape before they are read and may raise to
+    refuse them (the engine's memory budget)."""
     path = Path(path)
     where = str(path)
     try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            raise FileFormatError(f"{where} is not a regular file (a folder, a pipe or a device?)")
         with open(path, "rb") as f:
             head = f.read(4)
     except FileNotFoundError:
@@ -118,7 +153,7 @@ def load_spectral_file(path: str | os.PathLike[str]) -> tuple[np.ndarray, dict[s
         raise FileFormatError(f"{where} is truncated or damaged (incomplete zip archive)") from None
     with zf:
         meta = _read_metadata(zf, where)
-        coeffs = _read_member(zf, "coeffs", where)
+        coeffs = _read_member(zf, "coeffs", where, check_shape)
     problem = _check_coeffs(coeffs)
     if problem:
         raise FileFormatError(f"{where}: {problem}")

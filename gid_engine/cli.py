@@ -1,7 +1,7 @@
 """The ``gid`` command line.
 
 Every user-caused failure prints one line (``gid: error: ...``) and exits 2; Ctrl-C exits 130
-after the outputs in progress are removed; nothing is half-written. A genuine bug prints one
+after the outputs in progress are removed, and SIGTERM/SIGHUP do the same (exit 128 + signal); nothing is half-written. A genuine bug prints one
 line too, and its traceback only with ``GID_DEBUG=1``.
 """
 
@@ -12,13 +12,15 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Callable, Optional, Sequence
+from typing import Callable, NoReturn, Optional, Sequence
 
-from ..exporters.atomic import protected_inputs, refuse_inputs
+from ..exporters.atomic import name_too_long, protected_inputs, refuse_inputs, short_name
 from ..exporters.errors import ExportError
 
-from . import __version__
+from . import __version__, arguments
+from .budget import set_memory_budget
 from .errors import Cancelled, GidError, InputError
+from .signals import Terminated, terminate_as_interrupt
 from .repo_data import DEFAULT_STILL_SET, STILL_SETS
 from .progress import Job
 
@@ -31,13 +33,21 @@ INPUT_ARGUMENTS = ("image", "video", "motion", "weights", "source", "init_from")
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    _usable_streams()
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
         return EXIT_USER_ERROR
+    def work() -> Optional[int]:
+        set_memory_budget(args.memory_budget)
+        result = args.func(args)
+        _flush_stdout()
+        return result
+
     with protected_inputs(*(getattr(args, name, None) for name in INPUT_ARGUMENTS)):
-        return run_reporting(lambda: args.func(args))
+        with terminate_as_interrupt():
+            return run_reporting(work)
 
 
 def run_reporting(work: Callable[[], Optional[int]]) -> int:
@@ -46,6 +56,9 @@ def run_reporting(work: Callable[[], Optional[int]]) -> int:
     try:
         result = work()
         return 0 if result is None else int(result)
+    except Terminated as exc:
+        print(f"gid: stopped by {exc.name}; nothing was written", file=sys.stderr)
+        return exc.exit_code
     except KeyboardInterrupt:
         print("gid: cancelled; nothing was written", file=sys.stderr)
         return EXIT_CANCELLED
@@ -55,6 +68,9 @@ def run_reporting(work: Callable[[], Optional[int]]) -> int:
     except (GidError, ExportError) as exc:
         print(f"gid: error: {exc}", file=sys.stderr)
         return EXIT_USER_ERROR
+    except OSError as exc:  # the system refused a file operation the user's request implied
+        print(f"gid: error: {_describe_os_error(exc)}", file=sys.stderr)
+        return EXIT_USER_ERROR
     except MemoryError:
         print("gid: error: out of memory; try a smaller image or resolution", file=sys.stderr)
         return EXIT_USER_ERROR
@@ -63,6 +79,61 @@ def run_reporting(work: Callable[[], Optional[int]]) -> int:
             raise
         print(f"gid: internal error: {type(exc).__name__}: {exc} (set GID_DEBUG=1 for details)", file=sys.stderr)
         return EXIT_INTERNAL
+
+
+def _usable_streams() -> None:
+    """Make stdout and stderr safe to print to: a closed one (``2>&-``) becomes the null device, and
+    characters the locale cannot encode (a non-ASCII file name under LANG=C) print as escapes
+    instead of raising."""
+    for name in ("stdout", "stderr"):
+        stream = getattr(sys, name)
+        if stream is None:
+            setattr(sys, name, open(os.devnull, "w"))
+        elif hasattr(stream, "reconfigure"):
+            try:
+                stream.reconfigure(errors="backslashreplace")
+            except (OSError, ValueError):
+                pass
+
+
+def _out(text: str) -> None:
+    """Print a command's result on stdout; a full or closed stdout is a one-line error."""
+    try:
+        print(text)
+    except OSError as exc:
+        raise _stdout_failed(exc) from None
+
+
+def _flush_stdout() -> None:
+    """Flush what the command printed, so a full or closed stdout (``> /dev/full``) is reported as an
+    error now rather than as a traceback when the interpreter exits."""
+    try:
+        sys.stdout.flush()
+    except OSError as exc:
+        raise _stdout_failed(exc) from None
+
+
+def _stdout_failed(exc: OSError) -> ExportError:
+    """The error for a failed write to stdout; what is still buffered is sent to the null device so
+    the interpreter's own flush at exit cannot fail a second time."""
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass
+    return ExportError(f"cannot write to standard output: {exc.strerror or exc}")
+
+
+def _describe_os_error(exc: OSError) -> str:
+    """One line for an OSError that reached the top: what failed, on which file, and why."""
+    import errno
+
+    name = exc.filename if exc.filename is not None else ""
+    if exc.errno == errno.ENAMETOOLONG:
+        return name_too_long(name)
+    what = f"{short_name(os.fspath(name), 120)}: " if name else ""
+    if exc.errno == errno.EROFS:
+        return f"{what}the file system is read-only"
+    return f"{what}{exc.strerror or exc}"
 
 
 # --------------------------------------------------------------------------------- helpers
@@ -95,6 +166,14 @@ def _size(text: str) -> tuple[int, int]:
     if w < 1 or h < 1:
         raise argparse.ArgumentTypeError(f"size must be positive, got {text!r}")
     return w, h
+
+
+def _seed(text: str) -> int:
+    """--seed: the engine's own check (arguments.seed), so the CLI and the API accept the same seeds."""
+    try:
+        return arguments.seed(int(text))
+    except ValueError:  # not an integer, or out of range (ArgumentError is a ValueError)
+        raise argparse.ArgumentTypeError(f"must be an integer 0 .. {arguments.SEED_MAX:,}, got {text[:40]!r}") from None
 
 
 def _depth(text: str) -> object:
@@ -180,7 +259,7 @@ def cmd_info(args: argparse.Namespace) -> None:
     meta = sv.metadata()
     meta["peak_coefficient_px"] = float(abs(sv.complex_coeffs()).max())
     meta["mean_displacement_px"] = float(sv.mean_magnitude().mean())
-    print(json.dumps(meta, indent=2))
+    _out(json.dumps(meta, indent=2))
 
 
 def cmd_bench(args: argparse.Namespace) -> None:
@@ -194,7 +273,7 @@ def cmd_bench(args: argparse.Namespace) -> None:
 
         rows = bench_gpu(repeats=2 if args.quick else 5, prior=not args.no_prior)
         _say(f"gid bench --gpu — {gpu_name()}; host {machine_description()}")
-        print(format_table(rows))
+        _out(format_table(rows))
         if args.json:
             Path(args.json).write_text(_json.dumps({"machine": gpu_name(), "host": machine_description(),
                                                     "rows": rows}, indent=2))
@@ -251,7 +330,7 @@ def cmd_build_extension(args: argparse.Namespace) -> None:
                             offline=args.offline, gpu=args.gpu, log=_say)
     for z in built:
         extra = f", {len(z.wheels)} wheels" if z.platform else ", no wheels"
-        print(f"{z.path}\t{z.size} bytes ({human_size(z.size)}{extra})")
+        _out(f"{z.path}\t{z.size} bytes ({human_size(z.size)}{extra})")
 
 
 def cmd_train(args: argparse.Namespace) -> None:
@@ -388,8 +467,17 @@ def _add_timing(p: argparse.ArgumentParser) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with gid's error form: one line ``gid: error: ...`` naming the help to read, exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        command = self.prog.removeprefix("gid").strip()
+        sys.stderr.write(f"gid: error: {command + ': ' if command else ''}{message} (see {self.prog} --help)\n")
+        raise SystemExit(EXIT_USER_ERROR)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="gid", description="Generative Image Dynamics engine")
+    parser = _Parser(prog="gid", description="Generative Image Dynamics engine")
     parser.add_argument("--version", action="version", version=f"gid {__version__}")
     sub = parser.add_subparsers(metavar="COMMAND")
 
@@ -539,7 +627,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("animate", help="one still in, a seamless loop out: predict motion, render, export")
     p.add_argument("image")
     p.add_argument("-o", "--output", required=True, help="output folder")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=_seed, default=0, help="random seed, 0 .. 2**63-1 (default 0)")
     p.add_argument("--steps", type=int, default=None,
                    help="DDIM steps (default: the model's, 50, on a GPU; 25 on the CPU)")
     p.add_argument("--init-strength", type=float, default=None, metavar="S",
@@ -563,7 +651,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("predict", help="sample a spectral volume for a still with the learned prior")
     p.add_argument("image")
     p.add_argument("-o", "--output", required=True, help="output .gidsv file")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=_seed, default=0, help="random seed, 0 .. 2**63-1 (default 0)")
     p.add_argument("--steps", type=int, default=None,
                    help="DDIM steps (default: the model's, 50, on a GPU; 25 on the CPU)")
     p.add_argument("--device", choices=["auto", "gpu", "cpu"], default="auto")
@@ -587,7 +675,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--real", nargs="*", default=None, help="held-out real clips (default: prior samples/tree.avi; render those of samples/clips.json)")
     p.add_argument("--real-pairs", type=int, default=2, help="pairs taken from each real clip")
     p.add_argument("--steps", type=int, default=None, help="DDIM steps (default: the model's)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=_seed, default=0, help="random seed, 0 .. 2**63-1 (default 0)")
     p.add_argument("--seam", type=int, default=2, help="pairs sampled with and without self-guidance")
     p.add_argument("--seam-steps", type=int, default=25, help="DDIM steps of the seam comparison")
     p.add_argument("--guidance", type=float, default=None, metavar="W",
@@ -605,6 +693,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", choices=["auto", "gpu", "cpu"], default="auto")
     p.add_argument("--json", default=None, help="also write the results as JSON")
     p.set_defaults(func=cmd_eval)
+    for command in sub.choices.values():  # every command estimates its cost before working
+        command.add_argument("--memory-budget", type=float, default=None, metavar="GIB",
+                             help="refuse work estimated to need more memory than this (GiB; default "
+                                  "GID_MEMORY_BUDGET or 2)")
     return parser
 
 

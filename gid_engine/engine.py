@@ -22,21 +22,42 @@ from typing import Callable, Iterator, Optional, Union
 import numpy as np
 
 from ..exporters.atomic import protected_inputs
-from .errors import InputError
+from . import arguments
+from .errors import ArgumentTypeError
 from .imaging import LoadedImage, from_array, load_image
-from .progress import Job, ensure_job
-from .render import Timing, make_splatter, render_frames
+from .progress import Job
+from .pipeline import FORMATS
+from .render import RENDERERS, Timing, make_splatter, render_frames
 from .spectral_volume import SpectralVolume
 
 ImageLike = Union[str, Path, LoadedImage, np.ndarray]
+VolumeLike = Union[str, Path, SpectralVolume]
+DEVICES = ("auto", "gpu", "cuda", "cpu")
+BACKENDS = ("auto", "onnx", "torch")
+PREVIEWS = ("gif", "mp4")
 
 
-def as_image(image: ImageLike) -> LoadedImage:
+def as_image(image: ImageLike, name: str = "image") -> LoadedImage:
+    """``image`` as a LoadedImage: a path is read, an array is taken as pixels."""
     if isinstance(image, LoadedImage):
         return image
     if isinstance(image, np.ndarray):
         return from_array(image)
-    return load_image(image)
+    if isinstance(image, (str, Path)):
+        return load_image(arguments.path(image, name))
+    raise ArgumentTypeError(f"{name} must be a path, a LoadedImage or an (H, W, C) array, got {type(image).__name__}")
+
+
+def as_volume(volume: VolumeLike, name: str = "volume") -> SpectralVolume:
+    """``volume`` as a SpectralVolume: a path names a .gidsv motion file."""
+    if isinstance(volume, SpectralVolume):
+        return volume
+    if isinstance(volume, (str, Path)):
+        from .sv_file import load_spectral_volume
+
+        return load_spectral_volume(arguments.path(volume, name))
+    raise ArgumentTypeError(f"{name} must be a SpectralVolume or the path of a .gidsv file, "
+                            f"got {type(volume).__name__}")
 
 
 @dataclass
@@ -55,10 +76,11 @@ class Engine:
 
     def __init__(self, device: str = "auto", backend: str = "auto", renderer: str = "auto",
                  threads: Optional[int] = None, log: Callable[[str], None] | None = None) -> None:
-        if backend not in ("auto", "onnx", "torch"):
-            raise InputError(f"backend must be auto, onnx or torch, got {backend!r}")
-        self.device, self.backend, self.renderer, self.threads = device, backend, renderer, threads
-        self.log = log or (lambda _m: None)
+        self.device = arguments.choice(device, "device", DEVICES)
+        self.backend = arguments.choice(backend, "backend", BACKENDS)
+        self.renderer = arguments.choice(renderer, "renderer", RENDERERS)
+        self.threads = arguments.optional(threads, arguments.integer, "threads", 1, 1024)
+        self.log = arguments.callable_or_none(log, "log") or (lambda _m: None)
         self._renderers: dict[tuple[str, str], object] = {}
 
     # ------------------------------------------------------------------ motion
@@ -67,25 +89,32 @@ class Engine:
         """A spectral volume for ``image`` from the learned prior (in the image's aspect)."""
         from .predict import predict_motion
 
-        return predict_motion(as_image(image), seed=int(seed), steps=steps, device=self.device,
+        _check_prediction(seed, steps, init_strength)
+        job = arguments.job(job)
+        return predict_motion(as_image(image), seed=seed, steps=steps, device=self.device,
                               backend=self.backend, job=job, init_strength=init_strength)
 
     # ------------------------------------------------------------------ frames
     def frame_renderer(self, renderer: Optional[str] = None):
         """The (cached) per-frame renderer; onnx unless the backend is torch."""
-        kind = renderer or self.renderer
+        kind = arguments.optional(renderer, arguments.choice, "renderer", RENDERERS) or self.renderer
         backend = "torch" if self.backend == "torch" else "onnx"
         key = (kind, backend)
         if key not in self._renderers:
             self._renderers[key] = make_splatter(backend, self.device, self.threads, log=self.log, renderer=kind)
         return self._renderers[key]
 
-    def render_frames(self, image: ImageLike, volume: SpectralVolume, *, timing: Timing = Timing(),
+    def render_frames(self, image: ImageLike, volume: VolumeLike, *, timing: Timing = Timing(),
                       amplitude: float = 1.0, renderer: Optional[str] = None, fit: str = "stretch",
                       job: Optional[Job] = None) -> Iterator[np.ndarray]:
-        """``(H, W, C)`` float32 frames, one at a time (a 4K loop never holds two)."""
-        return render_frames(as_image(image), volume, self.frame_renderer(renderer), timing, amplitude,
-                             fit=fit, job=ensure_job(job))
+        """``(H, W, C)`` float32 frames, one at a time (a 4K loop never holds two). ``volume`` may be
+        a SpectralVolume or the path of a .gidsv file. Every argument is checked before any work."""
+        arguments.instance(timing, "timing", Timing, "e.g. Timing(fps=30)")
+        arguments.number(amplitude, "amplitude", 0)
+        arguments.choice(fit, "fit", ("check", "stretch"))
+        job = arguments.job(job)
+        return render_frames(as_image(image), as_volume(volume), self.frame_renderer(renderer), timing, amplitude,
+                             fit=fit, job=job)
 
     # ------------------------------------------------------------------ the main job
     @protected_inputs()  # the still it reads cannot be among its outputs
@@ -104,8 +133,16 @@ class Engine:
         from .pipeline import RenderOptions, render_to_dir
         from .sv_file import save_spectral_volume
 
-        job = ensure_job(job)
-        out = Path(out_dir)
+        image_path = arguments.path(image_path, "image_path")
+        out = arguments.path(out_dir, "out_dir")
+        _check_prediction(seed, steps, init_strength)
+        Timing(fps=fps, slowmo=slowmo, frames=frames)  # checks the three, naming the one that is wrong
+        arguments.number(amplitude, "amplitude", 0)
+        arguments.choice(fmt, "fmt", FORMATS)
+        arguments.optional(preview, arguments.choice, "preview", PREVIEWS)
+        arguments.optional(renderer, arguments.choice, "renderer", RENDERERS)
+        arguments.boolean(overwrite, "overwrite")
+        job = arguments.job(job)
         motion_file = out / "motion.gidsv"
         if motion_file.exists() and not overwrite:
             raise OutputExistsError(f"{motion_file} already exists; pass --overwrite to replace it")
@@ -131,3 +168,10 @@ class Engine:
         seconds["total"] = time.perf_counter() - t0
         return AnimateResult(out, list(result.files) + [motion_file], motion_file, result.frames, seconds,
                              result.messages)
+
+
+def _check_prediction(seed: int, steps: Optional[int], init_strength: Optional[float]) -> None:
+    """The prediction arguments ``predict`` and ``animate`` share."""
+    arguments.seed(seed)
+    arguments.optional(steps, arguments.integer, "steps", 1, 10_000)
+    arguments.optional(init_strength, arguments.number, "init_strength", 0, 1, lo_open=True)

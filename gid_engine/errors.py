@@ -25,3 +25,14 @@ class Cancelled(GidError):
 
     def __init__(self, message: str = "cancelled; nothing was written") -> None:
         super().__init__(message)
+
+
+class ArgumentError(InputError, ValueError):
+    """A public function was called with a value it does not accept; the message names the argument.
+
+    It is a ValueError too, so Python callers can catch it the way they catch the standard library's.
+    """
+
+
+class ArgumentTypeError(ArgumentError, TypeError):
+    """A public function was called with an argument of the wrong type (a TypeError too)."""

@@ -22,6 +22,7 @@ shorter is an ``InputError``: the spectrum of a fraction of one sway says nothin
 
 from __future__ import annotations
 
+import math
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +31,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 from ..exporters.opencv import cv2
 
+from .budget import check_memory, extract_bytes
 from .errors import InputError
 from .imaging import to_gray_u8
 from .progress import Job, ensure_job
@@ -39,6 +41,7 @@ from .video import FrameSource, open_frames
 MIN_SECONDS = 1.0
 MIN_FRAMES = 8
 MAX_WORKING_SIDE = 8192
+MIN_WORKING_SIDE = 12  # DIS optical flow fails on frames of 11 px or less a side
 
 
 @dataclass(frozen=True)
@@ -99,6 +102,15 @@ def extract_motion(
         raise InputError(f"bad clip timing: num_frames={num_frames}, target_fps={target_fps}, k={k}")
     clip = open_frames(source, fps=fps)
     work_size = working_size(clip.size, max_side, resolution)
+    if min(work_size) < MIN_WORKING_SIDE:
+        raise InputError(f"working resolution {work_size[0]}x{work_size[1]} (clip {clip.size[0]}x{clip.size[1]}) is "
+                         f"below optical flow's minimum of {MIN_WORKING_SIDE} px a side: use a larger --max-side "
+                         "or --size, or a larger clip")
+    # Before any frame is decoded: what holding the window's frames and their flow will cost.
+    window_frames = max(num_frames, math.ceil(num_frames / target_fps * clip.fps))
+    check_memory(extract_bytes(*work_size, window_frames),
+                 f"extracting {work_size[0]}x{work_size[1]} motion from {window_frames} frames",
+                 "lower --max-side or --size")
     last_sample = (num_frames - 1) / target_fps
     times, grays = _read_window(clip, start_frame, work_size, last_sample, job)
     seconds, short = _coverage(clip, times, num_frames / target_fps, last_sample, start_frame)

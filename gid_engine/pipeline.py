@@ -15,6 +15,7 @@ import numpy as np
 from ..exporters import colors
 from ..exporters.atomic import (
     atomic_write_bytes, check_overwrite, ensure_folder, missing_folders, protected_inputs, remove_created_folders,
+    remove_quietly,
 )
 from ..exporters.displacement import write_displacement_sequence
 from ..exporters.preview import write_gif, write_mp4
@@ -146,7 +147,7 @@ def _undo(paths: list[Path], before: set[Path], created: list[Path]) -> None:
     the folders it created."""
     for path in paths:
         if path not in before:
-            path.unlink(missing_ok=True)
+            remove_quietly(path)  # best effort: the failure being reported matters more
     remove_created_folders(created)
 
 

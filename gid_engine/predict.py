@@ -20,6 +20,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable, Optional
 
+from . import arguments
+from .budget import check_memory, motion_bytes
 from .errors import GidError, InputError
 from .imaging import LoadedImage
 from .motion_prior.eulerian_init import check_strength
@@ -83,19 +85,22 @@ def predict_motion(image: LoadedImage, *, seed: int = 0, steps: Optional[int] = 
     steps (``motion_prior/eulerian_init.py``); default ``DEFAULT_INIT_STRENGTH``.
     """
     weights_dir = Path(weights_dir or WEIGHTS_DIR)  # looked up per call: tests and add-ons may repoint it
+    arguments.instance(image, "image", LoadedImage, "gid_engine.imaging.load_image(path)")
+    seed = arguments.seed(seed)
+    steps = arguments.optional(steps, arguments.integer, "steps", 1, 10_000)
     chosen = _choose_backend(backend, weights_dir)
-    if steps is not None and int(steps) < 1:
-        raise InputError(f"steps must be >= 1, got {steps}")
     asked = None if init_strength is None else check_strength(init_strength)
     pixels = _display_rgb(image)
     if chosen == "torch":
         pipe = _pipeline(weights_dir, _torch_device(device))
+        _check_output_budget(image, pipe.config.num_frequencies, pipe.config.width, pipe.config.height)
         steps = steps or default_steps(pipe.config.default_steps, on_gpu=pipe.device.type == "cuda")
         vol = pipe(pixels, steps=steps, seed=int(seed), job=job, init_strength=init_strength_for(pipe, asked))
         if loop:
             vol = _seamless(vol)
     else:
         pipe = _onnx_pipeline(onnx_dir_for(weights_dir), _onnx_device(device), log)
+        _check_output_budget(image, pipe.K, pipe.width, pipe.height)
         steps = steps or default_steps(pipe.default_steps, on_gpu=pipe.provider == "CUDAExecutionProvider")
         vol = pipe(pixels, steps=steps, seed=int(seed), job=job, loop=loop,
                    init_strength=init_strength_for(pipe, asked))
@@ -108,10 +113,28 @@ def predict_motion(image: LoadedImage, *, seed: int = 0, steps: Optional[int] = 
     vol = vol.replace(extra=extra)
     # The model sees the image stretched to its 256x160; give the motion back in the image's
     # aspect (same 160 rows, displacements rescaled) so it renders on the image as is.
-    a_img, a_vol = image.width / image.height, vol.width / vol.height
-    if abs(a_img / a_vol - 1.0) > ASPECT_TOLERANCE:
-        vol = vol.resized(max(1, round(vol.height * a_img)), vol.height)
+    size = output_size(image, vol.width, vol.height)
+    if size != (vol.width, vol.height):
+        vol = vol.resized(*size)
     return vol
+
+
+def output_size(image: LoadedImage, width: int, height: int) -> tuple[int, int]:
+    """The size of the motion ``predict_motion`` returns for ``image`` from a ``width`` x ``height``
+    model: the model's rows, in the image's aspect (the model's own size when they are close)."""
+    a_img, a_vol = image.width / image.height, width / height
+    if abs(a_img / a_vol - 1.0) > ASPECT_TOLERANCE:
+        return max(1, round(height * a_img)), height
+    return width, height
+
+
+def _check_output_budget(image: LoadedImage, k: int, width: int, height: int) -> None:
+    """Before sampling: refuse an image so wide (or tall) that its motion is over the memory budget
+    (a 2000x10 panorama would give a 32000x160 volume of 1.2 GiB)."""
+    w, h = output_size(image, width, height)
+    check_memory(motion_bytes(k, w, h), f"predicting motion for a {image.width}x{image.height} image "
+                                        f"(a {w}x{h} volume in its aspect)",
+                 f"crop the image nearer the model's {width}x{height} aspect")
 
 
 def init_strength_for(pipe, asked: Optional[float]) -> float:

@@ -8,15 +8,17 @@ yielded one at a time so a 4K, 150-frame bake never holds more than one frame.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Callable, Iterator, Optional, Protocol
 
 import numpy as np
 
+from . import arguments
+from .video import MAX_FPS, MIN_FPS
+from .budget import MAX_FRAMES, check_frames, check_memory, render_bytes
 from .errors import InputError
 from .imaging import LoadedImage, resize_channels
-from .progress import Job, ensure_job
+from .progress import Job
 from .spectral_volume import SpectralVolume
 
 BACKENDS = ("onnx", "torch")
@@ -114,19 +116,24 @@ class Timing:
     frames: Optional[int] = None
     loop: bool = True
 
+    def __post_init__(self) -> None:
+        # Checked when made: Timing(frames=2.5) is refused, not rounded to 3 frames later.
+        object.__setattr__(self, "fps", arguments.number(self.fps, "fps", MIN_FPS, MAX_FPS))
+        object.__setattr__(self, "slowmo", arguments.number(self.slowmo, "slow motion factor", 0.01, 100))
+        object.__setattr__(self, "frames", arguments.optional(self.frames, arguments.integer, "frames", 1, MAX_FRAMES))
+        object.__setattr__(self, "loop", arguments.boolean(self.loop, "loop"))
+
     def validate(self) -> None:
-        if not (math.isfinite(self.fps) and 0 < self.fps <= 1000):
-            raise InputError(f"fps must be in (0, 1000], got {self.fps}")
-        if not (math.isfinite(self.slowmo) and 0.01 <= self.slowmo <= 100):
-            raise InputError(f"slow motion factor must be in [0.01, 100], got {self.slowmo}")
-        if self.frames is not None and not (1 <= self.frames <= 100_000):
-            raise InputError(f"frames must be in [1, 100000], got {self.frames}")
+        """Kept for callers that check a Timing before expensive work; a Timing is checked when made."""
 
 
 def frame_times(sv: SpectralVolume, timing: Timing) -> np.ndarray:
     """Times of the output frames, in frames of the spectral volume's clip (``sv.fps`` units)."""
     timing.validate()
     period_out = sv.period_seconds * timing.slowmo * timing.fps  # output frames per motion period
+    if timing.frames is None:  # one loop: counted before any array is made (a 1e-7 fps file)
+        check_frames(period_out, f"one loop of this motion ({sv.period_seconds:.4g} s) at {timing.fps:g} fps "
+                                 f"x {timing.slowmo:g} slow motion", "lower --slowmo or --fps, or set --frames")
     n = timing.frames if timing.frames is not None else max(1, round(period_out))
     if timing.loop:
         cycles = max(1, round(n / period_out))
@@ -204,6 +211,16 @@ def proxy_size(sv: SpectralVolume, width: int, height: int, splat_resolution: st
     return pw, ph
 
 
+def check_render_budget(sv: SpectralVolume, width: int, height: int, splat_resolution: str = "auto",
+                        what: str = "rendering") -> None:
+    """Refuse, before any work, frames of ``width`` x ``height`` whose estimated peak memory (the
+    frames, and the motion prepared at the size it is splatted at) is over the budget."""
+    work = proxy_size(sv, width, height, splat_resolution) or (width, height)
+    check_memory(render_bytes(width, height, sv.K, (sv.width, sv.height), work),
+                 f"{what} {width}x{height} frames with a {sv.width}x{sv.height} motion",
+                 "use a smaller image or --size, or a smaller motion file")
+
+
 def render_frames(image: LoadedImage, sv: SpectralVolume, splatter: Splatter, timing: Timing = Timing(),
                   amplitude: float = 1.0, anchor: bool = True, fit: str = "check",
                   job: Optional[Job] = None, splat_resolution: str = "auto",
@@ -216,13 +233,32 @@ def render_frames(image: LoadedImage, sv: SpectralVolume, splatter: Splatter, ti
     smooth natural motion, at a cost that does not grow with the splat (1080p: ~25 ms vs ~450 ms).
     ``motion_upsample="guided"`` brings that field to full size edge-aware, guided by the still
     (motion stops at the edges of leaves against the sky instead of smearing across them).
+    Every check (arguments, fit, frame count, memory budget) happens here, before the first frame.
     """
-    job = ensure_job(job)
+    _check_common(sv, timing, amplitude, anchor, fit)
+    arguments.instance(image, "image", LoadedImage, "gid_engine.imaging.load_image(path)")
+    job = arguments.job(job)
     if motion_upsample not in MOTION_UPSAMPLING:
         raise InputError(f"motion upsampling must be one of {', '.join(MOTION_UPSAMPLING)}, got {motion_upsample!r}")
     proxy = proxy_size(sv, image.width, image.height, splat_resolution)
     check_fit(sv, image.width, image.height, fit)
     times = frame_times(sv, timing)
+    check_render_budget(sv, image.width, image.height, splat_resolution)
+    return _frames(image, sv, splatter, times, amplitude, anchor, fit, job, proxy, motion_upsample)
+
+
+def _check_common(sv: SpectralVolume, timing: Timing, amplitude: float, anchor: bool, fit: str) -> None:
+    """The arguments ``render_frames`` and ``displacement_frames`` share, checked at the door."""
+    arguments.instance(sv, "volume", SpectralVolume, "gid_engine.sv_file.load_spectral_volume(path)")
+    arguments.instance(timing, "timing", Timing, "e.g. Timing(fps=30)")
+    arguments.number(amplitude, "amplitude", 0)
+    arguments.boolean(anchor, "anchor")
+    arguments.choice(fit, "fit", ("check", "stretch"))
+
+
+def _frames(image: LoadedImage, sv: SpectralVolume, splatter: Splatter, times: np.ndarray, amplitude: float,
+            anchor: bool, fit: str, job: Job, proxy: Optional[tuple[int, int]],
+            motion_upsample: str) -> Iterator[np.ndarray]:
     batch = 1  # frames per draw call: a GPU renderer takes several (its batch_size)
     if proxy is None:
         prepared = prepare_motion(sv, image.width, image.height, amplitude, anchor, fit)
@@ -330,12 +366,20 @@ def displacement_frames(sv: SpectralVolume, width: int, height: int, timing: Tim
     ``out(q) = I0(q - d(q))``): the forward field splatted to where each pixel lands, at the
     proxy size when the output is much larger than the motion (see ``render_frames``).
     """
-    job = ensure_job(job)
+    _check_common(sv, timing, amplitude, anchor, fit)
+    width, height = arguments.integer(width, "width", 1), arguments.integer(height, "height", 1)
+    job = arguments.job(job)
     check_fit(sv, width, height, fit)
     proxy = proxy_size(sv, width, height, splat_resolution) if splatter is not None else None
+    times = frame_times(sv, timing)
+    check_render_budget(sv, width, height, splat_resolution if splatter is not None else "full", "displacing")
+    return _fields(sv, width, height, times, amplitude, anchor, splatter, job, proxy)
+
+
+def _fields(sv: SpectralVolume, width: int, height: int, times: np.ndarray, amplitude: float, anchor: bool,
+            splatter: Optional[Splatter], job: Job, proxy: Optional[tuple[int, int]]) -> Iterator[np.ndarray]:
     size = proxy or (width, height)
     prepared = prepare_motion(sv, size[0], size[1], amplitude, anchor, fit="stretch")
-    times = frame_times(sv, timing)
     for i, t in enumerate(times):
         job.check()
         field = prepared.displacement_at(t)

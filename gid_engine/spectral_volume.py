@@ -30,6 +30,9 @@ from .errors import InputError
 DEFAULT_K = 16
 DEFAULT_FPS = 30.0
 DEFAULT_FRAMES = 150
+# The largest coefficient a volume may hold, in pixels: motion beyond the largest image gid accepts
+# (16384 px a side) by two orders of magnitude is damage, and float32 sums of it stay finite.
+MAX_COEFFICIENT_PX = 1e6
 
 
 @dataclass(frozen=True)
@@ -68,6 +71,10 @@ class SpectralVolume:
             object.__setattr__(self, "coeffs", c.astype(np.float32))
         if not np.isfinite(self.coeffs).all():
             raise InputError("spectral volume contains NaN or infinite values")
+        peak = float(np.abs(self.coeffs).max()) if self.coeffs.size else 0.0
+        if peak > MAX_COEFFICIENT_PX:  # checked before any arithmetic on them can overflow
+            raise InputError(f"spectral volume coefficients reach {peak:.3g} px, over the {MAX_COEFFICIENT_PX:.0e} px "
+                             "gid accepts (a damaged file, or an amplitude far too large)")
 
     # ----------------------------------------------------------------------------- geometry
     @property

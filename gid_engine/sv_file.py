@@ -14,6 +14,7 @@ from ..exporters.atomic import protect_input
 from ..exporters.errors import FileFormatError
 from ..exporters.spectral_file import load_spectral_file, save_spectral_file
 
+from .budget import check_memory, motion_bytes
 from .errors import FormatError, InputError
 from .spectral_volume import SpectralVolume
 
@@ -27,12 +28,20 @@ def save_spectral_volume(sv: SpectralVolume, path: str | Path, overwrite: bool =
     return path
 
 
+def _check_shape(shape: tuple[int, ...], path: Path) -> None:
+    """The memory budget, from the shape a motion file declares (before its data is read)."""
+    if len(shape) == 4:
+        k, _, h, w = shape
+        check_memory(motion_bytes(k, w, h), f"reading motion file {path.name} ({w}x{h}, K={k})",
+                     "use a smaller motion file")
+
+
 def load_spectral_volume(path: str | Path) -> SpectralVolume:
     """Read and validate a ``.gidsv`` file; every problem is a one-line ``FormatError``."""
     path = Path(path)
     protect_input(path)  # no output of the same job may replace it
     try:
-        coeffs, meta = load_spectral_file(path)
+        coeffs, meta = load_spectral_file(path, lambda shape: _check_shape(shape, path))
     except FileFormatError as exc:
         raise FormatError(str(exc)) from None
     fps = meta.get("fps")

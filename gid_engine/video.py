@@ -26,8 +26,10 @@ from ..exporters.atomic import protect_input
 from ..exporters.opencv import cv2
 
 from .errors import InputError
-from .imaging import from_array, load_image  # imports cv2 with EXR reading enabled
+from .imaging import HEADER_BYTES, from_array, header_size, load_image  # imports cv2 with EXR reading enabled
 
+MOTION_JPEG_FOURCCS = (b"MJPG", b"AVRN", b"JPEG", b"DMB1")  # each frame a JPEG of its own
+MIN_FPS = 0.1  # a frame every 10 s; below it a loop of a few seconds has no frames to hold
 MAX_FPS = 1000.0
 IMAGE_EXTENSIONS = frozenset(
     {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".exr", ".hdr", ".pfm", ".bmp", ".webp",
@@ -106,21 +108,55 @@ def _open_video(path: Path, override: float | None) -> FrameSource:
             raise InputError(f"video {path.name} has only 1 frame; motion extraction needs at least 2 frames")
         container_fps = float(cap.get(cv2.CAP_PROP_FPS))
         count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+        fourcc = int(cap.get(cv2.CAP_PROP_FOURCC) or 0).to_bytes(4, "little", signed=False)
     finally:
         cap.release()
+    h, w = first.shape[:2]
+    if fourcc.upper() in MOTION_JPEG_FOURCCS:
+        _check_jpeg_frame_sizes(path, (w, h))
     if override is None and not _valid_fps(container_fps):
         raise InputError(f"video {path.name} reports an unusable frame rate ({container_fps:g}); pass --fps")
     rate = override if override is not None else container_fps
-    h, w = first.shape[:2]
 
     def read(start: int) -> Iterator[TimedFrame]:
-        return _video_frames(path, start, rate, use_timestamps=override is None)
+        return _video_frames(path, start, rate, use_timestamps=override is None, size=(w, h))
 
     return FrameSource(path, path.name, rate, (w, h), count if count > 0 else None, "video", read)
 
 
-def _video_frames(path: Path, start: int, fps: float, use_timestamps: bool) -> Iterator[TimedFrame]:
-    """Decode frames ``start..`` with their times; skipped frames are grabbed, not converted."""
+def _resolution_changes(name: str, index: int, size: tuple[int, int], first: tuple[int, int]) -> InputError:
+    return InputError(f"video {name} changes resolution at frame {index} ({first[0]}x{first[1]} -> "
+                      f"{size[0]}x{size[1]}); motion extraction needs one resolution: re-encode the clip at one size")
+
+
+def _check_jpeg_frame_sizes(path: Path, size: tuple[int, int]) -> None:
+    """Refuse a Motion-JPEG clip whose frames are not all ``size``.
+
+    Each frame of such a clip is a JPEG of its own; FFmpeg's reader keeps the first frame's size
+    and puts a smaller frame's pixels into it scrambled, which optical flow reads as violent
+    motion. The frames' JPEG headers are read without decoding (a few KB per frame).
+    """
+    cap = cv2.VideoCapture(str(path), cv2.CAP_FFMPEG)
+    try:
+        if not cap.isOpened() or not cap.set(cv2.CAP_PROP_FORMAT, -1):  # -1: packets as they are stored
+            return
+        index = 0
+        while True:
+            ok, packet = cap.read()
+            if not ok or packet is None:
+                return
+            found = header_size(packet.reshape(-1)[:HEADER_BYTES].tobytes())
+            if found is not None and found != size:
+                raise _resolution_changes(path.name, index, found, size)
+            index += 1
+    finally:
+        cap.release()
+
+
+def _video_frames(path: Path, start: int, fps: float, use_timestamps: bool,
+                  size: tuple[int, int] | None = None) -> Iterator[TimedFrame]:
+    """Decode frames ``start..`` with their times; skipped frames are grabbed, not converted.
+    A frame whose size is not ``size`` (the first frame's) is refused, not resized."""
     cap = cv2.VideoCapture(str(path))
     try:
         if not cap.isOpened():
@@ -138,6 +174,8 @@ def _video_frames(path: Path, start: int, fps: float, use_timestamps: bool) -> I
                 if index == start:
                     raise InputError(f"start frame {start} is past the end of {path.name} ({index} frames)")
                 return
+            if size is not None and (bgr.shape[1], bgr.shape[0]) != size:
+                raise _resolution_changes(path.name, index, (bgr.shape[1], bgr.shape[0]), size)
             last_time = _frame_time(cap, index, fps, last_time, use_timestamps)
             yield TimedFrame(index, last_time, from_array(bgr, name=path.name, bgr=True).pixels)
             index += 1
@@ -221,7 +259,7 @@ def _natural_sorted(paths: list[Path]) -> list[Path]:
 
 # ----------------------------------------------------------------------------- frame rate
 def _valid_fps(fps: float) -> bool:
-    return math.isfinite(fps) and 0.0 < fps <= MAX_FPS
+    return math.isfinite(fps) and MIN_FPS <= fps <= MAX_FPS
 
 
 def _check_fps_override(fps: float | None) -> float | None:
@@ -232,5 +270,5 @@ def _check_fps_override(fps: float | None) -> float | None:
     except (TypeError, ValueError):
         raise InputError(f"--fps must be a number, got {fps!r}") from None
     if not _valid_fps(value):
-        raise InputError(f"--fps must be between 0 and {MAX_FPS:g}, got {fps}")
+        raise InputError(f"--fps must be between {MIN_FPS:g} and {MAX_FPS:g}, got {value:.6g}")
     return value
