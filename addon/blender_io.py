@@ -73,6 +73,10 @@ class OutputConflictError(OutputFolderError):
     """Files with our names are there but are not a previous gid bake: never replaced."""
 
 
+class LinkedImageError(SourceImageError):
+    """The image is linked from a library .blend; results stored on it would not be saved."""
+
+
 class MotionMissingError(GidError):
     """No spectral volume yet, or its file is gone."""
 
@@ -272,9 +276,43 @@ def blend_is_saved() -> bool:
     return bool(bpy.data.filepath)
 
 
-def abspath(path: str) -> Path:
-    """A Blender path (maybe ``//relative``) as an absolute, normalised file system path."""
-    return Path(os.path.normpath(bpy.path.abspath(path)))
+def abspath(path: str, library: Optional[bpy.types.Library] = None) -> Path:
+    """A Blender path (maybe ``//relative``) as an absolute, normalised file system path.
+
+    ``library``: the library the path comes from (an ID's ``.library``); a linked image's ``//``
+    is relative to the library .blend it was saved in, not to the file that links it.
+    """
+    return Path(os.path.normpath(bpy.path.abspath(path, library=library)))
+
+
+def file_path(path: str, what: str, library: Optional[bpy.types.Library] = None,
+              error: type[GidError] = MotionMissingError) -> Path:
+    """The absolute file a user's Blender path names, for ``what`` (e.g. "video").
+
+    A ``//relative`` path of the main file means nothing while the .blend is unsaved (Blender
+    would resolve it against the process's working folder): refused with ``error``, one line,
+    as for every path the add-on reads (images, videos, motion files).
+    """
+    if path.startswith("//") and library is None and not blend_is_saved():
+        raise error(f"{what} {path} is relative to the .blend, which is not saved: save the .blend first "
+                    f"or choose the {what} with an absolute path")
+    return abspath(path, library)
+
+
+def image_path(image: bpy.types.Image) -> Path:
+    """The absolute file of ``image``, relative paths of linked images resolved in their library."""
+    return abspath(image.filepath, image.library)
+
+
+def check_local(image: bpy.types.Image) -> None:
+    """Refuse to store results on an image linked from another .blend: Blender saves nothing that
+    is written to linked data, so the results would be lost on reopening (and baked again twice)."""
+    library = getattr(image, "library", None)
+    if library is not None:
+        raise LinkedImageError(
+            f"image {image.name!r} is linked from {Path(library.filepath).name}; GID keeps its results on the "
+            "image, which Blender does not save for linked data: make the image local first "
+            "(Image Editor: Image > Make Local; or Object > Relations > Make Local)")
 
 
 def blender_relpath(path: Path | str) -> str:
@@ -329,9 +367,7 @@ def motion_file(settings: bpy.types.PropertyGroup) -> Path:
     """The absolute path of the image's spectral volume, which must exist."""
     if not settings.motion_path:
         raise MotionMissingError("no motion yet: extract motion from a video (or predict it) first")
-    if settings.motion_path.startswith("//") and not blend_is_saved():
-        raise MotionMissingError(f"motion file {settings.motion_path} is relative to an unsaved .blend")
-    path = abspath(settings.motion_path)
+    path = file_path(settings.motion_path, "motion file")
     if not path.is_file():
         raise MotionMissingError(f"motion file not found: {path}")
     return path
@@ -454,9 +490,7 @@ def check_source_image(image: bpy.types.Image, limit: int = MAX_IMAGE_PIXELS) ->
         if image.source in ("SEQUENCE", "MOVIE", "TILED"):
             raise SourceImageError(f"image {image.name!r} is {kind}; gid animates one still image file")
         raise GeneratedImageError(f"image {image.name!r} is {kind}; save it to a file first (Image > Save As)")
-    path = abspath(image.filepath)
-    if image.filepath.startswith("//") and not blend_is_saved():
-        raise MissingImageFileError(f"image {image.name!r} has a path relative to an unsaved .blend")
+    path = file_path(image.filepath, f"image {image.name!r}: file", image.library, MissingImageFileError)
     if not path.is_file():
         raise MissingImageFileError(f"image file not found: {path} (image {image.name!r})")
     width, height = image.size[:]

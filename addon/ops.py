@@ -95,7 +95,7 @@ def _source_file(image: bpy.types.Image) -> Optional[Path]:
     if image is None or image.source != "FILE" or image.packed_file is not None or not image.filepath:
         return None
     try:
-        path = bio.abspath(image.filepath)
+        path = bio.image_path(image)
     except (ValueError, RuntimeError):
         return None
     return path if path.is_file() else None
@@ -103,6 +103,7 @@ def _source_file(image: bpy.types.Image) -> Optional[Path]:
 
 def _checked_source(context: bpy.types.Context, image_name: str) -> tuple[bio.SourceRef, Path]:
     ref = bio.source_from_context(context, image_name)
+    bio.check_local(ref.image())  # the job's results are stored on the image
     path = bio.check_source_image(ref.image(), bio.max_pixels(context))
     return ref, path
 
@@ -137,10 +138,11 @@ def prepare_extract(context: bpy.types.Context, image_name: str = "") -> Task:
     from ..gid_engine.extract import extract_motion
 
     ref = bio.source_from_context(context, image_name)
+    bio.check_local(ref.image())  # the motion file is remembered on the image
     settings = ref.image().gid
     if not settings.video_path:
         raise bio.MotionMissingError("choose a video to extract the motion from (Video in the GID panel)")
-    video = bio.abspath(settings.video_path)
+    video = bio.file_path(settings.video_path, "video")
     if not video.exists():
         raise bio.MotionMissingError(f"video not found: {video}")
     source = _source_file(ref.image())

@@ -177,8 +177,12 @@ def refuse_inputs(targets: Iterable[Path]) -> None:
         return
     for target in targets:
         ident = _identity(target)
+        if ident is None:
+            continue
         for known, name in protected:
-            if ident == known:
+            # Still that file at that name: an input deleted since (a temporary file) frees its
+            # inode for reuse, and a new file there is nobody's input.
+            if ident == known and _identity(name) == known:
                 raise OutputIsInputError(f"{target} is an input of this command ({name}); choose another output")
 
 

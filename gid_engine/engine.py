@@ -153,7 +153,14 @@ class Engine:
         options.timing.validate()  # fail before the expensive part
         seconds: dict[str, float] = {}
         t0 = time.perf_counter()
-        volume = self.predict(image, seed=seed, steps=steps, job=job, init_strength=init_strength)
+        from .predict import predict_motion
+        from .render import MotionShape, check_render_budget
+
+        def render_fits(k: int, width: int, height: int) -> None:  # before sampling: refused in seconds
+            check_render_budget(MotionShape(k, width, height), image.width, image.height)
+
+        volume = predict_motion(image, seed=seed, steps=steps, device=self.device, backend=self.backend, job=job,
+                                init_strength=init_strength, before_sampling=render_fits)
         seconds["predict"] = time.perf_counter() - t0
         t1 = time.perf_counter()
         result = render_to_dir(image, volume, out, options, fmt=fmt, preview=preview if fmt in ("png", "exr") else None,

@@ -70,7 +70,8 @@ def weights_available(weights_dir: Optional[Path] = None) -> bool:
 def predict_motion(image: LoadedImage, *, seed: int = 0, steps: Optional[int] = None, device: str = "auto",
                    weights_dir: Optional[Path] = None, job: Optional[Job] = None, backend: str = "auto",
                    log: Optional[Callable[[str], None]] = None, loop: bool = True,
-                   init_strength: Optional[float] = None) -> SpectralVolume:
+                   init_strength: Optional[float] = None,
+                   before_sampling: Optional[Callable[[int, int, int], None]] = None) -> SpectralVolume:
     """A spectral volume for ``image`` sampled from the learned prior (needs the shipped weights).
 
     ``steps``: DDIM steps (default: the model's, 50 for the shipped model, on a GPU; at most
@@ -83,6 +84,9 @@ def predict_motion(image: LoadedImage, *, seed: int = 0, steps: Optional[int] = 
     backends, so a loop never snaps back at its seam whichever path made it.
     ``init_strength``: below 1, start from the static-flow field's motion and run that share of the
     steps (``motion_prior/eulerian_init.py``); default ``DEFAULT_INIT_STRENGTH``.
+    ``before_sampling(K, width, height)``: called with the size of the volume about to be sampled,
+    after the model is loaded and before the costly part, so a caller can refuse what it would do
+    with it (``Engine.animate`` checks the render's memory budget).
     """
     weights_dir = Path(weights_dir or WEIGHTS_DIR)  # looked up per call: tests and add-ons may repoint it
     arguments.instance(image, "image", LoadedImage, "gid_engine.imaging.load_image(path)")
@@ -94,6 +98,8 @@ def predict_motion(image: LoadedImage, *, seed: int = 0, steps: Optional[int] = 
     if chosen == "torch":
         pipe = _pipeline(weights_dir, _torch_device(device))
         _check_output_budget(image, pipe.config.num_frequencies, pipe.config.width, pipe.config.height)
+        if before_sampling is not None:
+            before_sampling(pipe.config.num_frequencies, *output_size(image, pipe.config.width, pipe.config.height))
         steps = steps or default_steps(pipe.config.default_steps, on_gpu=pipe.device.type == "cuda")
         vol = pipe(pixels, steps=steps, seed=int(seed), job=job, init_strength=init_strength_for(pipe, asked))
         if loop:
@@ -101,6 +107,8 @@ def predict_motion(image: LoadedImage, *, seed: int = 0, steps: Optional[int] = 
     else:
         pipe = _onnx_pipeline(onnx_dir_for(weights_dir), _onnx_device(device), log)
         _check_output_budget(image, pipe.K, pipe.width, pipe.height)
+        if before_sampling is not None:
+            before_sampling(pipe.K, *output_size(image, pipe.width, pipe.height))
         steps = steps or default_steps(pipe.default_steps, on_gpu=pipe.provider == "CUDAExecutionProvider")
         vol = pipe(pixels, steps=steps, seed=int(seed), job=job, loop=loop,
                    init_strength=init_strength_for(pipe, asked))

@@ -201,7 +201,17 @@ def check_fit(sv: SpectralVolume, width: int, height: int, fit: str = "check") -
         raise InputError(f"fit must be 'check' or 'stretch', got {fit!r}")
 
 
-def proxy_size(sv: SpectralVolume, width: int, height: int, splat_resolution: str = "auto") -> Optional[tuple[int, int]]:
+@dataclass(frozen=True)
+class MotionShape:
+    """The size of a spectral volume not made yet (what the budget checks need of one)."""
+
+    K: int  # noqa: N815 - the paper's symbol, as SpectralVolume.K
+    width: int
+    height: int
+
+
+def proxy_size(sv: SpectralVolume | MotionShape, width: int, height: int,
+               splat_resolution: str = "auto") -> Optional[tuple[int, int]]:
     """The size to splat at, or ``None`` to splat every output pixel (see ``PROXY_FACTOR``)."""
     if splat_resolution not in SPLAT_RESOLUTIONS:
         raise InputError(f"splat resolution must be one of {', '.join(SPLAT_RESOLUTIONS)}, got {splat_resolution!r}")
@@ -211,10 +221,11 @@ def proxy_size(sv: SpectralVolume, width: int, height: int, splat_resolution: st
     return pw, ph
 
 
-def check_render_budget(sv: SpectralVolume, width: int, height: int, splat_resolution: str = "auto",
+def check_render_budget(sv: SpectralVolume | MotionShape, width: int, height: int, splat_resolution: str = "auto",
                         what: str = "rendering") -> None:
     """Refuse, before any work, frames of ``width`` x ``height`` whose estimated peak memory (the
-    frames, and the motion prepared at the size it is splatted at) is over the budget."""
+    frames, and the motion prepared at the size it is splatted at) is over the budget. ``sv`` may
+    be a ``MotionShape``, so a job can check before it predicts the motion."""
     work = proxy_size(sv, width, height, splat_resolution) or (width, height)
     check_memory(render_bytes(width, height, sv.K, (sv.width, sv.height), work),
                  f"{what} {width}x{height} frames with a {sv.width}x{sv.height} motion",

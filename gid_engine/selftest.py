@@ -199,6 +199,26 @@ class Sandbox:
         writer.release()
         return p
 
+    def clip_switching_size(self, name: str = "switch.avi", switch_at: int = 20, frames: int = 40) -> Path:
+        """An MJPG AVI whose frames are 32x24 up to ``switch_at`` and 16x12 after (as a concatenation of
+        two recordings is): the AVI is assembled here from two OpenCV-written clips' JPEG frames."""
+        import struct
+
+        first = self.clip("a.avi", frames=switch_at, fps=8.0, w=32, h=24)
+        second = self.clip("b.avi", frames=frames - switch_at, fps=8.0, w=16, h=12)
+        header, jpegs = _avi_jpegs(first.read_bytes())
+        jpegs += _avi_jpegs(second.read_bytes())[1]
+        first.unlink()
+        second.unlink()
+        movi = b"".join(b"00dc" + struct.pack("<I", len(j)) + j + b"\0" * (len(j) & 1) for j in jpegs)
+        index, offset = [], 4
+        for j in jpegs:
+            index.append(b"00dc" + struct.pack("<III", 0x10, offset, len(j)))
+            offset += 8 + len(j) + (len(j) & 1)
+        body = (b"AVI " + header + b"LIST" + struct.pack("<I", 4 + len(movi)) + b"movi" + movi
+                + b"idx1" + struct.pack("<I", 16 * len(index)) + b"".join(index))
+        return self.write(name, b"RIFF" + struct.pack("<I", len(body)) + body)
+
     def sequence(self, folder: str, frames: int, w: int = 16, h: int = 12) -> Path:
         from ..exporters.opencv import cv2
 
@@ -251,13 +271,16 @@ def _as_cli(run: Callable[[], int]) -> int:
 
 
 def _snapshot(root: Path) -> dict[str, str]:
-    """Every path under ``root`` (hidden ones too): a file's SHA-256, or "dir"."""
+    """Every path under ``root`` (hidden ones too): a file's SHA-256, "dir", or "special" (a FIFO)."""
     out: dict[str, str] = {}
     for dirpath, dirnames, filenames in os.walk(root):
         for d in dirnames:
             out[os.path.relpath(os.path.join(dirpath, d), root)] = "dir"
         for f in filenames:
             p = os.path.join(dirpath, f)
+            if not os.path.isfile(p):  # a FIFO or device: opening it could block; its name is enough
+                out[os.path.relpath(p, root)] = "special"
+                continue
             h = hashlib.sha256()
             try:
                 with open(p, "rb") as fh:
@@ -318,6 +341,26 @@ def _patched(obj: Any, name: str, value: Any) -> Iterator[None]:
 
 
 # ------------------------------------------------------------------------------------ helpers
+def _avi_jpegs(data: bytes) -> tuple[bytes, list[bytes]]:
+    """An AVI's header list (``LIST hdrl``) and its frames' bytes (the ``movi`` list's ``##dc`` chunks)."""
+    import struct
+
+    def chunks(start: int, end: int) -> Iterator[tuple[bytes, int, int]]:
+        i = start
+        while i + 8 <= end:
+            kind, size = data[i : i + 4], struct.unpack("<I", data[i + 4 : i + 8])[0]
+            yield kind, i, size
+            i += 8 + size + (size & 1)
+
+    header, frames = b"", []
+    for kind, i, size in chunks(12, len(data)):
+        if kind == b"LIST" and data[i + 8 : i + 12] == b"hdrl":
+            header = data[i : i + 8 + size]
+        elif kind == b"LIST" and data[i + 8 : i + 12] == b"movi":
+            frames = [data[j + 8 : j + 8 + n] for k, j, n in chunks(i + 12, i + 8 + size) if k[2:] == b"dc"]
+    return header, frames
+
+
 def _png_chunk(kind: bytes, data: bytes) -> bytes:
     return len(data).to_bytes(4, "big") + kind + data + zlib.crc32(kind + data).to_bytes(4, "big")
 
@@ -733,6 +776,210 @@ def _cancel_gif(sb: Sandbox) -> None:
                "--renderer", "splat", "--format", "gif")
 
 
+# ------------------------------------------------------------------------------------ files lost
+def _extract_over_its_video(sb: Sandbox) -> None:
+    clip = sb.clip()
+    sb.cli("extract", clip, "-o", clip, "--size", "16x12", "--overwrite")
+
+
+def _render_over_a_hard_link_of_the_still(sb: Sandbox) -> None:
+    still = sb.still()
+    out = sb.inside(sb.path("out"))
+    out.mkdir()
+    os.link(still, out / "frame_0001.png")  # the same file under the name a frame would take
+    _render(sb, still, sb.motion(), "out", "--overwrite")
+
+
+# ------------------------------------------------------------------------------------ runaway work
+def _render_half_a_million_frames(sb: Sandbox) -> None:
+    sb.cli("render", sb.still(), "--motion", sb.motion(), "-o", sb.path("out"), "--slowmo", "100", "--fps", "1000")
+
+
+def _motion_endless_loop(sb: Sandbox) -> None:
+    coeffs = sb.motion_volume().coeffs
+    sb.cli("render", sb.still(), "--motion", sb.raw_gidsv("m.gidsv", coeffs, num_frames=3_000_000), "-o",
+           sb.path("out"))
+
+
+def _motion_fps_tiny(sb: Sandbox) -> None:
+    coeffs = sb.motion_volume().coeffs
+    sb.cli("displace", sb.still(), "--motion", sb.raw_gidsv("m.gidsv", coeffs, fps=1e-7), "-o", sb.path("out"))
+
+
+def _displace_huge_size(sb: Sandbox) -> None:
+    sb.cli("displace", sb.still(), "--motion", sb.motion(), "-o", sb.path("out"), "--size", "20000x15000",
+           "--fit", "stretch")
+
+
+def _extract_huge_size(sb: Sandbox) -> None:
+    _extract(sb, sb.clip(), "--size", "8192x8192")
+
+
+def _extract_below_flow_minimum(sb: Sandbox) -> None:
+    _extract(sb, sb.clip(), "--size", "1x1")
+
+
+def _predict_panorama(sb: Sandbox) -> None:
+    sb.cli("predict", sb.still("pano.png", w=2000, h=10), "-o", sb.path("p.gidsv"), "--steps", "1")
+
+
+def _jpeg_bomb(sb: Sandbox) -> None:
+    from ..exporters.opencv import cv2
+
+    ok, data = cv2.imencode(".jpg", np.full((16, 16, 3), 200, np.uint8))
+    data = bytearray(data.tobytes())
+    sof = data.find(b"\xff\xc0")
+    data[sof + 5 : sof + 9] = (20000).to_bytes(2, "big") * 2  # height, width: 20000 each
+    _render(sb, sb.write("bomb.jpg", bytes(data)), sb.motion(), "out")
+
+
+def _motion_compressed(sb: Sandbox) -> None:
+    vol = sb.motion_volume()
+    buf = io.BytesIO()  # a zip bomb's way in: compressed members, which gid never writes
+    meta = json.dumps({"fps": 30.0, "num_frames": 150, "format": "gid.spectral_volume", "version": 1,
+                       "shape": list(vol.coeffs.shape), "sha256": hashlib.sha256(vol.coeffs.tobytes()).hexdigest()})
+    np.savez_compressed(buf, coeffs=vol.coeffs, metadata=np.frombuffer(meta.encode(), dtype=np.uint8))
+    sb.cli("info", sb.write("m.gidsv", buf.getvalue()))
+
+
+def _motion_fifo(sb: Sandbox) -> None:
+    path = sb.inside(sb.path("m.gidsv"))
+    if hasattr(os, "mkfifo"):
+        os.mkfifo(path)
+    else:  # Windows has no FIFOs; a folder is refused by the same check
+        path.mkdir()
+    _render(sb, sb.still(), path, "out")
+
+
+# ------------------------------------------------------------------------------------ signals
+def _signal_after_3(sb: Sandbox, name: str) -> None:
+    """A termination signal delivered while frames are staged, as ``kill`` or a closed terminal would."""
+    import signal
+
+    from . import cli
+    from .progress import Job
+
+    def factory(enabled: bool = True):
+        def progress(done: int, total: int, what: str) -> None:
+            if done == 3:
+                signal.raise_signal(getattr(signal, name))
+
+        return Job(progress), lambda: None
+
+    sb.user_files("out", ["notes.txt"])
+    with _patched(cli, "_progress_job", factory):
+        sb.cli("render", sb.still(), "--motion", sb.motion(), "-o", sb.path("out"), "--frames", "8",
+               "--renderer", "splat")
+
+
+def _sigterm_after_3(sb: Sandbox) -> None:
+    _signal_after_3(sb, "SIGTERM")
+
+
+def _sighup_after_3(sb: Sandbox) -> None:
+    import signal
+
+    _signal_after_3(sb, "SIGHUP" if hasattr(signal, "SIGHUP") else "SIGTERM")
+
+
+# ------------------------------------------------------------------------------------ system faults
+def _output_name_too_long(sb: Sandbox) -> None:
+    _render(sb, sb.still(), sb.motion(), "a" * 300)
+
+
+def _seed_negative(sb: Sandbox) -> None:
+    sb.cli("predict", sb.still(), "-o", sb.path("p.gidsv"), "--seed", "-1")
+
+
+def _undecodable_file_name(sb: Sandbox) -> None:
+    still = sb.still()
+    if os.name == "nt":  # Windows names are Unicode; a non-ASCII name is the nearest case
+        name = sb.inside(sb.path("caf\u00e9.png"))
+        os.rename(still, name)
+    else:
+        name = Path(os.fsdecode(os.fsencode(sb.root) + b"/caf\xe9.png"))  # Latin-1 bytes, not UTF-8
+        os.rename(still, name)
+    obs = _render(sb, name, sb.motion(), "out")
+    if obs.code == 0:
+        recorded = _sidecar(sb).get("params", {}).get("image", {}).get("path", "")
+        sb.check(os.fsencode(recorded) == os.fsencode(name), f"the sidecar names {recorded!r}, not the still")
+
+
+# ------------------------------------------------------------------------------------ wrong results
+def _video_switches_resolution(sb: Sandbox) -> None:
+    _extract(sb, sb.clip_switching_size())
+
+
+def _motion_huge_coefficients(sb: Sandbox) -> None:
+    sb.cli("info", sb.raw_gidsv("m.gidsv", np.full((16, 4, 16, 24), 3e38, np.float32)))
+
+
+def _motion_header_claims_more(sb: Sandbox) -> None:
+    data = bytearray(sb.motion().read_bytes())
+    old, new = b"(16, 4, 16, 24)", b"(16,4,9999,999)"  # same length: the zip stays readable
+    at = data.find(old)
+    data[at : at + len(old)] = new
+    sb.cli("info", sb.write("corrupt.gidsv", bytes(data)))
+
+
+def _animated_gif(sb: Sandbox) -> None:
+    from PIL import Image
+
+    frames = [Image.fromarray((sb.texture(16, 24) * 255).astype(np.uint8)) for _ in range(3)]
+    path = sb.inside(sb.path("anim.gif"))
+    frames[0].save(path, save_all=True, append_images=frames[1:], duration=100, loop=0)
+    obs = _render(sb, path, sb.motion(), "out")
+    if obs.code == 0:
+        first = np.asarray(Image.open(path).convert("RGB"))
+        got = _read_unchanged(sb.path("out", "frame_0001.png"))
+        sb.check(got is not None and np.array_equal(got[:, :, ::-1], first), "frame 1 is not the GIF's first frame")
+
+
+def _disk_full_new_folder(sb: Sandbox) -> None:
+    from ..exporters import atomic
+
+    still, motion = sb.still(), sb.motion()
+    with _patched(atomic, "_write_file", _disk_full_on_nth_write(1)):
+        _render(sb, still, motion, "new/deeper/out")
+
+
+# ------------------------------------------------------------------------------------ engine API
+def _api_fractional_frames(sb: Sandbox) -> None:
+    from .render import Timing
+
+    sb.api(lambda: Timing(frames=2.5))
+
+
+def _api_threads_as_text(sb: Sandbox) -> None:
+    from .engine import Engine
+
+    sb.api(lambda: Engine(threads="two"))
+
+
+def _api_job_as_text(sb: Sandbox) -> None:
+    from .engine import Engine
+
+    still, motion = sb.still(), sb.motion()
+    sb.api(lambda: list(Engine(renderer="splat").render_frames(still, motion, job="cancel")))
+
+
+def _api_timing_as_dict(sb: Sandbox) -> None:
+    from .engine import Engine
+
+    still, motion = sb.still(), sb.motion()
+    sb.api(lambda: list(Engine(renderer="splat").render_frames(still, motion, timing={"fps": 30})))
+
+
+def _api_motion_path(sb: Sandbox) -> None:
+    from .engine import Engine
+    from .render import Timing
+
+    still, motion = sb.still(), sb.motion()
+    frames: list[np.ndarray] = []
+    sb.api(lambda: frames.extend(Engine(renderer="splat").render_frames(still, motion, timing=Timing(frames=2))))
+    sb.check(len(frames) == 2 and frames[0].shape == (16, 24, 3), f"got {len(frames)} frames")
+
+
 # ------------------------------------------------------------------------------------ runtime
 def _gpu_fails(sb: Sandbox) -> None:
     import onnxruntime as ort
@@ -964,6 +1211,73 @@ CASES: list[Case] = [
     Case("cancel-gif", "render --format gif into a new folder, cancelled after frame 3",
          "exit 130; not even the folder is left", _cancel_gif, code=EXIT_CANCELLED,
          message=r"^gid: cancelled; nothing was written$"),
+    # files lost (issue 22): no output replaces an input
+    Case("extract-over-its-video", "extract clip.avi -o clip.avi --overwrite", "error before any work; clip intact",
+         _extract_over_its_video, message=_err(r"clip\.avi is an input of this command")),
+    Case("render-over-hard-link", "render --overwrite: out/frame_0001.png is a hard link to the still",
+         "error: an input; the still intact", _render_over_a_hard_link_of_the_still,
+         message=_err(r"frame_0001\.png is an input of this command")),
+    # runaway work: refused before any work, naming the option to change
+    Case("render-500000-frames", "render --slowmo 100 --fps 1000 (one loop = 500,000 frames)",
+         "error: over 100,000 frames", _render_half_a_million_frames,
+         message=_err(r"makes 500,000 frames, over the limit of 100,000: lower --slowmo or --fps")),
+    Case("motion-endless-loop", "render: a valid motion file whose loop is 3,000,000 frames",
+         "error: frame count", _motion_endless_loop, message=_err(r"makes 3,000,000 frames, over the limit")),
+    Case("motion-fps-1e-7", "displace: a motion file at 1e-7 fps", "error: frame count (not 'out of memory')",
+         _motion_fps_tiny, message=_err(r"frames, over the limit of 100,000")),
+    Case("displace-20000x15000", "displace --size 20000x15000", "error: over the memory budget",
+         _displace_huge_size, message=_err(r"displacing 20000x15000 frames .* over the 2\.0 GiB budget")),
+    Case("extract-8192x8192", "extract --size 8192x8192", "error: over the memory budget", _extract_huge_size,
+         message=_err(r"extracting 8192x8192 motion .* lower --max-side or --size, or raise the budget")),
+    Case("extract-size-1x1", "extract --size 1x1", "error: below optical flow's minimum (was exit 3)",
+         _extract_below_flow_minimum, message=_err(r"below optical flow's minimum of 12 px")),
+    Case("predict-panorama", "predict: a 2000x10 still (a 32000x160 volume)", "error before sampling",
+         _predict_panorama, message=_err(r"2000x10 image .* crop the image nearer the model's")),
+    Case("image-jpeg-bomb", "render: a 1 KB JPEG whose header claims 20000x20000", "error from the header",
+         _jpeg_bomb, message=_err(r"is 20000x20000; gid accepts at most \d+ pixels")),
+    Case("motion-compressed", "info: a .gidsv with deflated members (how a zip bomb gets in)",
+         "error unread", _motion_compressed, message=_err(r"is compressed; gid writes uncompressed files")),
+    Case("motion-fifo", "render: the motion path is a FIFO", "error, not a wait forever", _motion_fifo,
+         message=_err(r"is not a regular file")),
+    # signals: like Ctrl-C
+    Case("sigterm-after-frame-3", "render 8 frames, SIGTERM after frame 3", "exit 143; nothing left",
+         _sigterm_after_3, code=143, message=r"^gid: stopped by SIGTERM; nothing was written$"),
+    Case("sighup-after-frame-3", "render 8 frames, SIGHUP (terminal closed) after frame 3",
+         "exit 129; nothing left", _sighup_after_3, code=129 if os.name != "nt" else 143,
+         message=r"^gid: stopped by SIG(HUP|TERM); nothing was written$"),
+    # system faults: one line, not an internal error
+    Case("output-name-300-bytes", "render -o a 300-byte folder name", "error: name too long (was exit 3)",
+         _output_name_too_long, message=_err(r"file name too long: .* is 300 bytes; file systems allow 255")),
+    Case("seed-negative", "predict --seed -1", "error: names --seed (was exit 3)", _seed_negative,
+         message=_err(r"predict: argument --seed: must be an integer 0 \.\. ")),
+    Case("undecodable-file-name", "render: a still named with Latin-1 bytes (not UTF-8)",
+         "works; the sidecar records the name (was exit 3)", _undecodable_file_name, code=EXIT_OK,
+         message=_WROTE, writes=True),
+    # wrong or misleading results
+    Case("video-switches-resolution", "extract: an MJPG AVI going 32x24 -> 16x12 at frame 20",
+         "error (was 10x the motion)", _video_switches_resolution,
+         message=_err(r"changes resolution at frame 20 \(32x24 -> 16x12\)")),
+    Case("motion-3e38", "info: coefficients of 3e38, checksum consistent", "one line, no overflow warnings",
+         _motion_huge_coefficients, message=_err(r"coefficients reach 3e\+38 px, over the 1e\+06 px")),
+    Case("motion-header-claims-more", "info: coeffs header edited to claim 16x4x9999x999",
+         "error: corrupt (was 'out of memory')", _motion_header_claims_more,
+         message=_err(r"declares \d+ bytes of data but holds \d+; the file is corrupt")),
+    Case("image-animated-gif", "render: a 3-frame animated GIF", "works: its first frame (was 'corrupt')",
+         _animated_gif, code=EXIT_OK, message=_WROTE, writes=True),
+    Case("disk-full-new-folder", "render into new/deeper/out, ENOSPC on the first write",
+         "error; not even the folders are left", _disk_full_new_folder,
+         message=_err(r"disk full while writing .*; nothing was written")),
+    # engine API: checked at the door
+    Case("api-frames-2.5", "Timing(frames=2.5)", "error names frames (was 3 frames)", _api_fractional_frames,
+         message=_err(r"frames must be an integer, got float 2\.5$")),
+    Case("api-threads-text", "Engine(threads='two')", "error names threads", _api_threads_as_text,
+         message=_err(r"threads must be an integer, got str 'two'")),
+    Case("api-job-text", "Engine.render_frames(..., job='cancel')", "error names job", _api_job_as_text,
+         message=_err(r"job must be a Job")),
+    Case("api-timing-dict", "Engine.render_frames(..., timing={'fps': 30})", "error names timing",
+         _api_timing_as_dict, message=_err(r"timing must be a Timing")),
+    Case("api-motion-path", "Engine.render_frames(still, 'm.gidsv')", "works: the path is read",
+         _api_motion_path, code=EXIT_OK, message=r"^$"),
     # runtime and models
     Case("gpu-provider-fails", "render --device gpu: CUDA listed, its session raises at start",
          "works on the CPU, says so in one line", _gpu_fails, code=EXIT_OK, writes=True,

@@ -161,3 +161,53 @@ def test_writable_folder_rule(tmp_path: Path) -> None:
     (tmp_path / "f").write_text("x")
     with pytest.raises(bio.OutputFolderError, match="is a file, not a folder"):
         bio.check_writable_folder(tmp_path / "f" / "sub")
+
+
+def test_unsaved_blend_with_a_relative_video(registered, tmp_path: Path, monkeypatch) -> None:
+    """``//clip.avi`` in an unsaved .blend is refused like the image and motion paths, not read from
+    the working folder (which holds a clip of that name here)."""
+    write_still(tmp_path / "tex.png")
+    write_video(tmp_path / "clip.avi")
+    monkeypatch.chdir(tmp_path)
+    image = bpy.data.images.load(str(tmp_path / "tex.png"))
+    image.gid.video_path = "//clip.avi"
+    image.gid.output_dir = str(tmp_path / "out")
+    assert bpy.data.filepath == ""
+    expect_error(bpy.ops.gid.extract_motion, r"video //clip.avi is relative to the .blend, which is not saved: "
+                 "save the .blend first", tmp_path, image=image.name)
+    assert image.gid.motion_path == ""
+
+
+def test_linked_image_paths_resolve_in_their_library_and_results_are_refused(registered, tmp_path: Path,
+                                                                             motion_file: Path) -> None:
+    """A texture library (lib/lib.blend with //tex/still.png) linked into a shot in another folder:
+    the image's file is found in the library's folder, and a bake, whose results Blender would not
+    save on linked data, is refused with the way out; the library file is not touched."""
+    from blender_helpers import fresh_blend
+
+    lib = tmp_path / "lib"
+    (lib / "tex").mkdir(parents=True)
+    write_still(lib / "tex" / "still.png")
+    image = bpy.data.images.load(str(lib / "tex" / "still.png"))
+    image.name = "backdrop"
+    image.use_fake_user = True
+    bpy.ops.wm.save_as_mainfile(filepath=str(lib / "lib.blend"), relative_remap=True)
+    assert image.filepath == "//tex/still.png"
+    library_bytes = (lib / "lib.blend").read_bytes()
+
+    fresh_blend()
+    shot = tmp_path / "shot"
+    shot.mkdir()
+    bpy.ops.wm.save_as_mainfile(filepath=str(shot / "shot.blend"))
+    with bpy.data.libraries.load(str(lib / "lib.blend"), link=True, relative=True) as (src, dst):
+        dst.images = ["backdrop"]
+    linked = dst.images[0]
+    assert linked.library is not None and linked.filepath == "//tex/still.png"
+    assert bio.image_path(linked) == lib / "tex" / "still.png"
+    assert bio.check_source_image(linked) == lib / "tex" / "still.png"  # was "image file not found"
+    for op in (bpy.ops.gid.bake_loop, bpy.ops.gid.bake_displacement, bpy.ops.gid.predict_motion,
+               bpy.ops.gid.extract_motion):
+        expect_error(op, r"image 'backdrop' is linked from lib.blend; .*make the image local first", tmp_path,
+                     image=linked.name)
+    assert not any(i.name.startswith("GID") for i in bpy.data.images)
+    assert (lib / "lib.blend").read_bytes() == library_bytes

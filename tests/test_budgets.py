@@ -184,3 +184,18 @@ def test_estimates_follow_the_measured_costs():
     assert budget.extract_bytes(512, 288, 150) < 2 * 2**30  # the default working size fits the default budget
     with pytest.raises(InputError, match="memory budget must be 0.25 .. 4096 GiB"):
         budget.set_memory_budget(0.0)
+
+
+def test_animate_checks_the_render_budget_before_sampling(folder, capsys, monkeypatch):
+    """A still whose 4K-plus render is over the budget is refused after the model loads, before the
+    minutes of sampling: the sampler is never called."""
+    from gid.exporters.opencv import cv2
+    from gid.gid_engine.motion_prior import onnx_pipeline
+
+    cv2.imwrite(str(folder / "big.png"), np.full((2000, 3200, 3), 90, np.uint8))
+    calls = []
+    monkeypatch.setattr(onnx_pipeline.OnnxPriorPipeline, "__call__", lambda *a, **k: calls.append(1))
+    err = refused(["animate", str(folder / "big.png"), "-o", str(folder / "loop"), "--memory-budget", "0.75",
+                   "--steps", "1", "--backend", "onnx"], capsys, folder)
+    assert "rendering 3200x2000 frames with a 256x160 motion needs about" in err and "over the 768 MiB budget" in err
+    assert calls == []

@@ -106,3 +106,20 @@ def test_protection_lasts_for_its_block_only(tmp_path):
                 atomic_write_bytes(path, b"lost", overwrite=True)
     atomic_write_bytes(path, b"after", overwrite=True)  # the block ended
     assert path.read_bytes() == b"after"
+
+
+def test_an_input_deleted_since_protects_nothing(tmp_path):
+    """A temporary input that is gone frees its inode; a new file that reuses it is nobody's input
+    (a long-running block, e.g. ``gid selftest``'s, must not refuse it)."""
+    old = tmp_path / "old.bin"
+    old.write_bytes(b"temporary input")
+    with protected_inputs(old):
+        ident = os.stat(old).st_ino
+        old.unlink()
+        for i in range(200):  # the file system hands the inode out again, sooner or later
+            new = tmp_path / f"new{i}.bin"
+            new.write_bytes(b"x")
+            if os.stat(new).st_ino == ident:
+                break
+        atomic_write_bytes(new, b"replaced", overwrite=True)  # whether or not the inode was reused
+        assert new.read_bytes() == b"replaced"
