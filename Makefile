@@ -29,6 +29,7 @@ demo: $(RUNTIME)
 
 # The source-tree suite, then the extension zip installed into every Blender of the matrix.
 test: $(DEV)
+	$(VENV)/bin/ruff check .
 	$(PY) -m pytest -q
 	$(MATRIX)
 

@@ -83,7 +83,8 @@ def run(out_dir: Path, frames: int = 150, render_frames: int = 24, amplitude: fl
         print(f"extracted motion: {settings.motion_path} ({time.perf_counter() - t0:.1f}s)")
         t0 = time.perf_counter()
         bpy.ops.gid.bake_loop(image=image.name)
-        print(f"baked loop: {props.loop_image(settings).name}, {settings.loop_frames} frames ({time.perf_counter() - t0:.1f}s)")
+        print(f"baked loop: {props.loop_image(settings).name}, {settings.loop_frames} frames "
+              f"({time.perf_counter() - t0:.1f}s)")
         bpy.ops.gid.setup_compositor_loop(image=image.name)
         scene = bpy.context.scene
         scene.frame_end = scene.frame_start + render_frames - 1

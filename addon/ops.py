@@ -297,7 +297,7 @@ def _load_or_reload(existing: Optional[bpy.types.Image], first: Path, count: int
 
 
 # ----------------------------------------------------------------------------- operators
-class _GidJobOperator:
+class GidJobOperator:
     """Shared by the long-running operators: ``execute`` inline, ``invoke`` threaded + modal."""
 
     bl_options = {"REGISTER", "UNDO"}
@@ -448,7 +448,7 @@ def _redraw(context: bpy.types.Context) -> None:
             area.tag_redraw()
 
 
-class GID_OT_predict_motion(_GidJobOperator, bpy.types.Operator):
+class GID_OT_predict_motion(GidJobOperator, bpy.types.Operator):
     """Predict the image's motion with the learned motion prior (writes motion.gidsv)"""
 
     bl_idname = "gid.predict_motion"
@@ -458,7 +458,7 @@ class GID_OT_predict_motion(_GidJobOperator, bpy.types.Operator):
         return prepare_predict(context, self.image)
 
 
-class GID_OT_extract_motion(_GidJobOperator, bpy.types.Operator):
+class GID_OT_extract_motion(GidJobOperator, bpy.types.Operator):
     """Extract the motion of the reference video into a spectral volume (motion.gidsv)"""
 
     bl_idname = "gid.extract_motion"
@@ -468,7 +468,7 @@ class GID_OT_extract_motion(_GidJobOperator, bpy.types.Operator):
         return prepare_extract(context, self.image)
 
 
-class GID_OT_bake_loop(_GidJobOperator, bpy.types.Operator):
+class GID_OT_bake_loop(GidJobOperator, bpy.types.Operator):
     """Bake a seamless loop of the animated image as a PNG sequence and load it"""
 
     bl_idname = "gid.bake_loop"
@@ -482,7 +482,7 @@ class GID_OT_bake_loop(_GidJobOperator, bpy.types.Operator):
         return prepare_bake_loop(context, self.image, self.add_node)
 
 
-class GID_OT_bake_displacement(_GidJobOperator, bpy.types.Operator):
+class GID_OT_bake_displacement(GidJobOperator, bpy.types.Operator):
     """Bake per-frame displacement maps for the compositor's Displace node"""
 
     bl_idname = "gid.bake_displacement"

@@ -27,7 +27,7 @@ def panel_image(context: bpy.types.Context) -> Optional[bpy.types.Image]:
     """The image the operators would use, or None (drawing must never raise)."""
     try:
         return bio.source_from_context(context).image()
-    except Exception:  # noqa: BLE001 - nothing selected is a normal state for a panel
+    except Exception:
         return None
 
 

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import atexit
 import math
-import os
 import re
 import traceback
 import zlib
@@ -544,7 +543,7 @@ def refresh_preview(scene: Any) -> bool:
         return True
     except (GidError, ExportError) as exc:
         _cache.status[scene.name] = f"Error: {str(exc).strip().splitlines()[0] if str(exc).strip() else exc}"
-    except Exception as exc:  # noqa: BLE001 - a handler must never raise into Blender
+    except Exception as exc:
         traceback.print_exc()
         _cache.status[getattr(scene, "name", "")] = f"Error: internal ({type(exc).__name__}: {exc})"
     return False
@@ -683,7 +682,7 @@ def draw_overlay() -> None:
             _draw_lines(dim, (1.0, 1.0, 1.0, 0.35), 1.5)
         if bright:
             _draw_lines(bright, (0.2, 0.9, 1.0, 1.0), 2.5)
-    except Exception:  # noqa: BLE001 - drawing must never raise (it would repeat every redraw)
+    except Exception:
         pass
 
 
@@ -962,7 +961,7 @@ def _load_or_reload(existing: Optional[bpy.types.Image], first: Path, count: int
     return nodes.load_image_sequence(str(first), count, name, colorspace=colorspace, relative=True)
 
 
-class GID_OT_bake_interaction(ops._GidJobOperator, bpy.types.Operator):
+class GID_OT_bake_interaction(ops.GidJobOperator, bpy.types.Operator):
     """Bake the poked image over the scene's frame range (PNG sequence and/or displacement maps)"""
 
     bl_idname = "gid.bake_interaction"

@@ -64,7 +64,7 @@ def run_job(run: Run, job: Job) -> Outcome:
         return Outcome("done", result=run(job))
     except Cancelled as exc:
         return Outcome("cancelled", error=str(exc))
-    except Exception as exc:  # noqa: BLE001 - everything must reach the main thread as a message
+    except Exception as exc:
         if job.cancelled:  # a cancel can surface as another error from a half-closed writer
             return Outcome("cancelled", error=Cancelled().args[0])
         return Outcome("error", error=user_message(exc))

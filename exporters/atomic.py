@@ -5,8 +5,8 @@ the user's files, nor replace one of theirs by accident. Single files go to a hi
 the same folder and are moved in with ``os.replace`` (atomic on one file system); sets of files
 (image sequences) are staged in a hidden folder inside the output folder and moved in only when
 every file was written; a staging folder holds an OS lock while its transaction runs, so the
-next transaction into the folder removes those a killed run left behind. All output bytes pass through ``_write_file`` so that tests can simulate a
-full disk on the Nth write.
+next transaction into the folder removes those a killed run left behind. All output bytes pass
+through ``write_file`` so that tests can simulate a full disk on the Nth write.
 
 Inside ``protected_inputs(paths)`` no write replaces one of those paths, even with ``overwrite``:
 every check that a target may be replaced (``check_overwrite``, a transaction's ``declare`` and
@@ -41,8 +41,12 @@ _NO_PERMISSION = {errno.EACCES, errno.EPERM, errno.EROFS}
 NAME_MAX_BYTES = 255  # the longest file name Linux, macOS and Windows file systems accept
 
 
-def _write_file(path: Path, data: bytes) -> None:
-    """Create ``path`` (it must not exist), write ``data`` and fsync, so a later rename is durable."""
+def write_file(path: Path, data: bytes) -> None:
+    """Create ``path`` (it must not exist), write ``data`` and fsync, so a later rename is durable.
+
+    Every output byte passes through here: tests and ``gid selftest`` replace it to simulate a full
+    disk on the Nth write.
+    """
     with open(path, "xb") as f:
         f.write(data)
         f.flush()
@@ -200,7 +204,7 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes, overwrite: boo
     created = ensure_folder(path.parent)
     tmp = temp_sibling(path)
     try:
-        _write_file(tmp, data)
+        write_file(tmp, data)
         check_overwrite(path, overwrite)  # someone may have created it meanwhile
         os.replace(tmp, path)
     except BaseException as exc:
@@ -372,7 +376,7 @@ class OutputTransaction:
         """Stage ``data`` as ``name``; it reaches ``out_dir`` on commit."""
         staged = self.staged_path(name)
         try:
-            _write_file(staged, data)
+            write_file(staged, data)
         except OSError as exc:
             raise os_error_to_export(exc, self.out_dir / name) from None
 

@@ -15,10 +15,10 @@ from __future__ import annotations
 import os
 
 from .opencv import cv2
-import numpy as np  # noqa: E402
+import numpy as np
 
-from .colors import linear_to_srgb, srgb_to_linear  # noqa: E402
-from .errors import ExportError, FileFormatError  # noqa: E402
+from .colors import linear_to_srgb, srgb_to_linear
+from .errors import ExportError, FileFormatError
 
 PNG_DEPTHS = (8, 16)
 EXR_PRECISIONS = ("half", "float")

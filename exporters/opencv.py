@@ -16,6 +16,6 @@ os.environ.setdefault("OPENCV_IO_ENABLE_OPENEXR", "1")
 os.environ.setdefault("OPENCV_LOG_LEVEL", "OFF")
 os.environ.setdefault("OPENCV_IO_MAX_IMAGE_PIXELS", str(16384 * 16384))
 
-import cv2  # noqa: E402
+import cv2
 
 __all__ = ["cv2"]

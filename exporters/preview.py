@@ -14,14 +14,14 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from .opencv import cv2
-import numpy as np  # noqa: E402
+import numpy as np
 
-from .atomic import (  # noqa: E402
+from .atomic import (
     atomic_write_bytes, check_overwrite, ensure_folder, os_error_to_export, remove_created_folders, remove_quietly,
     temp_sibling,
 )
-from .errors import ExportError  # noqa: E402
-from .frames import as_image, quantize  # noqa: E402
+from .errors import ExportError
+from .frames import as_image, quantize
 
 ProgressFn = Callable[[int, int], None]
 
@@ -71,7 +71,8 @@ def write_mp4(
         for i, frame in _counted(frames, count, on_frame):
             img = _rgb8(frame, i, shape)
             if writer is None:
-                open(tmp, "xb").close()  # an unwritable folder fails here with its reason; OpenCV only says "not opened"
+                # an unwritable folder fails here with its reason; OpenCV only says "not opened"
+                open(tmp, "xb").close()
                 shape = img.shape
                 h, w = img.shape[:2]
                 writer = cv2.VideoWriter(str(tmp), cv2.VideoWriter_fourcc(*"mp4v"), float(fps), (w + w % 2, h + h % 2))

@@ -1,8 +1,9 @@
 """Numbered image sequences (``prefix_0001.png`` ...) written as one all-or-nothing set.
 
 Frames arrive lazily from the renderer and are encoded on one writer thread while the next
-frame renders, so memory stays at two frames whatever the length. All names are declared before the first frame is rendered, so an
-"already exists" error costs nothing; a cancel or crash midway leaves the folder untouched.
+frame renders, so memory stays at two frames whatever the length. All names are declared before the
+first frame is rendered, so an "already exists" error costs nothing; a cancel or crash midway leaves
+the folder untouched.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ from .sidecar import encode_sidecar, sidecar_document
 ProgressFn = Callable[[int, int], None]
 
 
-def _encode_and_stage(tx: OutputTransaction, name: str, encode: Callable[[np.ndarray], bytes], image: np.ndarray) -> None:
+def _encode_and_stage(tx: OutputTransaction, name: str, encode: Callable[[np.ndarray], bytes],
+                      image: np.ndarray) -> None:
     """Runs on the writer thread: PNG/EXR encoding releases the GIL, so it overlaps rendering."""
     tx.write_bytes(name, encode(image))
 

@@ -115,19 +115,22 @@ def _read_metadata(zf: zipfile.ZipFile, where: str) -> dict[str, Any]:
     except ValueError as exc:
         raise FileFormatError(f"{where}: metadata is not valid JSON ({str(exc).splitlines()[0]})") from None
     if not isinstance(meta, dict) or meta.get("format") != SPECTRAL_FORMAT:
-        raise FileFormatError(f"{where}: not a gid spectral volume (format is {meta.get('format') if isinstance(meta, dict) else None!r})")
+        raise FileFormatError(f"{where}: not a gid spectral volume "
+                              f"(format is {meta.get('format') if isinstance(meta, dict) else None!r})")
     version = meta.get("version")
     if isinstance(version, bool) or not isinstance(version, int) or version < 1:
         raise FileFormatError(f"{where}: invalid version {version!r}")
     if version > SPECTRAL_VERSION:
         raise FileFormatError(
-            f"{where}: spectral volume version {version} is newer than this gid supports ({SPECTRAL_VERSION}); update gid"
+            f"{where}: spectral volume version {version} is newer than this gid supports "
+            f"({SPECTRAL_VERSION}); update gid"
         )
     return meta
 
 
 def load_spectral_file(path: str | os.PathLike[str],
-                       check_shape: Callable[[tuple[int, ...]], None] | None = None) -> tuple[np.ndarray, dict[str, Any]]:
+                       check_shape: Callable[[tuple[int, ...]], None] | None = None
+                       ) -> tuple[np.ndarray, dict[str, Any]]:
     """Read and fully validate a ``.gidsv`` file; returns ``(coeffs, metadata)``.
 
     ``check_shape`` sees the coefficients' declared shape before they are read and may raise to
@@ -158,7 +161,8 @@ def load_spectral_file(path: str | os.PathLike[str],
     if problem:
         raise FileFormatError(f"{where}: {problem}")
     if meta.get("shape") != list(coeffs.shape):
-        raise FileFormatError(f"{where}: shape mismatch: metadata says {meta.get('shape')}, array is {list(coeffs.shape)}")
+        raise FileFormatError(f"{where}: shape mismatch: metadata says {meta.get('shape')}, "
+                              f"array is {list(coeffs.shape)}")
     if meta.get("sha256") != hashlib.sha256(coeffs.tobytes()).hexdigest():
         raise FileFormatError(f"{where}: checksum mismatch: file is corrupt")
     if not np.isfinite(coeffs).all():

@@ -78,7 +78,8 @@ def synthetic_clip(path: Path, width: int = 256, height: int = 160, frames: int 
     return path
 
 
-def run_bench(quick: bool = False, json_path: Optional[str] = None, backends: tuple[str, ...] | list[str] = ("onnx", "torch"),
+def run_bench(quick: bool = False, json_path: Optional[str] = None,
+              backends: tuple[str, ...] | list[str] = ("onnx", "torch"),
               out: Callable[[str], None] = print, prior: bool = True, paper_steps: bool = False) -> list[dict]:
     repeats = 2 if quick else 5
     rows: list[dict] = []
@@ -185,10 +186,11 @@ def bench_prior(backends: tuple[str, ...] | list[str] = ("onnx", "torch"), repea
     on 2K = 32 latent slices, then the VAE decoder) per backend, on the CPU, at the model's 256x160:
     with nothing asked for (what ``gid predict`` does on the CPU: ``predict.CPU_DEFAULT_STEPS``,
     of which the Eulerian-initialised start runs ``DEFAULT_INIT_STRENGTH``) and at the model's own
-    50 plain steps, or only at ``steps`` (plain: every step a denoiser call). A 1-step prediction first loads the model and warms up; the figure is
-    the median of ``repeats`` full predictions. The onnx figure includes the seamless loop
-    projection (about a millisecond). ``paper_steps`` adds the paper's 250 steps, timed once: on two
-    CPU cores that alone takes minutes per backend, so it is asked for, not default."""
+    50 plain steps, or only at ``steps`` (plain: every step a denoiser call). A 1-step prediction
+    first loads the model and warms up; the figure is the median of ``repeats`` full predictions.
+    The onnx figure includes the seamless loop projection (about a millisecond). ``paper_steps``
+    adds the paper's 250 steps, timed once: on two CPU cores that alone takes minutes per backend,
+    so it is asked for, not default."""
     from .motion_prior.eulerian_init import steps_run
     from .predict import predict_motion
 

@@ -171,12 +171,12 @@ def _prior_rows(device: str) -> list[dict]:
     fixed costs."""
     import torch
 
-    from .predict import WEIGHTS_DIR, _pipeline, predict_motion
+    from .predict import WEIGHTS_DIR, predict_motion, torch_pipeline
 
     image = from_array(np.random.default_rng(3).random((160, 256, 3)).astype(np.float32))
     rows = []
     predict_motion(image, seed=0, steps=2, device=device, backend="torch")  # load + warm up
-    pipe = _pipeline(WEIGHTS_DIR, "cuda" if device == "cuda" else "cpu")
+    pipe = torch_pipeline(WEIGHTS_DIR, "cuda" if device == "cuda" else "cpu")
     default = pipe.denoiser_dtype, pipe.cuda_graphs
     try:  # the pipeline is the process-wide cached one: put its settings back whatever happens
         for label, dtype, graphs in (("fp32, CUDA graphs", None, True), ("fp32, eager", None, False),

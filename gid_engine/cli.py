@@ -1,13 +1,15 @@
 """The ``gid`` command line.
 
 Every user-caused failure prints one line (``gid: error: ...``) and exits 2; Ctrl-C exits 130
-after the outputs in progress are removed, and SIGTERM/SIGHUP do the same (exit 128 + signal); nothing is half-written. A genuine bug prints one
-line too, and its traceback only with ``GID_DEBUG=1``.
+after the outputs in progress are removed, and SIGTERM/SIGHUP do the same (exit 128 + signal);
+nothing is half-written. A genuine bug prints one line too, and its traceback only with
+``GID_DEBUG=1``.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
 import time
@@ -137,7 +139,7 @@ def _describe_os_error(exc: OSError) -> str:
 
 
 # --------------------------------------------------------------------------------- helpers
-def _progress_job(enabled: bool = True) -> tuple[Job, Callable[[], None]]:
+def progress_job(enabled: bool = True) -> tuple[Job, Callable[[], None]]:
     """A Job wired to a tqdm bar on stderr (one bar per task label)."""
     bars: dict[str, object] = {}
     if not enabled or not sys.stderr.isatty() and not os.environ.get("GID_PROGRESS"):
@@ -204,7 +206,7 @@ def cmd_extract(args: argparse.Namespace) -> None:
     refuse_inputs([out])  # before any work
     if out.exists() and not args.overwrite:
         raise InputError(f"{out} already exists; pass --overwrite to replace it")
-    job, close = _progress_job()
+    job, close = progress_job()
     t0 = time.perf_counter()
     try:
         sv = extract_motion(args.video, fps=args.fps, start_frame=args.start, max_side=args.max_side,
@@ -220,7 +222,7 @@ def cmd_extract(args: argparse.Namespace) -> None:
 def cmd_render(args: argparse.Namespace) -> None:
     from .pipeline import render_to_dir
 
-    job, close = _progress_job()
+    job, close = progress_job()
     t0 = time.perf_counter()
     try:
         result = render_to_dir(args.image, args.motion, args.output, _render_options(args), fmt=args.format,
@@ -241,7 +243,7 @@ def cmd_displace(args: argparse.Namespace) -> None:
     if size is None:
         image = load_image(args.image)
         size = (image.width, image.height)
-    job, close = _progress_job()
+    job, close = progress_job()
     try:
         files = displace_to_dir(size, args.motion, args.output, _render_options(args), kind=args.kind,
                                 prefix=args.prefix, overwrite=args.overwrite, job=job, source_image=args.image)
@@ -280,14 +282,6 @@ def cmd_bench(args: argparse.Namespace) -> None:
         return
     run_bench(quick=args.quick, json_path=args.json, backends=args.backends, prior=not args.no_prior,
               paper_steps=args.paper_steps)
-
-
-def cmd_selftest(args: argparse.Namespace) -> None:
-    from .selftest import main as run_selftest
-
-    code = run_selftest(markdown=args.markdown, ids=args.case)
-    if code:
-        raise SystemExit(code)
 
 
 def cmd_export_onnx(args: argparse.Namespace) -> None:
@@ -391,7 +385,7 @@ def cmd_animate(args: argparse.Namespace) -> None:
     from .engine import Engine
 
     engine = Engine(device=args.device, backend=args.backend, renderer=args.renderer, log=_say)
-    job, close = _progress_job()
+    job, close = progress_job()
     try:
         result = engine.animate(args.image, args.output, seed=args.seed, steps=args.steps, frames=args.frames,
                                 fps=args.fps, amplitude=args.amplitude, slowmo=args.slowmo, fmt=args.format,
@@ -414,7 +408,7 @@ def cmd_predict(args: argparse.Namespace) -> None:
     if out.exists() and not args.overwrite:
         raise InputError(f"{out} already exists; pass --overwrite to replace it")
     image = load_image(args.image)
-    job, close = _progress_job()
+    job, close = progress_job()
     t0 = time.perf_counter()
     try:
         sv = predict_motion(image, seed=args.seed, steps=args.steps, device=args.device,
@@ -448,7 +442,8 @@ def cmd_eval(args: argparse.Namespace) -> None:
 
     run_eval(EvalArgs(weights=Path(args.weights) if args.weights else WEIGHTS_DIR,
                       n=args.n if args.n is not None else 8, steps=args.steps,
-                      seed=args.seed, real=args.real if args.real is not None else [str(HELD_OUT_REAL)], real_pairs=args.real_pairs, seam=args.seam,
+                      seed=args.seed, real=args.real if args.real is not None else [str(HELD_OUT_REAL)],
+                      real_pairs=args.real_pairs, seam=args.seam,
                       seam_steps=args.seam_steps, json_path=args.json, device=args.device,
                       guidance=args.guidance, repeats=args.repeats, init_strength=args.init_strength,
                       stills=args.stills, static_flow=Path(args.static_flow) if args.static_flow else None), log=_say)
@@ -474,6 +469,24 @@ class _Parser(argparse.ArgumentParser):
         command = self.prog.removeprefix("gid").strip()
         sys.stderr.write(f"gid: error: {command + ': ' if command else ''}{message} (see {self.prog} --help)\n")
         raise SystemExit(EXIT_USER_ERROR)
+
+
+# Modules that add commands of their own (``add_commands(subparsers)``): tooling that builds on the
+# engine and its CLI, so the CLI names them instead of importing them. One that is not installed
+# adds nothing.
+COMMAND_MODULES = ("selftest",)
+
+
+def _add_module_commands(sub: argparse._SubParsersAction) -> None:
+    for name in COMMAND_MODULES:
+        qualified = f"{__package__}.{name}"
+        try:
+            module = importlib.import_module(qualified)
+        except ModuleNotFoundError as exc:
+            if exc.name != qualified:
+                raise
+            continue
+        module.add_commands(sub)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -540,11 +553,6 @@ def build_parser() -> argparse.ArgumentParser:
                    "renderer fps per frame and batched, animate end to end")
     p.set_defaults(func=cmd_bench)
 
-    p = sub.add_parser("selftest", help="run the corpus of bad inputs and faults, print what each does")
-    p.add_argument("--markdown", action="store_true", help="print the table as markdown")
-    p.add_argument("--case", nargs="+", default=None, metavar="ID", help="run only these cases")
-    p.set_defaults(func=cmd_selftest)
-
     p = sub.add_parser("export-onnx", help="re-export the shipped ONNX graphs from torch: the splat renderer "
                                            "(default), the neural renderer (--neural) or the motion prior (--prior)")
     p.add_argument("-o", "--output", default=None,
@@ -553,7 +561,8 @@ def build_parser() -> argparse.ArgumentParser:
     which = p.add_mutually_exclusive_group()
     which.add_argument("--prior", action="store_true", help="export the learned motion prior")
     which.add_argument("--neural", action="store_true", help="export the neural renderer")
-    p.add_argument("--weights", default=None, help="with --prior or --neural: the weights folder (default: the shipped one)")
+    p.add_argument("--weights", default=None,
+                   help="with --prior or --neural: the weights folder (default: the shipped one)")
     p.set_defaults(func=cmd_export_onnx)
 
     p = sub.add_parser("demo", help="the README's main job on the shipped sample")
@@ -668,11 +677,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     p.set_defaults(func=cmd_predict)
 
-    p = sub.add_parser("eval", help="evaluate the learned prior or the neural renderer on held-out data (markdown table)")
+    p = sub.add_parser("eval",
+                       help="evaluate the learned prior or the neural renderer on held-out data (markdown table)")
     p.add_argument("what", nargs="?", choices=["prior", "render"], default="prior")
     p.add_argument("--weights", default=None, help="weights folder (default: the shipped one)")
     p.add_argument("--n", type=int, default=None, help="held-out synthetic pairs (split 'eval'; default 8, render 32)")
-    p.add_argument("--real", nargs="*", default=None, help="held-out real clips (default: prior samples/tree.avi; render those of samples/clips.json)")
+    p.add_argument("--real", nargs="*", default=None,
+                   help="held-out real clips (default: prior samples/tree.avi; render those of samples/clips.json)")
     p.add_argument("--real-pairs", type=int, default=2, help="pairs taken from each real clip")
     p.add_argument("--steps", type=int, default=None, help="DDIM steps (default: the model's)")
     p.add_argument("--seed", type=_seed, default=0, help="random seed, 0 .. 2**63-1 (default 0)")
@@ -693,6 +704,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", choices=["auto", "gpu", "cpu"], default="auto")
     p.add_argument("--json", default=None, help="also write the results as JSON")
     p.set_defaults(func=cmd_eval)
+    _add_module_commands(sub)
     for command in sub.choices.values():  # every command estimates its cost before working
         command.add_argument("--memory-budget", type=float, default=None, metavar="GIB",
                              help="refuse work estimated to need more memory than this (GiB; default "

@@ -20,6 +20,10 @@ class FormatError(GidError):
     """A file exists but its content is not what gid expects (corrupt, wrong version, wrong shape)."""
 
 
+class MissingWeightsError(GidError):
+    """A model's files are not installed (the product works without it: extraction instead of prediction)."""
+
+
 class Cancelled(GidError):
     """The user cancelled long work; whatever it was writing has been removed."""
 

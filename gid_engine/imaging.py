@@ -18,8 +18,8 @@ import numpy as np
 from ..exporters.atomic import protect_input
 from ..exporters.opencv import cv2
 
-from .budget import check_memory, decode_bytes  # noqa: E402
-from .errors import InputError  # noqa: E402
+from .budget import check_memory, decode_bytes
+from .errors import InputError
 
 # A 16K x 16K image is 268 Mpixels; float32 RGBA of that is 4 GiB. Refuse above this many pixels.
 MAX_IMAGE_PIXELS = 16384 * 16384

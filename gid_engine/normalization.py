@@ -46,7 +46,7 @@ class FrequencyNormalizer:
         object.__setattr__(self, "scales", s)
 
     @property
-    def K(self) -> int:  # noqa: N802 - the paper's symbol
+    def K(self) -> int:
         return len(self.scales)
 
     @classmethod
@@ -128,6 +128,7 @@ class FrequencyNormalizer:
         if not isinstance(scales, list) or not all(isinstance(x, (int, float)) and math.isfinite(x) for x in scales):
             raise FormatError(f"{path}: 'scales' must be a list of numbers")
         try:
-            return cls(np.array(scales, dtype=np.float64), float(doc.get("percentile", 95.0)), int(doc.get("num_volumes", 0)))
+            return cls(np.array(scales, dtype=np.float64), float(doc.get("percentile", 95.0)),
+                       int(doc.get("num_volumes", 0)))
         except InputError as exc:
             raise FormatError(f"{path}: {exc}") from None

@@ -610,7 +610,8 @@ def build_extension(output: str | os.PathLike[str] = "dist", *, source: str | os
     for p in plats:
         if p not in SUPPORTED_PLATFORMS:
             why = {"macos-x64": "onnxruntime has no macOS x86_64 wheels after 1.23.2",
-                   "windows-arm64": "opencv-python-headless has no Windows ARM64 wheels"}.get(p, "not a Blender platform")
+                   "windows-arm64": "opencv-python-headless has no Windows ARM64 wheels"
+                   }.get(p, "not a Blender platform")
             raise InputError(f"cannot build for {p!r}: {why} (choose from {', '.join(SUPPORTED_PLATFORMS)})")
     if len(set(plats)) != len(plats):
         raise InputError("--platform lists a platform twice")

@@ -226,6 +226,7 @@ def _tee_small(frames: Iterator[np.ndarray], linear: bool, keep: list[np.ndarray
             rgb = colors.linear_to_srgb(rgb)
         h, w = rgb.shape[:2]
         if w > PREVIEW_MAX_WIDTH:
-            rgb = cv2.resize(rgb, (PREVIEW_MAX_WIDTH, max(1, round(h * PREVIEW_MAX_WIDTH / w))), interpolation=cv2.INTER_AREA)
+            rgb = cv2.resize(rgb, (PREVIEW_MAX_WIDTH, max(1, round(h * PREVIEW_MAX_WIDTH / w))),
+                             interpolation=cv2.INTER_AREA)
         keep.append(np.clip(rgb, 0, 1).astype(np.float16))
         yield f

@@ -21,8 +21,9 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from . import arguments
+from .devices import onnx_device, torch_device
 from .budget import check_memory, motion_bytes
-from .errors import GidError, InputError
+from .errors import InputError, MissingWeightsError
 from .imaging import LoadedImage
 from .motion_prior.eulerian_init import check_strength
 from .progress import Job
@@ -45,10 +46,6 @@ CPU_DEFAULT_STEPS = 25
 # amplitude (1.3 -> 2.0); and it runs half the denoiser steps. The Blender panel's "Variation" defaults to the same.
 DEFAULT_INIT_STRENGTH = 0.5
 _ONNX_INDEX = "prior_onnx.json"  # motion_prior.onnx_pipeline.ONNX_INDEX_NAME (not imported: keeps this light)
-
-
-class MissingWeightsError(GidError):
-    """The learned motion model's weight files are not installed."""
 
 
 def onnx_dir_for(weights_dir: Path) -> Path:
@@ -96,7 +93,7 @@ def predict_motion(image: LoadedImage, *, seed: int = 0, steps: Optional[int] = 
     asked = None if init_strength is None else check_strength(init_strength)
     pixels = _display_rgb(image)
     if chosen == "torch":
-        pipe = _pipeline(weights_dir, _torch_device(device))
+        pipe = torch_pipeline(weights_dir, torch_device(device))
         _check_output_budget(image, pipe.config.num_frequencies, pipe.config.width, pipe.config.height)
         if before_sampling is not None:
             before_sampling(pipe.config.num_frequencies, *output_size(image, pipe.config.width, pipe.config.height))
@@ -105,7 +102,7 @@ def predict_motion(image: LoadedImage, *, seed: int = 0, steps: Optional[int] = 
         if loop:
             vol = _seamless(vol)
     else:
-        pipe = _onnx_pipeline(onnx_dir_for(weights_dir), _onnx_device(device), log)
+        pipe = _onnx_pipeline(onnx_dir_for(weights_dir), onnx_device(device), log)
         _check_output_budget(image, pipe.K, pipe.width, pipe.height)
         if before_sampling is not None:
             before_sampling(pipe.K, *output_size(image, pipe.width, pipe.height))
@@ -175,7 +172,7 @@ def _torch_importable() -> bool:
     try:
         import diffusers  # noqa: F401
         import torch  # noqa: F401
-    except Exception:  # noqa: BLE001 - ImportError, or a broken install (OSError on a missing DLL)
+    except Exception:
         return False
     return True
 
@@ -211,8 +208,9 @@ def _choose_backend(backend: str, weights_dir: Path) -> str:
 _CACHE: dict = {}
 
 
-def _pipeline(weights_dir: Path, device: str):
-    """Load (once per weights folder, device and index file version) the sampling pipeline."""
+def torch_pipeline(weights_dir: Path, device: str):
+    """The torch sampling pipeline of ``weights_dir`` on ``device`` (loaded once per weights folder,
+    device and index file version)."""
     from .motion_prior.weights import INDEX_NAME, load_weights
 
     index = weights_dir / INDEX_NAME
@@ -240,29 +238,6 @@ def _onnx_pipeline(onnx_dir: Path, device: str, log: Optional[Callable[[str], No
         _ONNX_CACHE["pipe"] = OnnxPriorPipeline.load(onnx_dir, device=device, log=log)
         _ONNX_CACHE["key"] = key
     return _ONNX_CACHE["pipe"]
-
-
-def _onnx_device(device: str) -> str:
-    d = (device or "auto").lower()
-    d = "gpu" if d == "cuda" else d
-    if d not in ("auto", "gpu", "cpu"):
-        raise InputError(f"unknown device {device!r}; choose auto, gpu or cpu")
-    return d
-
-
-def _torch_device(device: str) -> str:
-    import torch
-
-    d = (device or "auto").lower()
-    if d == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if d in ("gpu", "cuda"):
-        if not torch.cuda.is_available():
-            raise InputError("no CUDA GPU is available to torch; use --device cpu")
-        return "cuda"
-    if d == "cpu":
-        return "cpu"
-    raise InputError(f"unknown device {device!r}; choose auto, gpu or cpu")
 
 
 def _display_rgb(image: LoadedImage):

@@ -15,6 +15,7 @@ import numpy as np
 
 from . import arguments
 from .video import MAX_FPS, MIN_FPS
+from .devices import torch_device
 from .budget import MAX_FRAMES, check_frames, check_memory, render_bytes
 from .errors import InputError
 from .imaging import LoadedImage, resize_channels
@@ -42,8 +43,8 @@ class Splatter(Protocol):
 def make_splatter(backend: str = "onnx", device: str = "auto", threads: Optional[int] = None,
                   log: Callable[[str], None] | None = None, renderer: str = "splat") -> Splatter:
     """The frame renderer: ``renderer`` "splat" (softmax splat + push-pull fill), "neural" (feature
-    pyramid + synthesis network, paper §5) or "auto" (neural when the installed weights are marked as the default), run by
-    ``backend``; torch is imported only when asked for."""
+    pyramid + synthesis network, paper §5) or "auto" (neural when the installed weights are marked as
+    the default), run by ``backend``; torch is imported only when asked for."""
     if renderer not in RENDERERS:
         raise InputError(f"renderer must be one of {', '.join(RENDERERS)}, got {renderer!r}")
     if backend not in BACKENDS:
@@ -59,7 +60,7 @@ def make_splatter(backend: str = "onnx", device: str = "auto", threads: Optional
             from .renderer.torch_runtime import TorchNeuralRenderer
         except ImportError:
             raise InputError("backend 'torch' needs PyTorch, which is not installed; use --backend onnx") from None
-        return TorchNeuralRenderer(threads=threads, device=_torch_device(device))
+        return TorchNeuralRenderer(threads=threads, device=torch_device(device))
     if backend == "onnx":
         from .runtime import OnnxSplatter
 
@@ -69,14 +70,7 @@ def make_splatter(backend: str = "onnx", device: str = "auto", threads: Optional
             from .splat_torch import TorchSplatter
         except ImportError:
             raise InputError("backend 'torch' needs PyTorch, which is not installed; use --backend onnx") from None
-        return TorchSplatter(threads=threads, device=_torch_device(device))
-
-
-def _torch_device(device: str) -> str:
-    """The torch device for ``device`` (auto: CUDA when torch sees one)."""
-    from .predict import _torch_device as resolve
-
-    return resolve(device)
+        return TorchSplatter(threads=threads, device=torch_device(device))
 
 
 def neural_renderer_installed() -> bool:
@@ -205,7 +199,7 @@ def check_fit(sv: SpectralVolume, width: int, height: int, fit: str = "check") -
 class MotionShape:
     """The size of a spectral volume not made yet (what the budget checks need of one)."""
 
-    K: int  # noqa: N815 - the paper's symbol, as SpectralVolume.K
+    K: int
     width: int
     height: int
 

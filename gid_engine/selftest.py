@@ -697,7 +697,7 @@ def _extract_output_exists(sb: Sandbox) -> None:
 def _disk_full_on_nth_write(n: int, match: str = "") -> Callable[[Path, bytes], None]:
     from ..exporters import atomic
 
-    real, calls = atomic._write_file, []
+    real, calls = atomic.write_file, []
 
     def flaky(path: Path, data: bytes) -> None:
         calls.append(path)
@@ -714,7 +714,7 @@ def _disk_full_sequence(sb: Sandbox) -> None:
 
     sb.user_files("out", ["take1_0001.png", "take1_0002.png", "take1.json"])  # an earlier render
     still, motion = sb.still(), sb.motion()
-    with _patched(atomic, "_write_file", _disk_full_on_nth_write(3)):
+    with _patched(atomic, "write_file", _disk_full_on_nth_write(3)):
         _render(sb, still, motion, "out", "--prefix", "take2")
 
 
@@ -722,7 +722,7 @@ def _disk_full_preview(sb: Sandbox) -> None:
     from ..exporters import atomic
 
     still, motion = sb.still(), sb.motion()
-    with _patched(atomic, "_write_file", _disk_full_on_nth_write(0, match="preview")):
+    with _patched(atomic, "write_file", _disk_full_on_nth_write(0, match="preview")):
         _render(sb, still, motion, "out", "--preview", "gif")
 
 
@@ -730,12 +730,12 @@ def _disk_full_motion_file(sb: Sandbox) -> None:
     from ..exporters import atomic
 
     clip = sb.clip()
-    with _patched(atomic, "_write_file", _disk_full_on_nth_write(1)):
+    with _patched(atomic, "write_file", _disk_full_on_nth_write(1)):
         _extract(sb, clip)
 
 
 def _cancelling_job(after: int, how: str):
-    """A stand-in for ``cli._progress_job`` whose Job cancels (or gets Ctrl-C) after frame ``after``."""
+    """A stand-in for ``cli.progress_job`` whose Job cancels (or gets Ctrl-C) after frame ``after``."""
     from .progress import Job
 
     def factory(enabled: bool = True):
@@ -755,7 +755,7 @@ def _cancel(sb: Sandbox, how: str, *more: str) -> None:
     from . import cli
 
     sb.user_files("out", ["notes.txt"])
-    with _patched(cli, "_progress_job", _cancelling_job(3, how)):
+    with _patched(cli, "progress_job", _cancelling_job(3, how)):
         sb.cli("render", sb.still(), "--motion", sb.motion(), "-o", sb.path("out"), "--frames", "8",
                "--renderer", "splat", *more)
 
@@ -771,7 +771,7 @@ def _ctrl_c_after_3(sb: Sandbox) -> None:
 def _cancel_gif(sb: Sandbox) -> None:
     from . import cli
 
-    with _patched(cli, "_progress_job", _cancelling_job(3, "cancel")):
+    with _patched(cli, "progress_job", _cancelling_job(3, "cancel")):
         sb.cli("render", sb.still(), "--motion", sb.motion(), "-o", sb.path("new_folder"), "--frames", "8",
                "--renderer", "splat", "--format", "gif")
 
@@ -867,7 +867,7 @@ def _signal_after_3(sb: Sandbox, name: str) -> None:
         return Job(progress), lambda: None
 
     sb.user_files("out", ["notes.txt"])
-    with _patched(cli, "_progress_job", factory):
+    with _patched(cli, "progress_job", factory):
         sb.cli("render", sb.still(), "--motion", sb.motion(), "-o", sb.path("out"), "--frames", "8",
                "--renderer", "splat")
 
@@ -939,7 +939,7 @@ def _disk_full_new_folder(sb: Sandbox) -> None:
     from ..exporters import atomic
 
     still, motion = sb.still(), sb.motion()
-    with _patched(atomic, "_write_file", _disk_full_on_nth_write(1)):
+    with _patched(atomic, "write_file", _disk_full_on_nth_write(1)):
         _render(sb, still, motion, "new/deeper/out")
 
 
@@ -1308,7 +1308,7 @@ def run_case(case: Case) -> Result:
     failures: list[str] = []
     try:
         case.build(sb)
-    except Exception as exc:  # noqa: BLE001 - a case that blows up is a failed case, not a crash
+    except Exception as exc:
         failures.append(f"the case raised {type(exc).__name__}: {exc}")
     finally:
         for dirpath, dirnames, _ in os.walk(root):
@@ -1393,6 +1393,20 @@ def format_table(results: Sequence[Result], markdown: bool = True) -> str:
     lines.append("")
     lines.append(f"{passed}/{len(results)} cases passed")
     return "\n".join(lines)
+
+
+def add_commands(sub: Any) -> None:
+    """``gid selftest``: added to the CLI's subcommands (``cli.COMMAND_MODULES``)."""
+    p = sub.add_parser("selftest", help="run the corpus of bad inputs and faults, print what each does")
+    p.add_argument("--markdown", action="store_true", help="print the table as markdown")
+    p.add_argument("--case", nargs="+", default=None, metavar="ID", help="run only these cases")
+    p.set_defaults(func=_command)
+
+
+def _command(args: Any) -> None:
+    code = main(markdown=args.markdown, ids=args.case)
+    if code:
+        raise SystemExit(code)
 
 
 def main(markdown: bool = False, ids: Optional[Sequence[str]] = None, out=None) -> int:

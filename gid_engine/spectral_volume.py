@@ -78,7 +78,7 @@ class SpectralVolume:
 
     # ----------------------------------------------------------------------------- geometry
     @property
-    def K(self) -> int:  # noqa: N802 - the paper's symbol
+    def K(self) -> int:
         return int(self.coeffs.shape[0])
 
     @property

@@ -52,6 +52,7 @@ def load_spectral_volume(path: str | Path) -> SpectralVolume:
         raise FormatError(f"{path.name}: metadata 'num_frames' must be an integer >= 2, got {frames!r}")
     extra = meta.get("extra") if isinstance(meta.get("extra"), dict) else {}
     try:
-        return SpectralVolume(coeffs, fps=float(fps), num_frames=frames, source=str(meta.get("source", "")), extra=extra)
+        return SpectralVolume(coeffs, fps=float(fps), num_frames=frames, source=str(meta.get("source", "")),
+                              extra=extra)
     except InputError as exc:
         raise FormatError(f"{path.name}: {exc}") from None

@@ -41,15 +41,14 @@ import pytest
 
 bpy = pytest.importorskip("bpy")
 
-from gid.addon import nodes, ops, pokes, props, worker  # noqa: E402
-from gid.addon import blender_io as bio  # noqa: E402
-from gid.exporters import atomic  # noqa: E402
-from gid.exporters.atomic import STAGING_PREFIX  # noqa: E402
-from gid.exporters.opencv import cv2  # noqa: E402
-from gid.gid_engine import predict  # noqa: E402
-from gid.gid_engine.progress import Job  # noqa: E402
+from gid.addon import nodes, ops, pokes, props, worker
+from gid.addon import blender_io as bio
+from gid.exporters import atomic
+from gid.exporters.atomic import STAGING_PREFIX
+from gid.gid_engine import predict
+from gid.gid_engine.progress import Job
 
-from test_addon_ops import (  # noqa: E402,F401 - fixtures shared with the operator tests
+from test_addon_ops import (  # noqa: F401 - fixtures shared with the operator tests
     CancelAfterFirstFrame, H, W, add_material_with_texture, motion_file, registered, scene_blend, write_still,
     write_video)
 
@@ -266,9 +265,9 @@ def _truncate(path: Path) -> None:
 
 
 def _fail_nth_write(ctx: Ctx, n: int, err: int) -> None:
-    """The exporters' every byte passes ``atomic._write_file``: from the ``n``-th call on, each
+    """The exporters' every byte passes ``atomic.write_file``: from the ``n``-th call on, each
     writes half its data and raises ``OSError(err)`` (as ``tests/test_exporters_sequence.py``)."""
-    real, calls = atomic._write_file, []
+    real, calls = atomic.write_file, []
 
     def flaky(path: Path, data: bytes) -> None:
         calls.append(path)
@@ -277,7 +276,7 @@ def _fail_nth_write(ctx: Ctx, n: int, err: int) -> None:
             raise OSError(err, "No space left on device" if err == errno.ENOSPC else "Permission denied")
         real(path, data)
 
-    ctx.monkeypatch.setattr(atomic, "_write_file", flaky)
+    ctx.monkeypatch.setattr(atomic, "write_file", flaky)
 
 
 class CancelOnFirstStep(Job):
@@ -455,7 +454,7 @@ def _blender_reports(capfd: pytest.CaptureFixture) -> list[tuple[str, str]]:
     return [(level.upper(), message) for level, message in _REPORT_LINE.findall(out)]
 
 
-class ThreadedHarness(ops._GidJobOperator):
+class ThreadedHarness(ops.GidJobOperator):
     """The threaded (modal) path without an event loop, as ``test_addon_ops.ModalHarness``:
     ``_prepare`` / ``_start`` / ``_tick`` / ``_conclude`` on a plain object recording reports."""
 

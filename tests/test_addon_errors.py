@@ -12,13 +12,13 @@ import pytest
 
 bpy = pytest.importorskip("bpy")
 
-from gid.addon import blender_io as bio  # noqa: E402
-from gid.addon import props  # noqa: E402
-from gid.addon.nodes import compositor_tree  # noqa: E402
-from gid.gid_engine.sv_file import save_spectral_volume  # noqa: E402
+from gid.addon import blender_io as bio
+from gid.addon import props
+from gid.addon.nodes import compositor_tree
+from gid.gid_engine.sv_file import save_spectral_volume
 
-from conftest import random_volume  # noqa: E402
-from test_addon_ops import (  # noqa: E402,F401 - fixtures shared with the operator tests
+from conftest import random_volume
+from test_addon_ops import (  # noqa: F401 - fixtures shared with the operator tests
     H, W, motion_file, registered, scene_blend, use_motion, write_still, write_video)
 
 

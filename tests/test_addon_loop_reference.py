@@ -20,12 +20,12 @@ import pytest
 
 bpy = pytest.importorskip("bpy")
 
-from gid import addon  # noqa: E402
-from gid.addon import handlers, panel, props  # noqa: E402
-from gid.addon.nodes import compositor_tree  # noqa: E402
+from gid import addon
+from gid.addon import handlers, panel, props
+from gid.addon.nodes import compositor_tree
 
-from blender_helpers import fresh_blend  # noqa: E402
-from test_addon_ops import (  # noqa: E402,F401 - fixtures shared with the operator tests
+from blender_helpers import fresh_blend
+from test_addon_ops import (  # noqa: F401 - fixtures shared with the operator tests
     add_material_with_texture, motion_file, registered, scene_blend, use_motion, write_still)
 
 TESTS = Path(__file__).resolve().parent

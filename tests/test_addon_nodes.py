@@ -14,14 +14,14 @@ import pytest
 
 bpy = pytest.importorskip("bpy")
 
-from gid.addon import nodes  # noqa: E402
-from gid.exporters.frames import decode_frame, encode_png  # noqa: E402
-from gid.exporters.sequence import write_image_sequence  # noqa: E402
-from gid.gid_engine.pipeline import RenderOptions, displace_to_dir, render_to_dir  # noqa: E402
-from gid.gid_engine.spectral_volume import SpectralVolume  # noqa: E402
+from gid.addon import nodes
+from gid.exporters.frames import decode_frame, encode_png
+from gid.exporters.sequence import write_image_sequence
+from gid.gid_engine.pipeline import RenderOptions, displace_to_dir, render_to_dir
+from gid.gid_engine.spectral_volume import SpectralVolume
 
-from blender_helpers import fresh_blend, image_pixels_top_down, render_compositor_frame, save_blend  # noqa: E402
-from conftest import textured_image  # noqa: E402
+from blender_helpers import fresh_blend, image_pixels_top_down, render_compositor_frame, save_blend
+from conftest import textured_image
 
 W, H, N = 64, 48, 3
 
@@ -42,7 +42,8 @@ def png_frames(tmp_path: Path) -> tuple[Path, list[np.ndarray]]:
 
 
 def _link_signature(tree: "bpy.types.NodeTree") -> set[tuple[str, str, str, str]]:
-    return {(l.from_node.name, l.from_socket.identifier, l.to_node.name, l.to_socket.identifier) for l in tree.links}
+    return {(link.from_node.name, link.from_socket.identifier, link.to_node.name, link.to_socket.identifier)
+            for link in tree.links}
 
 
 # ------------------------------------------------------------------------------------ images

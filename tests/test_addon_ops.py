@@ -16,17 +16,17 @@ import pytest
 
 bpy = pytest.importorskip("bpy")
 
-from gid import addon  # noqa: E402
-from gid.addon import blender_io as bio  # noqa: E402
-from gid.addon.nodes import compositor_tree  # noqa: E402
-from gid.addon import ops, props, worker  # noqa: E402
-from gid.exporters.opencv import cv2  # noqa: E402
-from gid.gid_engine.errors import Cancelled  # noqa: E402
-from gid.gid_engine.progress import Job  # noqa: E402
-from gid.gid_engine.sv_file import load_spectral_volume, save_spectral_volume  # noqa: E402
+from gid import addon
+from gid.addon import blender_io as bio
+from gid.addon.nodes import compositor_tree
+from gid.addon import ops, props, worker
+from gid.exporters.opencv import cv2
+from gid.gid_engine.errors import Cancelled
+from gid.gid_engine.progress import Job
+from gid.gid_engine.sv_file import load_spectral_volume, save_spectral_volume
 
-from blender_helpers import fresh_blend  # noqa: E402
-from conftest import random_volume, textured_image  # noqa: E402
+from blender_helpers import fresh_blend
+from conftest import random_volume, textured_image
 
 W, H = 64, 48
 
@@ -154,8 +154,9 @@ def test_bake_loop_adds_sequence_and_node(scene_blend: dict, motion_file: Path) 
     tree = mat.node_tree
     before = {
         "image": user_node.image.name, "location": tuple(user_node.location),
-        "links": sorted((l.from_node.name, l.from_socket.identifier, l.to_node.name, l.to_socket.identifier)
-                        for l in tree.links),
+        "links": sorted((link.from_node.name, link.from_socket.identifier, link.to_node.name,
+                         link.to_socket.identifier)
+                        for link in tree.links),
         "nodes": len(tree.nodes),
     }
     use_motion(image, motion_file)
@@ -176,8 +177,8 @@ def test_bake_loop_adds_sequence_and_node(scene_blend: dict, motion_file: Path) 
 
     # The user's node is untouched; one new texture node plays the sequence beside it.
     assert user_node.image == image and tuple(user_node.location) == before["location"]
-    links = sorted((l.from_node.name, l.from_socket.identifier, l.to_node.name, l.to_socket.identifier)
-                   for l in tree.links)
+    links = sorted((link.from_node.name, link.from_socket.identifier, link.to_node.name, link.to_socket.identifier)
+                   for link in tree.links)
     assert links == before["links"]
     ours = [n for n in tree.nodes if n.bl_idname == "ShaderNodeTexImage" and n.image == seq]
     assert len(tree.nodes) == before["nodes"] + 1 and len(ours) == 1
@@ -385,7 +386,7 @@ def test_worker_reports_errors_as_one_line() -> None:
 
 
 # ----------------------------------------------------------------------------- threaded path
-class ModalHarness(ops._GidJobOperator):
+class ModalHarness(ops.GidJobOperator):
     """The operators' threaded path without Blender's event loop (none runs headless): the
     same ``_start`` / ``_tick`` / ``_conclude`` methods the modal operator calls per timer tick,
     on a plain object that records its reports."""

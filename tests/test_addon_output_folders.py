@@ -16,10 +16,10 @@ import pytest
 
 bpy = pytest.importorskip("bpy")
 
-from gid.addon import blender_io as bio  # noqa: E402
-from gid.exporters.frames import decode_frame  # noqa: E402
+from gid.addon import blender_io as bio
+from gid.exporters.frames import decode_frame
 
-from test_addon_ops import (  # noqa: E402,F401 - fixtures shared with the operator tests
+from test_addon_ops import (  # noqa: F401 - fixtures shared with the operator tests
     motion_file, registered, use_motion, write_still, write_video)
 
 

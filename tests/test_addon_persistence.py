@@ -10,11 +10,11 @@ import pytest
 
 bpy = pytest.importorskip("bpy")
 
-from gid.addon import blender_io as bio  # noqa: E402
-from gid.addon import props  # noqa: E402
-from gid.addon.handlers import remap_relative  # noqa: E402
+from gid.addon import blender_io as bio
+from gid.addon import props
+from gid.addon.handlers import remap_relative
 
-from test_addon_ops import (  # noqa: E402,F401 - fixtures shared with the operator tests
+from test_addon_ops import (  # noqa: F401 - fixtures shared with the operator tests
     add_material_with_texture, motion_file, registered, scene_blend)
 
 

@@ -10,19 +10,19 @@ import pytest
 
 bpy = pytest.importorskip("bpy")
 
-from gid import addon  # noqa: E402
-from gid.addon import pokes  # noqa: E402
-from gid.exporters.colors import srgb_to_linear  # noqa: E402
-from gid.exporters.frames import decode_frame  # noqa: E402
-from gid.exporters.opencv import cv2  # noqa: E402
-from gid.gid_engine.imaging import load_image  # noqa: E402
-from gid.gid_engine.interactive import interactive_frames  # noqa: E402
-from gid.gid_engine.modal import Poke  # noqa: E402
-from gid.gid_engine.spectral_volume import SpectralVolume  # noqa: E402
-from gid.gid_engine.sv_file import save_spectral_volume  # noqa: E402
+from gid import addon
+from gid.addon import pokes
+from gid.exporters.colors import srgb_to_linear
+from gid.exporters.frames import decode_frame
+from gid.exporters.opencv import cv2
+from gid.gid_engine.imaging import load_image
+from gid.gid_engine.interactive import interactive_frames
+from gid.gid_engine.modal import Poke
+from gid.gid_engine.spectral_volume import SpectralVolume
+from gid.gid_engine.sv_file import save_spectral_volume
 
-from blender_helpers import fresh_blend, image_pixels_top_down  # noqa: E402
-from conftest import textured_image  # noqa: E402
+from blender_helpers import fresh_blend, image_pixels_top_down
+from conftest import textured_image
 
 W, H = 64, 48
 

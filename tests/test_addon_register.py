@@ -7,10 +7,10 @@ import pytest
 
 bpy = pytest.importorskip("bpy")
 
-from gid import addon  # noqa: E402
-from gid.addon import handlers, ops, panel, props  # noqa: E402
+from gid import addon
+from gid.addon import handlers, ops, panel, props
 
-from blender_helpers import fresh_blend  # noqa: E402
+from blender_helpers import fresh_blend
 
 OPERATORS = ["predict_motion", "extract_motion", "bake_loop", "bake_displacement",
              "setup_compositor_loop", "cancel_job"]

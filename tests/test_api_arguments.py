@@ -79,7 +79,8 @@ def test_engine_render_frames_checks_every_argument(still, volume, tmp_path):
     cases = [
         ({"image": still, "volume": "m.gidsv"}, GidError, "spectral volume file not found: m.gidsv"),
         ({"image": still, "volume": 3}, ArgumentTypeError, "volume must be a SpectralVolume or the path of a .gidsv"),
-        ({"image": 7, "volume": volume}, ArgumentTypeError, "image must be a path, a LoadedImage or an (H, W, C) array"),
+        ({"image": 7, "volume": volume}, ArgumentTypeError,
+         "image must be a path, a LoadedImage or an (H, W, C) array"),
         ({"image": still, "volume": volume, "timing": {"fps": 30}}, ArgumentTypeError,
          "timing must be a Timing (e.g. Timing(fps=30)), got dict"),
         ({"image": still, "volume": volume, "job": "cancel"}, ArgumentTypeError,

@@ -10,7 +10,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tools"))
 
-import blender_matrix as bm  # noqa: E402
+import blender_matrix as bm
 
 
 def test_every_leg_pins_its_bpy_and_numpy_for_its_python():

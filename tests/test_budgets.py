@@ -71,7 +71,8 @@ def test_slow_motion_and_fps_cannot_make_half_a_million_frames(folder, capsys):
 def test_a_motion_file_whose_loop_is_endless_is_refused_by_its_frame_count(folder, capsys, fps, num_frames):
     """A valid file whose metadata implies millions of frames (or fps 1e-7): the count, not 'out of memory'."""
     vol = random_volume(h=24, w=32, seed=2)
-    save_spectral_volume(SpectralVolume(vol.coeffs * np.float32(0.2), fps=fps, num_frames=num_frames), folder / "x.gidsv")
+    save_spectral_volume(SpectralVolume(vol.coeffs * np.float32(0.2), fps=fps, num_frames=num_frames),
+                         folder / "x.gidsv")
     for command in (["render", str(folder / "still.png")], ["displace", str(folder / "still.png")]):
         err = refused([*command, "-m", str(folder / "x.gidsv"), "-o", str(folder / "out"), "--fit", "stretch"],
                       capsys, folder)

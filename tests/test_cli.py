@@ -86,7 +86,8 @@ def test_render_exr_and_mp4(tree_motion, tmp_path):
     exr = decode_frame(tmp_path / "exr" / "frame_0001.exr")
     assert exr.dtype == np.float32 and exr.shape == (240, 320, 3)
     # EXR is scene-linear: the sRGB still was converted (0.5 sRGB is 0.214 linear)
-    assert exr.mean() < 0.9 * (np.asarray(__import__("cv2").imread(str(SAMPLES / "tree_still.png")), float) / 255).mean()
+    assert exr.mean() < 0.9 * (np.asarray(__import__("cv2").imread(str(SAMPLES / "tree_still.png")), float)
+                               / 255).mean()
     r = gid("render", str(SAMPLES / "tree_still.png"), "--motion", str(tree_motion), "-o", str(tmp_path / "mp4"),
             "--frames", "5", "--format", "mp4")
     assert r.returncode == 0, r.stderr

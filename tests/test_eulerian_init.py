@@ -80,9 +80,9 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("diffusers")
 pytest.importorskip("onnx")
 
-from gid.gid_engine.motion_prior.models import build_models, get_config  # noqa: E402
-from gid.gid_engine.motion_prior.pipeline import MotionPriorPipeline, make_scheduler  # noqa: E402
-from gid.gid_engine.normalization import FrequencyNormalizer  # noqa: E402
+from gid.gid_engine.motion_prior.models import build_models, get_config
+from gid.gid_engine.motion_prior.pipeline import MotionPriorPipeline, make_scheduler
+from gid.gid_engine.normalization import FrequencyNormalizer
 
 
 def _pipe(static_flow_width: int = 8) -> MotionPriorPipeline:

@@ -36,13 +36,13 @@ def test_atomic_write_refuses_to_overwrite_and_keeps_user_file(tmp_path):
 
 
 def test_atomic_write_disk_full_removes_temp(tmp_path, monkeypatch):
-    real = atomic._write_file
+    real = atomic.write_file
 
     def full(path, data):
         real(path, data[:3])  # a partial temp file exists when the error hits
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(atomic, "_write_file", full)
+    monkeypatch.setattr(atomic, "write_file", full)
     with pytest.raises(ExportError, match="disk full while writing .*a.bin; nothing was written"):
         atomic_write_bytes(tmp_path / "a.bin", b"payload")
     assert list(tmp_path.iterdir()) == []
@@ -132,7 +132,7 @@ def test_a_failed_write_removes_the_folders_it_created(tmp_path, monkeypatch, ne
     def full(path, data):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(atomic, "_write_file", full)
+    monkeypatch.setattr(atomic, "write_file", full)
     (tmp_path / "keep").mkdir()  # an empty folder of the user's, inside which nothing was made
     with pytest.raises(ExportError, match="disk full while writing .*; nothing was written"):
         atomic_write_bytes(tmp_path / nested / "x.bin", b"data")

@@ -6,13 +6,13 @@ import os
 
 os.environ.setdefault("OPENCV_IO_ENABLE_OPENEXR", "1")
 
-from gid.exporters.opencv import cv2  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-from PIL import Image  # noqa: E402
+from gid.exporters.opencv import cv2
+import numpy as np
+import pytest
+from PIL import Image
 
-from gid.exporters.errors import ExportError, OutputExistsError  # noqa: E402
-from gid.exporters.preview import write_gif, write_mp4  # noqa: E402
+from gid.exporters.errors import ExportError, OutputExistsError
+from gid.exporters.preview import write_gif, write_mp4
 
 
 def frames(n, h=21, w=31):

@@ -124,7 +124,7 @@ def test_cancel_from_progress_callback(tmp_path):
 def test_disk_full_on_third_write(tmp_path, monkeypatch):
     out = user_folder(tmp_path)
     before = snapshot(out)
-    real, calls = atomic._write_file, []
+    real, calls = atomic.write_file, []
 
     def flaky(path, data):
         calls.append(path)
@@ -133,7 +133,7 @@ def test_disk_full_on_third_write(tmp_path, monkeypatch):
             raise OSError(errno.ENOSPC, "No space left on device")
         real(path, data)
 
-    monkeypatch.setattr(atomic, "_write_file", flaky)
+    monkeypatch.setattr(atomic, "write_file", flaky)
     with pytest.raises(ExportError, match="disk full") as info:
         write_image_sequence(frames(5), out, "shot", count=5)
     assert len(calls) == 3 and "\n" not in str(info.value)
@@ -144,7 +144,7 @@ def test_permission_error_message(tmp_path, monkeypatch):
     def denied(path, data):
         raise OSError(errno.EACCES, "Permission denied")
 
-    monkeypatch.setattr(atomic, "_write_file", denied)
+    monkeypatch.setattr(atomic, "write_file", denied)
     with pytest.raises(ExportError, match="no permission to write in"):
         write_image_sequence(frames(1), tmp_path, "shot", count=1)
     assert list(tmp_path.iterdir()) == []

@@ -19,7 +19,7 @@ from gid.gid_engine.extract import METHODS, extract_motion, flow_trajectories, r
 from gid.gid_engine.progress import Job
 from gid.gid_engine.spectral_volume import SpectralVolume
 
-from gid.exporters.opencv import cv2  # noqa: E402
+from gid.exporters.opencv import cv2
 
 from conftest import REPO, textured_image
 

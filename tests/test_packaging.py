@@ -205,7 +205,8 @@ def test_existing_wheel_path_validates(tmp_path):
     (tmp_path / "wheels").mkdir()
     fake_wheel(tmp_path / "wheels", "packaging-26.4-py3-none-any.whl")
     text = GOOD.replace('tags = ["Animation"]',
-                        'tags = ["Animation"]\nplatforms = ["linux-x64"]\nwheels = ["./wheels/packaging-26.4-py3-none-any.whl"]')
+                        'tags = ["Animation"]\nplatforms = ["linux-x64"]\n'
+                        'wheels = ["./wheels/packaging-26.4-py3-none-any.whl"]')
     data = pk.validate_manifest(write_manifest(tmp_path, text))
     assert data["wheels"] == ["./wheels/packaging-26.4-py3-none-any.whl"]
 
@@ -324,7 +325,8 @@ def test_nowheels_zip_contents(nowheels_zip, tmp_path):
                        "gid_engine/__init__.py", "gid_engine/assets/softmax_splat.onnx",
                        "exporters/atomic.py", "README.md", "LICENSE"):
             assert needed in names, needed
-        assert z.read("gid_engine/assets/softmax_splat.onnx") == (REPO / "gid_engine/assets/softmax_splat.onnx").read_bytes()
+        assert (z.read("gid_engine/assets/softmax_splat.onnx")
+                == (REPO / "gid_engine/assets/softmax_splat.onnx").read_bytes())
         assert z.read("__init__.py") == (REPO / "__init__.py").read_bytes()
         z.extractall(tmp_path / "x")
     for name in names:

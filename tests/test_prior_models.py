@@ -10,7 +10,7 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("diffusers")
 
-from gid.gid_engine.motion_prior.models import (  # noqa: E402
+from gid.gid_engine.motion_prior.models import (
     FrequencyAttention,
     FrequencyCoordinatedDenoiser,
     FrequencyDenoiser,
@@ -19,7 +19,7 @@ from gid.gid_engine.motion_prior.models import (  # noqa: E402
     get_config,
     multiscale_gradient_loss,
 )
-from gid.gid_engine.motion_prior.pipeline import (  # noqa: E402
+from gid.gid_engine.motion_prior.pipeline import (
     MAX_GUIDANCE_RATIO,
     MotionPriorPipeline,
     denormalize_torch,
@@ -28,10 +28,10 @@ from gid.gid_engine.motion_prior.pipeline import (  # noqa: E402
     make_scheduler,
     seam_error,
 )
-from gid.gid_engine.normalization import FrequencyNormalizer  # noqa: E402
-from gid.gid_engine.spectral_volume import SpectralVolume  # noqa: E402
+from gid.gid_engine.normalization import FrequencyNormalizer
+from gid.gid_engine.spectral_volume import SpectralVolume
 
-from conftest import random_volume, textured_image  # noqa: E402
+from conftest import random_volume, textured_image
 
 K = 16
 
@@ -98,7 +98,8 @@ def test_vae_loss_terms():
     vae = SpectralVAE(small_cfg().vae)
     x = torch.randn(4, 4, 48, 64)
     parts = vae.loss(x)
-    assert float(parts.total.detach()) == pytest.approx(float(parts.l1) + 0.2 * float(parts.grad) + 1e-6 * float(parts.kl), rel=1e-5)
+    assert float(parts.total.detach()) == pytest.approx(
+        float(parts.l1) + 0.2 * float(parts.grad) + 1e-6 * float(parts.kl), rel=1e-5)
     assert float(multiscale_gradient_loss(x, x)) == 0.0
     ramp = torch.arange(64.0).expand(1, 4, 48, 64)
     assert float(multiscale_gradient_loss(ramp, torch.zeros_like(ramp))) > 0
@@ -142,7 +143,8 @@ def test_normalization_round_trip_through_dataset():
     norm = fit_frequency_normalizer(n=4, seed=3, width=64, height=40)
     ds = MotionPairDataset(2, seed=3, split="train", width=64, height=40, normalizer=norm)
     item = ds[1]
-    assert item["image"].shape == (3, 40, 64) and float(item["image"].min()) >= -1.0 and float(item["image"].max()) <= 1.0
+    assert (item["image"].shape == (3, 40, 64) and float(item["image"].min()) >= -1.0
+            and float(item["image"].max()) <= 1.0)
     assert item["volume"].shape == (K, 4, 40, 64)
     _, ref = synthetic_pair(1, seed=3, split="train", width=64, height=40)
     back = norm.denormalize(item["volume"].numpy())

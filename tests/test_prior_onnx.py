@@ -18,10 +18,10 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("diffusers")
 pytest.importorskip("onnx")
 
-from gid.gid_engine.cli import main  # noqa: E402
-from gid.gid_engine.errors import Cancelled, FormatError, InputError  # noqa: E402
-from gid.gid_engine.imaging import from_array, load_image  # noqa: E402
-from gid.gid_engine.loop_constraint import (  # noqa: E402
+from gid.gid_engine.cli import main
+from gid.gid_engine.errors import Cancelled, FormatError, InputError
+from gid.gid_engine.imaging import from_array, load_image
+from gid.gid_engine.loop_constraint import (
     loop_constraints,
     loop_projection,
     make_seamless,
@@ -29,26 +29,27 @@ from gid.gid_engine.loop_constraint import (  # noqa: E402
     relative_change,
     seam_errors,
 )
-from gid.gid_engine.motion_prior import weights as W  # noqa: E402
-from gid.gid_engine.motion_prior.models import build_models, get_config  # noqa: E402
-from gid.gid_engine.motion_prior.onnx_export import DEFAULT_ONNX_DIR, export_prior_onnx  # noqa: E402
-from gid.gid_engine.motion_prior.onnx_pipeline import (  # noqa: E402
+from gid.gid_engine.motion_prior import weights as W
+from gid.gid_engine.motion_prior.models import build_models, get_config
+from gid.gid_engine.motion_prior.onnx_export import DEFAULT_ONNX_DIR, export_prior_onnx
+from gid.gid_engine.motion_prior.onnx_pipeline import (
     ONNX_INDEX_NAME,
     NumpyDDIM,
     OnnxPriorPipeline,
     prepare_image_array,
 )
-from gid.gid_engine.motion_prior.pipeline import (  # noqa: E402
+from gid.gid_engine.motion_prior.pipeline import (
     MotionPriorPipeline,
     loop_loss,
     make_scheduler,
     prepare_image,
 )
-from gid.gid_engine.normalization import FrequencyNormalizer  # noqa: E402
-from gid.gid_engine.predict import WEIGHTS_DIR, MissingWeightsError, predict_motion  # noqa: E402
-from gid.gid_engine.progress import Job  # noqa: E402
+from gid.gid_engine.normalization import FrequencyNormalizer
+from gid.gid_engine.errors import MissingWeightsError
+from gid.gid_engine.predict import WEIGHTS_DIR, predict_motion
+from gid.gid_engine.progress import Job
 
-from conftest import REPO, random_volume, textured_image  # noqa: E402
+from conftest import REPO, random_volume, textured_image
 
 K = 16
 MiB = 1024 * 1024

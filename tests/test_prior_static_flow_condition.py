@@ -14,16 +14,16 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("diffusers")
 pytest.importorskip("accelerate")
 
-from gid.gid_engine.errors import InputError  # noqa: E402
-from gid.gid_engine.motion_prior import weights as W  # noqa: E402
-from gid.gid_engine.motion_prior.models import FrequencyDenoiser, build_models, get_config  # noqa: E402
-from gid.gid_engine.motion_prior.models.static_flow import StaticFlowNet  # noqa: E402
-from gid.gid_engine.motion_prior.pipeline import MotionPriorPipeline, make_scheduler  # noqa: E402
-from gid.gid_engine.motion_prior.static_flow import export_static_flow, load_static_flow  # noqa: E402
-from gid.gid_engine.motion_prior.train import TrainArgs, latest_checkpoint, train, warm_start  # noqa: E402
-from gid.gid_engine.normalization import FrequencyNormalizer  # noqa: E402
+from gid.gid_engine.errors import InputError
+from gid.gid_engine.motion_prior import weights as W
+from gid.gid_engine.motion_prior.models import FrequencyDenoiser, build_models, get_config
+from gid.gid_engine.motion_prior.models.static_flow import StaticFlowNet
+from gid.gid_engine.motion_prior.pipeline import MotionPriorPipeline, make_scheduler
+from gid.gid_engine.motion_prior.static_flow import export_static_flow, load_static_flow
+from gid.gid_engine.motion_prior.train import TrainArgs, latest_checkpoint, train, warm_start
+from gid.gid_engine.normalization import FrequencyNormalizer
 
-from conftest import textured_image  # noqa: E402
+from conftest import textured_image
 
 K = 16
 
@@ -88,7 +88,7 @@ def _tiny_weights(folder: Path, cfg) -> Path:
     torch.manual_seed(2)
     vae, den = build_models(cfg)
     norm = FrequencyNormalizer(np.geomspace(2.0, 0.05, K))
-    pipe = MotionPriorPipeline(vae, den, make_scheduler(), norm, cfg, latent_scale=1.3)
+    MotionPriorPipeline(vae, den, make_scheduler(), norm, cfg, latent_scale=1.3)
     W.save_weights(folder, vae, den, norm, cfg, latent_scale=1.3)
     return folder
 

@@ -13,14 +13,15 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("diffusers")
 pytest.importorskip("accelerate")
 
-from gid.gid_engine.cli import main  # noqa: E402
-from gid.gid_engine.errors import FormatError, GidError  # noqa: E402
-from gid.gid_engine.imaging import from_array  # noqa: E402
-from gid.gid_engine.motion_prior import weights as W  # noqa: E402
-from gid.gid_engine.motion_prior.train import TrainArgs, export, latest_checkpoint, train  # noqa: E402
-from gid.gid_engine.predict import MissingWeightsError, predict_motion, weights_available  # noqa: E402
+from gid.gid_engine.cli import main
+from gid.gid_engine.errors import FormatError, GidError
+from gid.gid_engine.imaging import from_array
+from gid.gid_engine.motion_prior import weights as W
+from gid.gid_engine.motion_prior.train import TrainArgs, export, latest_checkpoint, train
+from gid.gid_engine.errors import MissingWeightsError
+from gid.gid_engine.predict import predict_motion, weights_available
 
-from conftest import textured_image  # noqa: E402
+from conftest import textured_image
 
 MiB = 1024 * 1024
 

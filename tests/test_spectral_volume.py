@@ -57,7 +57,8 @@ def test_anchored_volume_has_zero_displacement_at_frame_0(volume):
 
 
 def test_amplitude_scaling_scales_displacements(volume):
-    np.testing.assert_allclose(volume.scaled(2.5).displacement_at(7.0), 2.5 * volume.displacement_at(7.0), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(volume.scaled(2.5).displacement_at(7.0), 2.5 * volume.displacement_at(7.0),
+                               rtol=1e-5, atol=1e-6)
     with pytest.raises(InputError):
         volume.scaled(float("nan"))
 

@@ -10,12 +10,13 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("accelerate")
 
-from gid.gid_engine.errors import FormatError, InputError  # noqa: E402
-from gid.gid_engine.motion_prior.evaluate import magnitude_map, static_flow_baseline  # noqa: E402
-from gid.gid_engine.motion_prior.models.static_flow import StaticFlowNet  # noqa: E402
-from gid.gid_engine.motion_prior.static_flow import (StaticFlowTrainArgs, canonical_field,  # noqa: E402
+from gid.gid_engine.errors import FormatError, InputError
+from gid.gid_engine.motion_prior.baselines import static_flow_baseline
+from gid.gid_engine.motion_prior.evaluate import magnitude_map
+from gid.gid_engine.motion_prior.models.static_flow import StaticFlowNet
+from gid.gid_engine.motion_prior.static_flow import (StaticFlowTrainArgs, canonical_field,
                                                      learned_static_flow, load_static_flow, train_static_flow)
-from gid.gid_engine.spectral_volume import SpectralVolume  # noqa: E402
+from gid.gid_engine.spectral_volume import SpectralVolume
 
 
 def _swaying(m: np.ndarray, k: int = 2) -> SpectralVolume:
@@ -76,3 +77,21 @@ def test_the_still_set_picks_the_training_pairs():
     image, _ = synthetic_pair(5, split="train_v2")
     assert np.allclose(v2["images"], image.transpose(2, 0, 1) * 2.0 - 1.0)
     assert not np.allclose(_TargetMaker(0)(5)["images"], v2["images"])
+
+
+@pytest.mark.parametrize("damage", [b"{not json", b'{"format": "gid.static_flow"}', b"[1, 2]"],
+                         ids=["not-json", "no-files", "not-an-object"])
+def test_a_corrupt_shipped_index_is_one_line(tmp_path, damage):
+    """A copy of the shipped static-flow folder with its index damaged: FormatError naming the file."""
+    import shutil
+
+    from gid.gid_engine.motion_prior.static_flow import INDEX, WEIGHTS_DIR, load_static_flow
+
+    if not (WEIGHTS_DIR / INDEX).is_file():
+        pytest.skip("no static-flow weights shipped")
+    copy = tmp_path / "static_flow"
+    shutil.copytree(WEIGHTS_DIR, copy)
+    (copy / INDEX).write_bytes(damage)
+    with pytest.raises(FormatError, match=r"static_flow\.json is corrupt \(.+\); reinstall gid") as info:
+        load_static_flow(copy)
+    assert "\n" not in str(info.value)

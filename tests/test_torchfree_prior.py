@@ -15,11 +15,11 @@ import pytest
 if importlib.util.find_spec("torch") is not None:
     pytest.skip("torch is importable here; this test is for the torch-free environment", allow_module_level=True)
 
-from gid.gid_engine.imaging import from_array  # noqa: E402
-from gid.gid_engine.loop_constraint import seam_error  # noqa: E402
-from gid.gid_engine.predict import predict_motion  # noqa: E402
+from gid.gid_engine.imaging import from_array
+from gid.gid_engine.loop_constraint import seam_error
+from gid.gid_engine.predict import predict_motion
 
-from conftest import textured_image  # noqa: E402
+from conftest import textured_image
 
 
 def test_torch_is_not_importable():

@@ -15,11 +15,11 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("diffusers")
 pytest.importorskip("accelerate")
 
-from gid.gid_engine.errors import GidError  # noqa: E402
-from gid.gid_engine.motion_prior.data import fit_frequency_normalizer  # noqa: E402
-from gid.gid_engine.motion_prior.models import get_config  # noqa: E402
-from gid.gid_engine.motion_prior.train import PairCache, TrainArgs, latest_checkpoint, train  # noqa: E402
-from gid.gid_engine.training import WARMUP_STEPS, StepBudget, lr_at, refuse_other_data  # noqa: E402
+from gid.gid_engine.errors import GidError
+from gid.gid_engine.motion_prior.data import fit_frequency_normalizer
+from gid.gid_engine.motion_prior.models import get_config
+from gid.gid_engine.motion_prior.train import PairCache, TrainArgs, latest_checkpoint, train
+from gid.gid_engine.training import WARMUP_STEPS, StepBudget, lr_at, refuse_other_data
 
 
 def test_step_budget_fixes_the_total_inside_the_warmup(monkeypatch):

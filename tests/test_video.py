@@ -12,7 +12,7 @@ import pytest
 from gid.gid_engine.errors import InputError
 from gid.gid_engine.video import open_frames
 
-from gid.exporters.opencv import cv2  # noqa: E402
+from gid.exporters.opencv import cv2
 
 from conftest import REPO
 

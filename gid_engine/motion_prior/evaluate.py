@@ -49,6 +49,7 @@ import numpy as np
 from ..errors import InputError
 from ..repo_data import DEFAULT_STILL_SET, TREE_CLIP
 from ..spectral_volume import SpectralVolume
+from .baselines import static_flow_baseline
 
 EPS_POWER = 1e-4
 
@@ -106,33 +107,6 @@ def dominant_bin(scales: np.ndarray) -> int:
     return int(np.argmax(s[1:]) + 1) if len(s) > 1 else 0
 
 
-def static_flow_field(ref: SpectralVolume) -> np.ndarray:
-    """``M(p)`` ``(2, H, W)``: each pixel's principal trajectory axis times ``sqrt(2)`` x its RMS
-    displacement along it (see module doc)."""
-    tex = ref.to_motion_texture().astype(np.float64)  # (T, 2, H, W)
-    x, y = tex[:, 0], tex[:, 1]
-    x = x - x.mean(axis=0)
-    y = y - y.mean(axis=0)
-    sxx, syy, sxy = (x * x).mean(0), (y * y).mean(0), (x * y).mean(0)
-    # principal eigenvector of [[sxx, sxy], [sxy, syy]]
-    theta = 0.5 * np.arctan2(2 * sxy, sxx - syy)
-    dx, dy = np.cos(theta), np.sin(theta)
-    var = sxx * dx * dx + 2 * sxy * dx * dy + syy * dy * dy
-    amp = np.sqrt(2.0 * np.maximum(var, 0.0))
-    return np.stack([amp * dx, amp * dy])
-
-
-def static_flow_baseline(ref: SpectralVolume, k_star: int) -> SpectralVolume:
-    """``F_t(p) = M(p) sin(2 pi k* t / T)`` with ``M`` the reference's principal axis (see module doc)."""
-    m = static_flow_field(ref)
-    coeffs = np.zeros_like(ref.coeffs)
-    if 0 < k_star < ref.K:
-        # A sin(w t) has S_k = -i A / 2
-        coeffs[k_star, 1] = (-0.5 * m[0]).astype(np.float32)
-        coeffs[k_star, 3] = (-0.5 * m[1]).astype(np.float32)
-    return ref.replace(coeffs=coeffs, source="baseline:static-flow")
-
-
 def pair_metrics(pred: SpectralVolume, ref: SpectralVolume, ref_mag: np.ndarray) -> dict[str, float]:
     from .pipeline import seam_error
 
@@ -158,7 +132,8 @@ def vae_recon_error(pipe, ref: SpectralVolume) -> dict[str, float]:
 
 # ----------------------------------------------------------------------------- run
 def run_eval(args: EvalArgs, log: Callable[[str], None] = print) -> dict:
-    from ..predict import _torch_device, init_strength_for
+    from ..devices import torch_device
+    from ..predict import init_strength_for
     from .data import real_pairs, synthetic_pair
     from .weights import load_weights
 
@@ -167,7 +142,7 @@ def run_eval(args: EvalArgs, log: Callable[[str], None] = print) -> dict:
     from .eulerian_init import check_strength
 
     asked = None if args.init_strength is None else check_strength(args.init_strength)
-    pipe = load_weights(Path(args.weights), device=_torch_device(args.device))
+    pipe = load_weights(Path(args.weights), device=torch_device(args.device))
     strength = init_strength_for(pipe, asked)
     cfg = pipe.config
     k_star = dominant_bin(pipe.normalizer.scales)

@@ -35,7 +35,8 @@ from torch import nn
 from ..errors import InputError
 from .onnx_pipeline import (DECODER, DENOISER, ENCODER, FLOW_OUTPUT, ONNX_FORMAT, ONNX_INDEX_NAME, ONNX_VERSION,
                             VAE_ENCODER)
-from .weights import MAX_FILE_BYTES, _jsonable, publish_folder, sha256_file
+from ..model_folder import jsonable, publish_folder, sha256_file
+from .weights import MAX_FILE_BYTES
 
 OPSET = 18
 DEFAULT_ONNX_DIR = Path(__file__).resolve().parents[1] / "assets" / "motion_prior_onnx"
@@ -50,7 +51,7 @@ class _Encoder(nn.Module):
         super().__init__()
         self.denoiser = denoiser
 
-    def forward(self, image: torch.Tensor):  # noqa: ANN201 - traced; a tensor or (cond, flow)
+    def forward(self, image: torch.Tensor):
         flow = self.denoiser.static_field(image)
         if flow is None:
             return self.denoiser.encode_condition(image)
@@ -62,7 +63,7 @@ class _Denoiser(nn.Module):
         super().__init__()
         self.denoiser = denoiser
 
-    def forward(self, latents, timestep, freq_index, cond):  # noqa: ANN001 - traced
+    def forward(self, latents, timestep, freq_index, cond):
         return self.denoiser(latents, timestep, freq_index, cond)
 
 
@@ -197,7 +198,8 @@ def export_prior_onnx(pipe, folder: Path = DEFAULT_ONNX_DIR, *, max_file_bytes: 
             "latent_scale_in_decoder": True,
             "normalization": {"scales": [float(s) for s in norm.scales], "percentile": float(norm.percentile),
                               "num_volumes": int(norm.num_volumes)},
-            "scheduler": {key: _jsonable(v) for key, v in dict(pipe.scheduler.config).items() if not key.startswith("_")},
+            "scheduler": {key: jsonable(v) for key, v in dict(pipe.scheduler.config).items()
+                          if not key.startswith("_")},
             "models": models,
             "files": listing,
             "total_bytes": sum(e["bytes"] for e in listing),

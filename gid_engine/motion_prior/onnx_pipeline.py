@@ -6,9 +6,9 @@ frequency-coordinated denoiser (batch = any multiple of K: all K frequency slice
 once, 2K for conditional + null together so classifier-free guidance is one call) and the VAE
 decoder (the ``1 / latent_scale`` division is inside it); exports since 2026-12-03 add the VAE
 encoder and the static-flow field as a second encoder output, for Eulerian-initialised sampling
-(``eulerian_init.py``); older folders still load and sample, only without that option. ``prior_onnx.json`` lists the config,
-the normalizer scales, the scheduler and every file with its SHA-256; loading checks them all, so
-a missing or corrupt file is a one-line error naming it.
+(``eulerian_init.py``); older folders still load and sample, only without that option.
+``prior_onnx.json`` lists the config, the normalizer scales, the scheduler and every file with its
+SHA-256; loading checks them all, so a missing or corrupt file is a one-line error naming it.
 
 Everything between the graphs is here in numpy and matches the torch ``MotionPriorPipeline``:
 the same image preparation, DDIM exactly as diffusers' ``DDIMScheduler`` configured by
@@ -34,7 +34,7 @@ from ..errors import FormatError, InputError
 from ..normalization import FrequencyNormalizer
 from ..progress import Job, ensure_job
 from ..spectral_volume import SpectralVolume
-from .weights import read_index_file, verify_listing
+from ..model_folder import read_index_file, verify_listing
 
 ONNX_INDEX_NAME = "prior_onnx.json"
 ONNX_FORMAT = "gid.motion_prior_onnx"
@@ -164,7 +164,7 @@ class _DenoiserRunner:
                     binding.bind_ortvalue_input(name, ort.OrtValue.ortvalue_from_numpy(arr, "cuda", 0))
                 binding.bind_output("eps", "cuda")
                 self._binding = binding
-            except Exception as exc:  # noqa: BLE001 - any binding problem: the plain path still works
+            except Exception as exc:
                 self._fallback(exc)
 
     def __call__(self, latents: np.ndarray, timestep: np.ndarray) -> np.ndarray:
@@ -174,7 +174,7 @@ class _DenoiserRunner:
                 self._binding.bind_cpu_input("timestep", timestep)
                 self.session.run_with_iobinding(self._binding)
                 return self._binding.copy_outputs_to_cpu()[0]
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 self._fallback(exc)
         return self.session.run(["eps"], {"latents": latents, "timestep": timestep, **self._feeds})[0]
 
@@ -260,16 +260,17 @@ class OnnxPriorPipeline:
         """``(N, 3, H, W)`` in [-1, 1] -> condition features and static-flow fields ``(N, 2, H, W)``,
         from one run of the encoder (the condition is computed from the same field)."""
         if not self.supports_eulerian_start:
-            raise InputError(f"the ONNX prior in {self.folder} cannot start from the Eulerian field (exported before "
-                             "2026-12-03 or without a static-flow network): re-export it with gid export-onnx --prior, or "
-                             "use --init-strength 1 (in Blender: Variation 1)")
+            raise InputError(f"the ONNX prior in {self.folder} cannot start from the Eulerian field "
+                             "(exported before 2026-12-03 or without a static-flow network): re-export it with "
+                             "gid export-onnx --prior, or use --init-strength 1 (in Blender: Variation 1)")
         cond, field = self.sessions["encoder"].run(["cond", FLOW_OUTPUT],
                                                    {"image": np.ascontiguousarray(image, dtype=np.float32)})
         return cond, field
 
     def encode_normalized(self, normalized: np.ndarray) -> np.ndarray:
         """``(K, 4, H, W)`` normalized volume -> scaled latents (the VAE posterior mode)."""
-        return self.sessions["vae_encoder"].run(["latents"], {"normalized": np.ascontiguousarray(normalized, dtype=np.float32)})[0]
+        return self.sessions["vae_encoder"].run(
+            ["latents"], {"normalized": np.ascontiguousarray(normalized, dtype=np.float32)})[0]
 
     def eulerian_start(self, field: np.ndarray, noise: np.ndarray, t: int, seed: int) -> np.ndarray:
         """As the torch pipeline's: the volume of the static-flow ``field`` ``(2, H, W)``, encoded and
@@ -281,7 +282,8 @@ class OnnxPriorPipeline:
 
     def decode_normalized(self, latents: np.ndarray) -> np.ndarray:
         """``(K, 4, h, w)`` scaled latents -> ``(K, 4, H, W)`` normalized volume."""
-        return self.sessions["decoder"].run(["normalized"], {"latents": np.ascontiguousarray(latents, dtype=np.float32)})[0]
+        return self.sessions["decoder"].run(
+            ["normalized"], {"latents": np.ascontiguousarray(latents, dtype=np.float32)})[0]
 
     def initial_noise(self, seed: int) -> np.ndarray:
         h, w = self.latent_size

@@ -2,7 +2,7 @@
 
     gid train static-flow --pairs 800 --steps 1500 --out checkpoints/static_flow --export
 
-Targets: ``M(p)`` of each training pair's reference volume (``evaluate.static_flow_field``),
+Targets: ``M(p)`` of each training pair's reference volume (``baselines.static_flow_field``),
 canonicalised to ``M_x >= 0``; loss L1 in pixels; images and targets flipped left-right at random.
 Weights go to ``gid_engine/assets/static_flow/`` (``static_flow.safetensors`` + ``static_flow.json``
 with the SHA-256 and the training summary); ``gid eval`` adds the "static flow (learned)" row
@@ -29,7 +29,8 @@ from ..training import (LossLog, RunTally, StepBudget, apply_gradients, batch_rn
                         restore_optimizer, save_checkpoint, set_lr, settle_summary)
 from .data.synthetic import still_splits
 from .models.static_flow import StaticFlowNet
-from .weights import load_state_dict, save_state_dict, sha256_file
+from ..model_folder import first_line, sha256_file
+from .weights import load_state_dict, save_state_dict
 
 WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "assets" / "static_flow"
 INDEX = "static_flow.json"
@@ -54,7 +55,7 @@ class StaticFlowTrainArgs:
 
 def canonical_field(ref: SpectralVolume) -> np.ndarray:
     """``(2, H, W)`` float32 ``M`` of ``ref`` with the axis sign chosen so that ``M_x >= 0``."""
-    from .evaluate import static_flow_field
+    from .baselines import static_flow_field
 
     m = static_flow_field(ref)
     flip = (m[0] < 0) | ((m[0] == 0) & (m[1] < 0))
@@ -85,7 +86,8 @@ def train_static_flow(args: StaticFlowTrainArgs, log: Callable[[str], None] = pr
     accel = make_accelerator()
     say = log if accel.is_main_process else (lambda _m: None)
     data = {"images": torch.empty((args.pairs, 3, 160, 256)), "fields": torch.empty((args.pairs, 2, 160, 256))}
-    fill_parallel(_TargetMaker(args.data_seed, still_splits(args.stills)[0]), args.pairs, data, args.workers, log=say, label="pairs")
+    fill_parallel(_TargetMaker(args.data_seed, still_splits(args.stills)[0]), args.pairs, data, args.workers,
+                  log=say, label="pairs")
     model = StaticFlowNet()
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
     start = 0
@@ -153,8 +155,13 @@ def load_static_flow(folder: Path = WEIGHTS_DIR) -> Optional[StaticFlowNet]:
     index = Path(folder) / INDEX
     if not index.is_file():
         return None
-    doc = json.loads(index.read_text())
-    for name, digest in doc["files"].items():
+    try:
+        doc = json.loads(index.read_text())
+        files = dict(doc["files"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:  # one line, not a JSONDecodeError traceback
+        raise FormatError(f"{index} is corrupt ({first_line(exc)}); reinstall gid or re-export the static-flow "
+                          "weights") from None
+    for name, digest in files.items():
         if not (Path(folder) / name).is_file() or sha256_file(Path(folder) / name) != digest:
             raise FormatError(f"{Path(folder) / name} is missing or damaged (checksum mismatch)")
     model = StaticFlowNet(int(doc.get("width", 32)))

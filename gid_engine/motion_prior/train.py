@@ -58,7 +58,8 @@ from .pipeline import make_scheduler
 from ..training import (LossLog, RunTally, StepBudget, apply_gradients, batch_rng, checkpoint_to_resume, device_name,
                         fill_parallel, latest_checkpoint, load_checkpoint_model, make_accelerator, lr_at,
                         refuse_other_data, restore_optimizer, save_checkpoint, set_lr, settle_summary, torch_gen)
-from .weights import load_state_dict, sha256_file
+from ..model_folder import sha256_file
+from .weights import load_state_dict
 
 STAGES = ("vae", "unet", "freq-attn")
 DEFAULT_EXPORT_DIR = Path(__file__).resolve().parents[1] / "assets" / "motion_prior"

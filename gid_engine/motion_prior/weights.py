@@ -18,15 +18,14 @@ The folder is written to a temporary sibling and swapped in, so it is never half
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 import shutil
 import tempfile
 from pathlib import Path
 from typing import Any, Optional
 
 from ..errors import FormatError, InputError
+from ..model_folder import first_line, jsonable, publish_folder, read_index_file, sha256_file, verify_listing
 
 INDEX_NAME = "model_index.json"
 INDEX_FORMAT = "gid.motion_prior"
@@ -36,29 +35,6 @@ MAX_FILE_BYTES = 16 * 1024 * 1024
 MAX_TOTAL_BYTES = 60 * 1024 * 1024
 _SHARD_BUDGET = MAX_FILE_BYTES - 256 * 1024  # room for the safetensors header
 _SPLIT_SEP = "@@part"
-
-
-def publish_folder(tmp: Path, folder: Path) -> None:
-    """Put the finished ``tmp`` folder in place of ``folder`` (readable modes, old one removed last),
-    so a reader sees the old complete folder or the new complete one, never a mix."""
-    _publish_modes(tmp)
-    old = None
-    if folder.exists():
-        old = folder.with_name(f".{folder.name}.old-{os.getpid()}")
-        if old.exists():
-            shutil.rmtree(old)
-        folder.rename(old)
-    tmp.rename(folder)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 # ----------------------------------------------------------------------------- sharded state dicts
@@ -111,8 +87,8 @@ def load_state_dict(folder: Path, names: list[str]) -> dict:
                 shapes.update(json.loads(meta.get("split_shapes", "{}")))
                 for key in fh.keys():
                     pieces[key] = fh.get_tensor(key)
-        except Exception as exc:  # noqa: BLE001 - SafetensorError, OSError, ValueError alike
-            raise FormatError(f"weights file {name} is corrupt ({_first_line(exc)})") from None
+        except Exception as exc:
+            raise FormatError(f"weights file {name} is corrupt ({first_line(exc)})") from None
     state: dict[str, Any] = {}
     parts: dict[str, list[tuple[int, Any]]] = {}
     for key, t in pieces.items():
@@ -125,11 +101,6 @@ def load_state_dict(folder: Path, names: list[str]) -> dict:
         flat = torch.cat([t for _, t in sorted(chunks, key=lambda c: c[0])])
         state[base] = flat.reshape(shapes[base])
     return state
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
 
 
 # ----------------------------------------------------------------------------- save
@@ -161,7 +132,8 @@ def save_weights(folder: Path, vae, denoiser, normalizer, config, *, latent_scal
             total += size
             listing.append({"name": name, "bytes": size, "sha256": sha256_file(tmp / name)})
         if total > MAX_TOTAL_BYTES:
-            raise InputError(f"weights total {total / 2**20:.1f} MiB, over the {MAX_TOTAL_BYTES / 2**20:.0f} MiB budget")
+            raise InputError(f"weights total {total / 2**20:.1f} MiB, "
+                             f"over the {MAX_TOTAL_BYTES / 2**20:.0f} MiB budget")
         sched = dict(scheduler_config or make_scheduler().config)
         index = {
             "format": INDEX_FORMAT,
@@ -173,7 +145,7 @@ def save_weights(folder: Path, vae, denoiser, normalizer, config, *, latent_scal
             "config": config.to_dict(),
             "latent_scale": float(latent_scale),
             "denoiser_kind": "frequency_coordinated" if hasattr(denoiser, "down_attn") else "base",
-            "scheduler": {k: _jsonable(v) for k, v in sched.items() if not k.startswith("_")},
+            "scheduler": {k: jsonable(v) for k, v in sched.items() if not k.startswith("_")},
             "components": {"vae": files["vae"], "denoiser": files["denoiser"], "normalization": NORMALIZATION_NAME},
             "files": listing,
             "total_bytes": total,
@@ -187,26 +159,6 @@ def save_weights(folder: Path, vae, denoiser, normalizer, config, *, latent_scal
         raise
 
 
-def _publish_modes(folder: Path) -> None:
-    """mkdtemp makes a private (0700) folder: give the shipped files the usual modes, minus umask."""
-    mask = os.umask(0)
-    os.umask(mask)
-    folder.chmod(0o777 & ~mask)
-    for f in folder.iterdir():
-        f.chmod(0o666 & ~mask)
-
-
-def _jsonable(v: Any) -> Any:
-    if isinstance(v, (str, int, float, bool)) or v is None:
-        return v
-    if isinstance(v, (list, tuple)):
-        return [_jsonable(x) for x in v]
-    try:
-        return float(v)
-    except (TypeError, ValueError):
-        return str(v)
-
-
 # ----------------------------------------------------------------------------- load
 def read_index(folder: Path) -> dict:
     return read_index_file(Path(folder), INDEX_NAME, INDEX_FORMAT, INDEX_VERSION,
@@ -215,53 +167,12 @@ def read_index(folder: Path) -> dict:
                            versioned=f"weights in {folder} have")
 
 
-def read_index_file(folder: Path, name: str, fmt: str, version: int, required: tuple[str, ...], *,
-                    kind: str, label: str, model: str, versioned: str) -> dict:
-    """The JSON index ``name`` of a model folder, checked for format, version and ``required``
-    keys, with one-line errors: missing -> ``MissingWeightsError`` (the product works without
-    the model), anything else -> ``FormatError`` naming the file. Files are verified separately.
-    ``versioned``: subject and verb of the version error ("weights in DIR have")."""
-    from ..predict import MissingWeightsError
-
-    path = folder / name
-    if not path.is_file():
-        raise MissingWeightsError(f"{model} is not installed (no {name} in {folder})")
-    try:
-        index = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise FormatError(f"{label} {name} is corrupt ({_first_line(exc)})") from None
-    if not isinstance(index, dict) or index.get("format") != fmt:
-        raise FormatError(f"{path} is not a gid {kind} index")
-    if index.get("version") != version:
-        raise FormatError(f"{versioned} index version {index.get('version')}; this gid reads {version}")
-    for key in required:
-        if key not in index:
-            raise FormatError(f"{label} {name} is corrupt (no '{key}')")
-    return index
-
-
 def verify_weights(folder: Path) -> dict:
     """Check every listed file's presence, size and SHA-256; returns the index."""
     folder = Path(folder)
     index = read_index(folder)
     verify_listing(folder, index["files"], "weights file")
     return index
-
-
-def verify_listing(folder: Path, entries: list, label: str) -> None:
-    """Each ``{"name", "bytes", "sha256"}`` entry is present in ``folder`` with that size and hash,
-    else a one-line ``FormatError`` that says which file ("``label`` NAME is truncated ...")."""
-    for entry in entries:
-        name = entry["name"]
-        path = Path(folder) / name
-        if not path.is_file():
-            raise FormatError(f"{label} {name} is missing from {folder}")
-        size = path.stat().st_size
-        if size != entry["bytes"]:
-            what = "truncated" if size < entry["bytes"] else "corrupt"
-            raise FormatError(f"{label} {name} is {what} ({size} bytes, expected {entry['bytes']})")
-        if sha256_file(path) != entry["sha256"]:
-            raise FormatError(f"{label} {name} is corrupt (checksum mismatch)")
 
 
 def load_weights(folder: Path, device: str = "cpu"):
@@ -276,7 +187,7 @@ def load_weights(folder: Path, device: str = "cpu"):
     try:
         config = PriorConfig.from_dict(index["config"])
     except (TypeError, ValueError) as exc:
-        raise FormatError(f"weights file {INDEX_NAME} has an unreadable config ({_first_line(exc)})") from None
+        raise FormatError(f"weights file {INDEX_NAME} has an unreadable config ({first_line(exc)})") from None
     vae, denoiser = build_models(config, coordinated=index.get("denoiser_kind", "frequency_coordinated") != "base")
     comps = index["components"]
     for module, key in ((vae, "vae"), (denoiser, "denoiser")):
@@ -287,13 +198,13 @@ def load_weights(folder: Path, device: str = "cpu"):
         except RuntimeError as exc:
             raise FormatError(
                 f"weights file {names[0]} does not match the model config in {INDEX_NAME} "
-                f"({_first_line(exc)[:160]})"
+                f"({first_line(exc)[:160]})"
             ) from None
     normalizer = FrequencyNormalizer.load(folder / comps["normalization"])
     sched = make_scheduler()
     try:
         sched = sched.from_config({**dict(sched.config), **index.get("scheduler", {})})
     except (TypeError, ValueError) as exc:
-        raise FormatError(f"weights file {INDEX_NAME} has an unreadable scheduler ({_first_line(exc)})") from None
+        raise FormatError(f"weights file {INDEX_NAME} has an unreadable scheduler ({first_line(exc)})") from None
     pipe = MotionPriorPipeline(vae, denoiser, sched, normalizer, config, latent_scale=index["latent_scale"])
     return pipe.to(device)

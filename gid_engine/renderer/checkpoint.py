@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import FormatError, GidError
-from ..motion_prior.weights import sha256_file
+from ..model_folder import sha256_file
 
 WEIGHTS_DIR = Path(__file__).resolve().parents[1] / "assets" / "renderer"
 WEIGHTS_NAME = "renderer.safetensors"
@@ -32,7 +32,7 @@ def read_index(folder: Path) -> dict[str, Any]:
         raise MissingRendererError(f"the neural renderer is not installed (no {index}); use --renderer splat")
     try:
         doc = json.loads(index.read_text())
-        doc["config"], doc["files"]  # noqa: B018 - both must be there
+        doc["config"], doc["files"]
     except (ValueError, KeyError, TypeError):
         raise FormatError(f"{index} is corrupt; reinstall gid or re-export the renderer") from None
     return doc

@@ -27,7 +27,7 @@ def load_used_weights(net: nn.Module, path: str) -> None:
     these layers (~1 MB instead of 18 MB, e.g. to carry to a GPU machine) loads the same features."""
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - OSError, EOFError, pickle's and torch's errors
+    except Exception as exc:
         raise GidError(f"cannot read the EfficientNet-Lite0 weights {path}: {exc}") from None
     wanted = {k: v for k, v in net.state_dict().items() if k.startswith(USED_PREFIXES)}
     missing = [k for k in wanted if k not in state]

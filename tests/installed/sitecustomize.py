@@ -73,7 +73,7 @@ class InstalledExtensionAlias(importlib.abc.MetaPathFinder, importlib.abc.Loader
         # The import system has just set module.__spec__ to the alias spec: give back its own.
         module.__spec__ = self._own_specs.pop(self._alias_name(module.__name__), module.__spec__)
 
-    def get_code(self, fullname: str):  # noqa: ANN201 - what runpy (python -m gid.X) asks for
+    def get_code(self, fullname: str):
         real = importlib.util.find_spec(self._real_name(fullname))
         return real.loader.get_code(real.name)  # type: ignore[union-attr]
 

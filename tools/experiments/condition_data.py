@@ -3,7 +3,10 @@
     python tools/experiments/condition_static_flow.py A 1500 400   # and B
 
 Latents (shipped VAE), images and learned static-flow fields of the first N training pairs."""
-import sys, time, numpy as np, torch
+import sys
+import time
+import numpy as np
+import torch
 from gid.gid_engine.motion_prior.weights import load_weights
 from gid.gid_engine.predict import WEIGHTS_DIR
 from gid.gid_engine.motion_prior.static_flow import load_static_flow

@@ -1,8 +1,13 @@
 """Scratch experiment (not shipped): does a stronger image condition make the denoiser learn *where*
 things move? Same data, same steps; A = the shipped condition (learned 8-ch conv of the image),
 B = A + the learned static-flow field M and |M| at latent size (3 more channels)."""
-import dataclasses, sys, time, json
-import numpy as np, torch, torch.nn.functional as F
+import dataclasses
+import sys
+import time
+import json
+import numpy as np
+import torch
+import torch.nn.functional as F
 from diffusers import DDIMScheduler
 from gid.gid_engine.motion_prior.weights import load_weights
 from gid.gid_engine.predict import WEIGHTS_DIR

@@ -2,8 +2,10 @@
 SDEdit from a volume built from the learned static-flow field, with a hand-set gain (argv[6]; the shipped
 code instead matches the Eulerian baseline's motion energy). Logs: docs/runs/2026-12-03-cpu/eulerian_start_gain*.log.
 Usage: python tools/experiments/eulerian_start_gain.py 0.5,0.8 25 8 5 out.json 2"""
-import json, sys
-import numpy as np, torch
+import json
+import sys
+import numpy as np
+import torch
 from diffusers import DDIMScheduler
 from gid.gid_engine.motion_prior.weights import load_weights
 from gid.gid_engine.predict import WEIGHTS_DIR

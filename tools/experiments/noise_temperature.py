@@ -2,8 +2,11 @@
 (temperature tau < 1). Result: the amplitude collapses (tau 0.7: 0.01-0.03 of the reference), so a
 cooler start is no way to make draws agree on where things move. Log: docs/runs/2026-12-03-cpu/noise_temperature.log.
 Usage: python tools/experiments/noise_temperature.py 1.0,0.7,0.5 25 8 5 out.json"""
-import json, sys, time
-import numpy as np, torch
+import json
+import sys
+import time
+import numpy as np
+import torch
 from gid.gid_engine.motion_prior.weights import load_weights
 from gid.gid_engine.predict import WEIGHTS_DIR
 from gid.gid_engine.motion_prior.data import real_pairs, synthetic_pair

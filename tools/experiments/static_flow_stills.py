@@ -5,7 +5,9 @@ the same command and step count (2,738 steps, 1,000 pairs, batch 8, lr 1e-3; the
 scored here as the baseline is in `gid eval prior` on the held-out stills of v1 (n=32), of v2 (n=64)
 and on the held-out real clip. Result in docs/runs/2026-12-03-cpu/static_flow_v2_eval.json.
 Usage: python tools/experiments/static_flow_stills.py NAME=WEIGHTS_DIR [NAME=WEIGHTS_DIR ...]"""
-import sys, json, numpy as np
+import sys
+import json
+import numpy as np
 from pathlib import Path
 from gid.gid_engine.motion_prior.data import real_pairs, synthetic_pair
 from gid.gid_engine.motion_prior.evaluate import magnitude_map, pair_metrics, dominant_bin

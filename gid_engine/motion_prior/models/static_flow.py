@@ -31,7 +31,8 @@ class StaticFlowNet(nn.Module):
     def __init__(self, width: int = 32) -> None:
         super().__init__()
         self.width = w = width
-        self.enc = nn.ModuleList([_block(3, w, 2), _block(w, 2 * w, 2), _block(2 * w, 4 * w, 2), _block(4 * w, 4 * w, 2)])
+        self.enc = nn.ModuleList([_block(3, w, 2), _block(w, 2 * w, 2), _block(2 * w, 4 * w, 2),
+                                  _block(4 * w, 4 * w, 2)])
         self.dec = nn.ModuleList([_block(8 * w, 2 * w), _block(4 * w, w), _block(2 * w, w)])
         self.head = nn.Conv2d(w, 2, 3, 1, 1)
 
