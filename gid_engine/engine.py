@@ -92,7 +92,7 @@ class Engine:
         _check_prediction(seed, steps, init_strength)
         job = arguments.job(job)
         return predict_motion(as_image(image), seed=seed, steps=steps, device=self.device,
-                              backend=self.backend, job=job, init_strength=init_strength)
+                              backend=self.backend, job=job, init_strength=init_strength, log=self.log)
 
     # ------------------------------------------------------------------ frames
     def frame_renderer(self, renderer: Optional[str] = None):
@@ -160,7 +160,7 @@ class Engine:
             check_render_budget(MotionShape(k, width, height), image.width, image.height)
 
         volume = predict_motion(image, seed=seed, steps=steps, device=self.device, backend=self.backend, job=job,
-                                init_strength=init_strength, before_sampling=render_fits)
+                                init_strength=init_strength, before_sampling=render_fits, log=self.log)
         seconds["predict"] = time.perf_counter() - t0
         t1 = time.perf_counter()
         result = render_to_dir(image, volume, out, options, fmt=fmt, preview=preview if fmt in ("png", "exr") else None,

@@ -235,9 +235,11 @@ def _onnx_pipeline(onnx_dir: Path, device: str, log: Optional[Callable[[str], No
     key = (str(onnx_dir.resolve()), device, st.st_mtime_ns, st.st_size)
     if _ONNX_CACHE.get("key") != key:
         _ONNX_CACHE.clear()
-        _ONNX_CACHE["pipe"] = OnnxPriorPipeline.load(onnx_dir, device=device, log=log)
+        _ONNX_CACHE["pipe"] = OnnxPriorPipeline.load(onnx_dir, device=device)
         _ONNX_CACHE["key"] = key
-    return _ONNX_CACHE["pipe"]
+    pipe = _ONNX_CACHE["pipe"]
+    pipe.use_log(log)  # the cache is keyed without the logger: every caller hears the fallback
+    return pipe
 
 
 def _display_rgb(image: LoadedImage):

@@ -193,6 +193,7 @@ class OnnxPriorPipeline:
                  log: Optional[Callable[[str], None]] = None) -> None:
         self.folder = Path(folder)
         self.index = index
+        self.load_messages: list[str] = []  # what opening the sessions said (provider fallbacks)
         cfg = index["config"]
         self.config = cfg
         self.name = str(cfg.get("name", "?"))
@@ -238,13 +239,21 @@ class OnnxPriorPipeline:
                 provider = info.provider
             if info.message and info.message not in messages:
                 messages.append(info.message)
-        if log is not None:
-            for m in messages:
-                log(m)
         try:
-            return cls(folder, index, sessions, provider, log)
+            pipe = cls(folder, index, sessions, provider, None)
         except (KeyError, TypeError, ValueError) as exc:
             raise FormatError(f"ONNX prior file {ONNX_INDEX_NAME} has an unreadable config ({exc})") from None
+        pipe.load_messages = messages
+        pipe.use_log(log)
+        return pipe
+
+    def use_log(self, log: Optional[Callable[[str], None]]) -> None:
+        """Report to ``log`` from now on, starting with what loading said (a GPU that fell back to
+        the CPU): a pipeline cached across calls tells each caller, not only the first."""
+        self._denoise.log = log
+        if log is not None:
+            for message in self.load_messages:
+                log(message)
 
     # ------------------------------------------------------------------ pieces
     def encode(self, image: np.ndarray) -> np.ndarray:
