@@ -39,7 +39,7 @@ blender-matrix: $(DEV)
 
 bench: $(DEV)
 	$(VENV)/bin/gid bench
-	$(PY) -m gid.addon.bench
+	$(PY) -m gid.gid_tools.blender_bench
 
 # Add-on typing against fake-bpy-module in its own venv (its stub `bpy` would shadow the real one).
 # Advisory, not part of `make test`: the stubs cannot see properties registered at run time.

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
 import os
 import sys
 import time
@@ -98,7 +99,7 @@ def _usable_streams() -> None:
                 pass
 
 
-def _out(text: str) -> None:
+def print_result(text: str) -> None:
     """Print a command's result on stdout; a full or closed stdout is a one-line error."""
     try:
         print(text)
@@ -182,7 +183,7 @@ def _depth(text: str) -> object:
     return int(text) if text in ("8", "16") else text
 
 
-def _say(text: str) -> None:
+def say(text: str) -> None:
     print(text, file=sys.stderr)
 
 
@@ -215,7 +216,7 @@ def cmd_extract(args: argparse.Namespace) -> None:
         close()
     save_spectral_volume(sv, out, overwrite=args.overwrite)
     peak = float(sv.mean_magnitude().max())
-    _say(f"wrote {out}: {sv.width}x{sv.height}, K={sv.K}, {sv.fps:g} fps x {sv.num_frames} frames "
+    say(f"wrote {out}: {sv.width}x{sv.height}, K={sv.K}, {sv.fps:g} fps x {sv.num_frames} frames "
          f"from {sv.source} in {time.perf_counter() - t0:.1f}s (largest mean displacement {peak:.2f} px)")
 
 
@@ -227,11 +228,11 @@ def cmd_render(args: argparse.Namespace) -> None:
     try:
         result = render_to_dir(args.image, args.motion, args.output, _render_options(args), fmt=args.format,
                                depth=args.depth, prefix=args.prefix, preview=args.preview,
-                               overwrite=args.overwrite, job=job, log=_say)
+                               overwrite=args.overwrite, job=job, log=say)
     finally:
         close()
     dt = time.perf_counter() - t0
-    _say(f"wrote {result.frames} frames to {args.output} ({result.provider}, {dt:.1f}s, "
+    say(f"wrote {result.frames} frames to {args.output} ({result.provider}, {dt:.1f}s, "
          f"{result.frames / max(dt, 1e-9):.1f} frames/s)")
 
 
@@ -249,7 +250,7 @@ def cmd_displace(args: argparse.Namespace) -> None:
                                 prefix=args.prefix, overwrite=args.overwrite, job=job, source_image=args.image)
     finally:
         close()
-    _say(f"wrote {len(files)} files to {args.output}")
+    say(f"wrote {len(files)} files to {args.output}")
 
 
 def cmd_info(args: argparse.Namespace) -> None:
@@ -261,27 +262,7 @@ def cmd_info(args: argparse.Namespace) -> None:
     meta = sv.metadata()
     meta["peak_coefficient_px"] = float(abs(sv.complex_coeffs()).max())
     meta["mean_displacement_px"] = float(sv.mean_magnitude().mean())
-    _out(json.dumps(meta, indent=2))
-
-
-def cmd_bench(args: argparse.Namespace) -> None:
-    from .bench import run_bench
-
-    if args.gpu:
-        import json as _json
-
-        from .bench import format_table, machine_description
-        from .bench_gpu import bench_gpu, gpu_name
-
-        rows = bench_gpu(repeats=2 if args.quick else 5, prior=not args.no_prior)
-        _say(f"gid bench --gpu — {gpu_name()}; host {machine_description()}")
-        _out(format_table(rows))
-        if args.json:
-            Path(args.json).write_text(_json.dumps({"machine": gpu_name(), "host": machine_description(),
-                                                    "rows": rows}, indent=2))
-        return
-    run_bench(quick=args.quick, json_path=args.json, backends=args.backends, prior=not args.no_prior,
-              paper_steps=args.paper_steps)
+    print_result(json.dumps(meta, indent=2))
 
 
 def cmd_export_onnx(args: argparse.Namespace) -> None:
@@ -290,7 +271,7 @@ def cmd_export_onnx(args: argparse.Namespace) -> None:
         from .predict import WEIGHTS_DIR
 
         export_prior_from_weights(Path(args.weights) if args.weights else WEIGHTS_DIR,
-                                  Path(args.output) if args.output else DEFAULT_ONNX_DIR, log=_say)
+                                  Path(args.output) if args.output else DEFAULT_ONNX_DIR, log=say)
         return
     if args.neural:
         from .renderer.checkpoint import WEIGHTS_DIR as RENDERER_DIR
@@ -298,7 +279,7 @@ def cmd_export_onnx(args: argparse.Namespace) -> None:
 
         folder = Path(args.weights) if args.weights else RENDERER_DIR
         for path in export_renderer_onnx(folder, out=Path(args.output) if args.output else None):
-            _say(f"wrote {path}")
+            say(f"wrote {path}")
         return
     if args.weights:
         raise InputError("--weights goes with --prior or --neural (the splat renderer has no weights)")
@@ -307,24 +288,7 @@ def cmd_export_onnx(args: argparse.Namespace) -> None:
 
     target = Path(args.output) if args.output else asset_path(SPLAT_ONNX)
     export_splat_onnx(target)
-    _say(f"wrote {target}")
-
-
-def cmd_demo(args: argparse.Namespace) -> None:
-    from .demo import run_demo
-
-    run_demo(Path(args.output), overwrite=args.overwrite, log=_say)
-
-
-def cmd_build_extension(args: argparse.Namespace) -> None:
-    from .packaging import DEFAULT_CACHE, SOURCE_ROOT, build_extension, human_size
-
-    built = build_extension(args.output, source=args.source or SOURCE_ROOT, platforms=args.platform,
-                            wheels=not args.no_wheels, cache=args.wheels_cache or DEFAULT_CACHE,
-                            offline=args.offline, gpu=args.gpu, log=_say)
-    for z in built:
-        extra = f", {len(z.wheels)} wheels" if z.platform else ", no wheels"
-        _out(f"{z.path}\t{z.size} bytes ({human_size(z.size)}{extra})")
+    say(f"wrote {target}")
 
 
 def cmd_train(args: argparse.Namespace) -> None:
@@ -345,8 +309,8 @@ def cmd_train(args: argparse.Namespace) -> None:
                               init_from=Path(args.init_from) if args.init_from else None,
                               static_flow=Path(args.static_flow) if args.static_flow else None,
                               real=tuple(args.real or ()), real_fraction=args.real_weight,
-                              stills=args.stills), log=_say)
-    _say(f"{summary['stage']}: loss {summary['first_loss']} -> {summary['last_loss']} in {summary['seconds']}s")
+                              stills=args.stills), log=say)
+    say(f"{summary['stage']}: loss {summary['first_loss']} -> {summary['last_loss']} in {summary['seconds']}s")
 
 
 def _train_static_flow(args: argparse.Namespace) -> None:
@@ -358,8 +322,8 @@ def _train_static_flow(args: argparse.Namespace) -> None:
     summary = train_static_flow(StaticFlowTrainArgs(
         steps=args.steps, out=Path(args.out), pairs=args.pairs, batch=args.batch or 8, lr=args.lr or 1e-3,
         data_seed=args.data_seed, workers=args.workers, time_budget=args.time_budget, resume=args.resume,
-        export=export, threads=args.threads, ckpt_every=args.ckpt_every, stills=args.stills), log=_say)
-    _say(f"static-flow: L1 {summary['first_loss']:.4f} -> {summary['last_loss']:.4f} px in {summary['seconds']}s")
+        export=export, threads=args.threads, ckpt_every=args.ckpt_every, stills=args.stills), log=say)
+    say(f"static-flow: L1 {summary['first_loss']:.4f} -> {summary['last_loss']:.4f} px in {summary['seconds']}s")
 
 
 def _train_render(args: argparse.Namespace) -> None:
@@ -377,14 +341,14 @@ def _train_render(args: argparse.Namespace) -> None:
         data_seed=args.data_seed, pairs=args.pairs, real=real, ckpt_every=args.ckpt_every,
         log_every=args.log_every, threads=args.threads, export=export, workers=args.workers,
         time_budget=args.time_budget, same_still=args.same_still, real_weight=args.real_weight, stills=args.stills,
-        extracted_flow=args.extracted_flow, init_from=Path(args.init_from) if args.init_from else None), log=_say)
-    _say(f"render: loss {summary['first_loss']:.5f} -> {summary['last_loss']:.5f} in {summary['seconds']}s")
+        extracted_flow=args.extracted_flow, init_from=Path(args.init_from) if args.init_from else None), log=say)
+    say(f"render: loss {summary['first_loss']:.5f} -> {summary['last_loss']:.5f} in {summary['seconds']}s")
 
 
 def cmd_animate(args: argparse.Namespace) -> None:
     from .engine import Engine
 
-    engine = Engine(device=args.device, backend=args.backend, renderer=args.renderer, log=_say)
+    engine = Engine(device=args.device, backend=args.backend, renderer=args.renderer, log=say)
     job, close = progress_job()
     try:
         result = engine.animate(args.image, args.output, seed=args.seed, steps=args.steps, frames=args.frames,
@@ -394,7 +358,7 @@ def cmd_animate(args: argparse.Namespace) -> None:
     finally:
         close()
     s = result.seconds
-    _say(f"wrote {result.frames} frames to {result.out_dir} (+ {result.motion_file.name}): prediction "
+    say(f"wrote {result.frames} frames to {result.out_dir} (+ {result.motion_file.name}): prediction "
          f"{s['predict']:.1f}s, rendering {s['render']:.1f}s, total {s['total']:.1f}s")
 
 
@@ -413,7 +377,7 @@ def cmd_predict(args: argparse.Namespace) -> None:
     try:
         sv = predict_motion(image, seed=args.seed, steps=args.steps, device=args.device,
                             weights_dir=Path(args.weights) if args.weights else WEIGHTS_DIR, job=job,
-                            backend=args.backend, log=_say, init_strength=args.init_strength)
+                            backend=args.backend, log=say, init_strength=args.init_strength)
     finally:
         close()
     dt = time.perf_counter() - t0
@@ -422,7 +386,7 @@ def cmd_predict(args: argparse.Namespace) -> None:
 
     start, n = sv.extra.get("init_strength"), sv.extra.get("steps")
     steps = f"{n} steps" + (f" from the Eulerian start ({steps_run(n, start)} run)" if start else "")
-    _say(f"wrote {out}: {sv.width}x{sv.height}, K={sv.K}, {sv.fps:g} fps x {sv.num_frames} frames, "
+    say(f"wrote {out}: {sv.width}x{sv.height}, K={sv.K}, {sv.fps:g} fps x {sv.num_frames} frames, "
          f"seed {args.seed}, {steps} ({sv.extra.get('backend', 'torch')}) in {dt:.1f}s "
          f"(largest mean displacement {float(sv.mean_magnitude().max()):.2f} px)")
 
@@ -435,7 +399,7 @@ def cmd_eval(args: argparse.Namespace) -> None:
         real = tuple(args.real) if args.real is not None else RenderEvalArgs().real
         run_render_eval(RenderEvalArgs(weights=Path(args.weights) if args.weights else RENDERER_DIR,
                                        n=args.n if args.n is not None else 32, seed=args.seed, real=real,
-                                       json_path=args.json, stills=args.stills), log=_say)
+                                       json_path=args.json, stills=args.stills), log=say)
         return
     from .motion_prior.evaluate import HELD_OUT_REAL, EvalArgs, run_eval
     from .predict import WEIGHTS_DIR
@@ -446,7 +410,7 @@ def cmd_eval(args: argparse.Namespace) -> None:
                       real_pairs=args.real_pairs, seam=args.seam,
                       seam_steps=args.seam_steps, json_path=args.json, device=args.device,
                       guidance=args.guidance, repeats=args.repeats, init_strength=args.init_strength,
-                      stills=args.stills, static_flow=Path(args.static_flow) if args.static_flow else None), log=_say)
+                      stills=args.stills, static_flow=Path(args.static_flow) if args.static_flow else None), log=say)
 
 
 # --------------------------------------------------------------------------------- parser
@@ -474,12 +438,12 @@ class _Parser(argparse.ArgumentParser):
 # Modules that add commands of their own (``add_commands(subparsers)``): tooling that builds on the
 # engine and its CLI, so the CLI names them instead of importing them. One that is not installed
 # adds nothing.
-COMMAND_MODULES = ("selftest",)
+COMMAND_MODULES = ("..gid_tools.selftest", "..gid_tools.bench_command", "..gid_tools.demo", "..gid_tools.packaging")
 
 
 def _add_module_commands(sub: argparse._SubParsersAction) -> None:
     for name in COMMAND_MODULES:
-        qualified = f"{__package__}.{name}"
+        qualified = importlib.util.resolve_name(name, __package__)
         try:
             module = importlib.import_module(qualified)
         except ModuleNotFoundError as exc:
@@ -542,17 +506,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("motion")
     p.set_defaults(func=cmd_info)
 
-    p = sub.add_parser("bench", help="measure extraction and rendering speed")
-    p.add_argument("--quick", action="store_true", help="fewer repetitions")
-    p.add_argument("--json", default=None, help="also write the results as JSON")
-    p.add_argument("--backends", nargs="+", default=["onnx", "torch"], choices=["onnx", "torch"])
-    p.add_argument("--no-prior", action="store_true", help="skip the learned-prior prediction rows (minutes)")
-    p.add_argument("--paper-steps", action="store_true", help="also time the prior at the paper's 250 DDIM steps "
-                   "(CPU rows only; minutes per backend on 2 cores)")
-    p.add_argument("--gpu", action="store_true", help="the GPU rows instead (torch CUDA): prior latency, neural "
-                   "renderer fps per frame and batched, animate end to end")
-    p.set_defaults(func=cmd_bench)
-
     p = sub.add_parser("export-onnx", help="re-export the shipped ONNX graphs from torch: the splat renderer "
                                            "(default), the neural renderer (--neural) or the motion prior (--prior)")
     p.add_argument("-o", "--output", default=None,
@@ -564,25 +517,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--weights", default=None,
                    help="with --prior or --neural: the weights folder (default: the shipped one)")
     p.set_defaults(func=cmd_export_onnx)
-
-    p = sub.add_parser("demo", help="the README's main job on the shipped sample")
-    p.add_argument("-o", "--output", default="out/demo")
-    p.add_argument("--overwrite", action="store_true")
-    p.set_defaults(func=cmd_demo)
-
-    p = sub.add_parser("build-extension", help="build the Blender extension zip(s) with their wheels")
-    p.add_argument("-o", "--output", default="dist", help="output folder (default dist/)")
-    p.add_argument("--platform", nargs="+", default=None, metavar="PLATFORM",
-                   help="one zip per platform: linux-x64 windows-x64 macos-arm64 (the default: all three; "
-                        "no macos-x64, onnxruntime has no such wheel after 1.23.2)")
-    p.add_argument("--no-wheels", action="store_true",
-                   help="one zip without wheels or platforms (the Python env provides the packages)")
-    p.add_argument("--wheels-cache", default=None, help="wheel cache folder (default ~/.cache/gid/wheels)")
-    p.add_argument("--offline", action="store_true", help="use only cached wheels, never run pip")
-    p.add_argument("--gpu", action="store_true",
-                   help="bundle onnxruntime-gpu (CUDA) instead of onnxruntime on linux-x64/windows-x64")
-    p.add_argument("--source", default=None, help="extension source folder (default: this checkout)")
-    p.set_defaults(func=cmd_build_extension)
 
     p = sub.add_parser("train", help="train the motion prior (stages vae, unet, freq-attn), the neural renderer, "
                        "or the learned Eulerian baseline of gid eval (static-flow)")

@@ -1,11 +1,12 @@
 """The import graph reads like the architecture, and stays that way.
 
-Over every module of ``gid_engine``, ``exporters`` and ``addon`` (imports inside functions count:
+Over every module of ``gid_engine``, ``exporters``, ``addon`` and ``gid_tools`` (imports inside functions count:
 a lazy import is still a dependency):
 
 * no import cycles;
-* one direction: ``exporters`` is a leaf (it imports neither the engine nor the add-on), and the
-  engine never imports the add-on (only the add-on imports bpy);
+* one direction: ``exporters`` is a leaf (it imports neither the engine nor the add-on), the
+  engine never imports the add-on (only the add-on imports bpy), and nothing that ships imports
+  the tooling (``gid_tools`` builds on the rest and stays out of the extension);
 * no reaching into another module's private names: neither ``from m import _name`` nor
   ``m._name`` on an imported module.
 """
@@ -18,7 +19,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-PACKAGES = ("gid_engine", "exporters", "addon")
+PACKAGES = ("gid_engine", "exporters", "addon", "gid_tools")
 
 
 def _modules() -> dict[str, Path]:
@@ -133,7 +134,8 @@ def test_the_checker_finds_a_cycle():
 
 
 @pytest.mark.parametrize("lower, upper", [("exporters", "gid_engine"), ("exporters", "addon"),
-                                          ("gid_engine", "addon")])
+                                          ("gid_engine", "addon"), ("exporters", "gid_tools"),
+                                          ("gid_engine", "gid_tools"), ("addon", "gid_tools")])
 def test_dependencies_point_one_way(lower, upper):
     wrong = sorted(f"{m} -> {t}" for m, ts in EDGES.items() if m.startswith(lower + ".") or m == lower
                    for t in ts if t == upper or t.startswith(upper + "."))

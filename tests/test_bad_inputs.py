@@ -1,6 +1,6 @@
 """Bad inputs and faults lose nothing (issue 9): every case of ``gid selftest``, as a test.
 
-The cases live in ``gid_engine/selftest.py`` (input, expected behaviour, how to build and run
+The cases live in ``gid_tools/selftest.py`` (input, expected behaviour, how to build and run
 it); the table ``gid selftest --markdown`` prints and these tests judge the same ``CASES`` with
 the same ``run_case``, so they cannot disagree.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from gid.gid_engine import cli
-from gid.gid_engine.selftest import CASES, run_case
+from gid.gid_tools.selftest import CASES, run_case
 
 
 def test_the_corpus_has_at_least_25_distinct_cases():
@@ -40,7 +40,7 @@ def test_a_failing_case_fails_the_command(monkeypatch, capsys):
     """A case whose expectation is not met shows FAIL with the reason, and the command exits non-zero."""
     from dataclasses import replace
 
-    from gid.gid_engine import selftest
+    from gid.gid_tools import selftest
 
     wrong = replace(next(c for c in CASES if c.id == "image-empty"), code=0)
     monkeypatch.setattr(selftest, "CASES", [wrong])

@@ -7,7 +7,7 @@ import pytest
 
 pytest.importorskip("torch")
 
-import gid.gid_engine.bench_gpu as bench_gpu
+import gid.gid_tools.bench_gpu as bench_gpu
 
 
 def test_gpu_bench_rows_run_on_the_cpu(monkeypatch):

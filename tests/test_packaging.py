@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from gid.gid_engine import __version__
-from gid.gid_engine import packaging as pk
+from gid.gid_tools import packaging as pk
 from gid.gid_engine.cli import main
 from gid.gid_engine.errors import InputError
 

@@ -279,7 +279,7 @@ def test_loop_correction_is_the_minimal_one():
 def test_bench_times_the_paper_step_count_when_asked(monkeypatch):
     """`gid bench --paper-steps` adds a row at the paper's step count (250; 2 here to stay fast) that
     really ran that many steps, after the rows it always has."""
-    import gid.gid_engine.bench as bench
+    import gid.gid_tools.bench as bench
 
     monkeypatch.setattr(bench, "PAPER_STEPS", 2)
     rows = bench.bench_prior(("onnx",), repeats=1, steps=1, paper_steps=True)

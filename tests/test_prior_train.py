@@ -97,7 +97,7 @@ def test_real_clips_join_the_training_pairs(tmp_path):
     """``--real``: the cached pairs drawn from a real clip are its start frame (or its mirror) with
     the motion `extract` finds in it; the key of the cache names the clip; the held-out evaluation
     clip is refused by content, whatever its name."""
-    from gid.gid_engine.bench import synthetic_clip
+    from gid.gid_tools.bench import synthetic_clip
     from gid.gid_engine.motion_prior.data import real_pairs
     from gid.gid_engine.motion_prior.evaluate import HELD_OUT_REAL
     from gid.gid_engine.motion_prior.models import get_config
@@ -281,7 +281,7 @@ def test_cli_predict_and_eval(weights, tmp_path, capsys):
     oracle = res["datasets"]["synthetic (eval split)"]["methods"]["static flow (oracle)"]
     assert oracle["magnitude_corr"] > 0.5
     # --n 0: the real clips alone (seed sweeps on the held-out clip); nothing at all is an error
-    from gid.gid_engine.bench import synthetic_clip
+    from gid.gid_tools.bench import synthetic_clip
 
     clip = synthetic_clip(tmp_path / "sway.avi", width=512, height=320)
     assert main(["eval", "--weights", str(weights), "--n", "0", "--real", str(clip), "--steps", "2",

@@ -84,7 +84,7 @@ def test_displacement_frames_forward_and_backward(splatter):
 
 def test_proxy_splat_matches_full_splat_for_large_outputs(splatter):
     """Output 4x the motion's size: auto switches to the proxy path, and the frames agree."""
-    from gid.gid_engine.bench import smooth_volume
+    from gid.gid_tools.bench import smooth_volume
     from gid.gid_engine.render import proxy_size
 
     sv = smooth_volume(64, 36, seed=3).scaled(0.15)

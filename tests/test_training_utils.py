@@ -86,7 +86,7 @@ def test_parallel_pairs_match_the_serial_ones():
 def test_mixed_real_pairs_are_made_in_the_parent_and_land_at_their_indices(tmp_path):
     """With --real the parent makes the real indices and the workers only the synthetic ones (no
     copy of the clips' pairs per worker): every index still holds what the dataset serves there."""
-    from gid.gid_engine.bench import synthetic_clip
+    from gid.gid_tools.bench import synthetic_clip
     from gid.gid_engine.motion_prior.data import MotionPairDataset, real_pairs
     from gid.gid_engine.motion_prior.data.dataset import real_pick
 

@@ -179,7 +179,7 @@ def run_leg(leg: Leg, zip_path: Path, platform_zips: dict[str, Path], log, pytes
 def build_zips(out: Path, log) -> tuple[Path, dict[str, Path]]:
     """The zip of every platform gid builds: this machine's is installed, the others' manifests are
     checked against each Blender's own wheel selection (``tests/test_installed_extension.py``)."""
-    from gid.gid_engine.packaging import SUPPORTED_PLATFORMS, build_extension, host_platform
+    from gid.gid_tools.packaging import SUPPORTED_PLATFORMS, build_extension, host_platform
 
     zips = {b.platform: b.path for b in build_extension(out, platforms=SUPPORTED_PLATFORMS, log=log)}
     return zips[host_platform()], zips

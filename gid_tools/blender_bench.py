@@ -1,6 +1,6 @@
 """Benchmark: bake a 150-frame 1920x1080 loop into Blender (time and peak memory).
 
-Run with the real ``bpy`` module: ``python -m gid.addon.bench``. The motion is a seeded, smooth
+Run with the real ``bpy`` module: ``python -m gid.gid_tools.blender_bench``. The motion is a seeded, smooth
 256x144 spectral volume (what the learned prior predicts at model resolution) saved next to the
 .blend, so the figure covers what an artist waits for after prediction: render, encode, write and
 load the sequence into Blender with a texture node, through the add-on's own operator.
@@ -20,10 +20,10 @@ import bpy
 import numpy as np
 
 from ..exporters.opencv import cv2
-from ..gid_engine.bench import machine_description, smooth_volume
+from .bench import machine_description, smooth_volume
 from ..gid_engine.sv_file import save_spectral_volume
-from . import props
-from .demo import empty_file_with_gid
+from ..addon import props
+from ..addon.demo import empty_file_with_gid
 
 GOAL_SECONDS = 30.0
 GOAL_PEAK_GIB = 2.0
@@ -55,7 +55,7 @@ def bake_benchmark(width: int = 1920, height: int = 1080, frames: int = 150) -> 
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m gid.addon.bench", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m gid.gid_tools.blender_bench", description=__doc__.splitlines()[0])
     parser.add_argument("--json", default=None)
     parser.add_argument("--size", default="1920x1080")
     parser.add_argument("--frames", type=int, default=150)

@@ -39,7 +39,7 @@ from typing import Any, Callable, Iterator, Optional, Sequence
 
 import numpy as np
 
-from .repo_data import TREE_CLIP
+from ..gid_engine.repo_data import TREE_CLIP
 
 EXIT_OK, EXIT_USER_ERROR, EXIT_CANCELLED = 0, 2, 130
 _ERROR = r"^gid: error: "
@@ -162,7 +162,7 @@ class Sandbox:
         return p
 
     def motion_volume(self, w: int = 24, h: int = 16):
-        from .spectral_volume import SpectralVolume
+        from ..gid_engine.spectral_volume import SpectralVolume
 
         decay = np.exp(-0.5 * np.arange(16, dtype=np.float32))[:, None, None, None]
         coeffs = (self._rng.normal(size=(16, 4, h, w)) * 0.6 * decay).astype(np.float32)
@@ -170,7 +170,7 @@ class Sandbox:
         return SpectralVolume(coeffs, fps=30.0, num_frames=150, source="selftest")
 
     def motion(self, name: str = "motion.gidsv", w: int = 24, h: int = 16) -> Path:
-        from .sv_file import save_spectral_volume
+        from ..gid_engine.sv_file import save_spectral_volume
 
         return save_spectral_volume(self.motion_volume(w, h), self.inside(self.path(name)))
 
@@ -232,7 +232,7 @@ class Sandbox:
     # ---- engine calls
     def cli(self, *args: str) -> Observed:
         """``gid ARGS`` in this process, exactly as the command line runs it."""
-        from .cli import main
+        from ..gid_engine.cli import main
 
         def run() -> int:
             try:
@@ -265,7 +265,7 @@ class Sandbox:
 
 def _as_cli(run: Callable[[], int]) -> int:
     """The mapping ``cli.main`` applies, for engine calls made directly."""
-    from .cli import run_reporting
+    from ..gid_engine.cli import run_reporting
 
     return run_reporting(run)
 
@@ -573,7 +573,7 @@ def _video_variable_rate(sb: Sandbox) -> None:
     shutil.copyfile(TREE_CLIP, clip)
     obs = _extract(sb, clip)
     if obs.code == 0:
-        from .sv_file import load_spectral_volume
+        from ..gid_engine.sv_file import load_spectral_volume
 
         sv = load_spectral_volume(sb.path("motion.gidsv"))
         sb.check(sv.coeffs.shape == (16, 4, 12, 16), f"unexpected volume shape {sv.coeffs.shape}")
@@ -736,7 +736,7 @@ def _disk_full_motion_file(sb: Sandbox) -> None:
 
 def _cancelling_job(after: int, how: str):
     """A stand-in for ``cli.progress_job`` whose Job cancels (or gets Ctrl-C) after frame ``after``."""
-    from .progress import Job
+    from ..gid_engine.progress import Job
 
     def factory(enabled: bool = True):
         def progress(done: int, total: int, what: str) -> None:
@@ -752,7 +752,7 @@ def _cancelling_job(after: int, how: str):
 
 
 def _cancel(sb: Sandbox, how: str, *more: str) -> None:
-    from . import cli
+    from ..gid_engine import cli
 
     sb.user_files("out", ["notes.txt"])
     with _patched(cli, "progress_job", _cancelling_job(3, how)):
@@ -769,7 +769,7 @@ def _ctrl_c_after_3(sb: Sandbox) -> None:
 
 
 def _cancel_gif(sb: Sandbox) -> None:
-    from . import cli
+    from ..gid_engine import cli
 
     with _patched(cli, "progress_job", _cancelling_job(3, "cancel")):
         sb.cli("render", sb.still(), "--motion", sb.motion(), "-o", sb.path("new_folder"), "--frames", "8",
@@ -856,8 +856,8 @@ def _signal_after_3(sb: Sandbox, name: str) -> None:
     """A termination signal delivered while frames are staged, as ``kill`` or a closed terminal would."""
     import signal
 
-    from . import cli
-    from .progress import Job
+    from ..gid_engine import cli
+    from ..gid_engine.progress import Job
 
     def factory(enabled: bool = True):
         def progress(done: int, total: int, what: str) -> None:
@@ -945,34 +945,34 @@ def _disk_full_new_folder(sb: Sandbox) -> None:
 
 # ------------------------------------------------------------------------------------ engine API
 def _api_fractional_frames(sb: Sandbox) -> None:
-    from .render import Timing
+    from ..gid_engine.render import Timing
 
     sb.api(lambda: Timing(frames=2.5))
 
 
 def _api_threads_as_text(sb: Sandbox) -> None:
-    from .engine import Engine
+    from ..gid_engine.engine import Engine
 
     sb.api(lambda: Engine(threads="two"))
 
 
 def _api_job_as_text(sb: Sandbox) -> None:
-    from .engine import Engine
+    from ..gid_engine.engine import Engine
 
     still, motion = sb.still(), sb.motion()
     sb.api(lambda: list(Engine(renderer="splat").render_frames(still, motion, job="cancel")))
 
 
 def _api_timing_as_dict(sb: Sandbox) -> None:
-    from .engine import Engine
+    from ..gid_engine.engine import Engine
 
     still, motion = sb.still(), sb.motion()
     sb.api(lambda: list(Engine(renderer="splat").render_frames(still, motion, timing={"fps": 30})))
 
 
 def _api_motion_path(sb: Sandbox) -> None:
-    from .engine import Engine
-    from .render import Timing
+    from ..gid_engine.engine import Engine
+    from ..gid_engine.render import Timing
 
     still, motion = sb.still(), sb.motion()
     frames: list[np.ndarray] = []
@@ -1002,7 +1002,7 @@ def _gpu_fails(sb: Sandbox) -> None:
 
 
 def _splat_model(sb: Sandbox, corrupt: Callable[[bytes], bytes]) -> None:
-    from .runtime import SPLAT_ONNX, OnnxSplatter, asset_path
+    from ..gid_engine.runtime import SPLAT_ONNX, OnnxSplatter, asset_path
 
     model = sb.write(SPLAT_ONNX, corrupt(asset_path(SPLAT_ONNX).read_bytes()))
     sb.api(lambda: OnnxSplatter(device="cpu", model=model))
@@ -1023,7 +1023,7 @@ def _splat_corrupt(sb: Sandbox) -> None:
 
 def _prior_copy(sb: Sandbox) -> Path:
     """A private copy of the shipped ONNX motion prior (real copies, never links)."""
-    from .predict import WEIGHTS_DIR, onnx_dir_for
+    from ..gid_engine.predict import WEIGHTS_DIR, onnx_dir_for
 
     src = onnx_dir_for(WEIGHTS_DIR)
     dst = sb.inside(sb.path("prior_onnx"))
@@ -1035,7 +1035,7 @@ def _prior_copy(sb: Sandbox) -> Path:
 
 
 def _prior_damaged(sb: Sandbox, damage: Callable[[bytes], bytes]) -> None:
-    from .predict import WEIGHTS_DIR, onnx_dir_for
+    from ..gid_engine.predict import WEIGHTS_DIR, onnx_dir_for
 
     if not (onnx_dir_for(WEIGHTS_DIR) / "prior_onnx.json").is_file():
         sb.check(False, "the shipped ONNX motion prior is not installed")
@@ -1358,7 +1358,7 @@ def run_cases(ids: Optional[Sequence[str]] = None) -> list[Result]:
     chosen = CASES if not ids else [c for c in CASES if c.id in set(ids)]
     unknown = set(ids or ()) - {c.id for c in CASES}
     if unknown:
-        from .errors import InputError
+        from ..gid_engine.errors import InputError
 
         raise InputError(f"unknown selftest case(s): {', '.join(sorted(unknown))}")
     return [run_case(c) for c in chosen]

@@ -7,19 +7,20 @@ sequence + GIF preview) -> displacement maps for Blender's compositor.
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
-from .errors import InputError
-from .pipeline import RenderOptions, displace_to_dir, render_to_dir
-from .repo_data import TREE_CLIP, TREE_STILL
+from ..gid_engine.errors import InputError
+from ..gid_engine.pipeline import RenderOptions, displace_to_dir, render_to_dir
+from ..gid_engine.repo_data import TREE_CLIP, TREE_STILL
 
 
 
 def run_demo(out_dir: Path, overwrite: bool = False, log: Callable[[str], None] = print) -> dict[str, Path]:
-    from .extract import extract_motion
-    from .imaging import load_image
-    from .sv_file import save_spectral_volume
+    from ..gid_engine.extract import extract_motion
+    from ..gid_engine.imaging import load_image
+    from ..gid_engine.sv_file import save_spectral_volume
 
     clip, still = TREE_CLIP, TREE_STILL
     for p in (clip, still):
@@ -43,3 +44,18 @@ def run_demo(out_dir: Path, overwrite: bool = False, log: Callable[[str], None] 
                            overwrite=overwrite, source_image=str(still))
     log(f"    {len(disp)} files in {out_dir / 'displacement'}")
     return {"motion": motion_path, "loop": out_dir / "loop", "displacement": out_dir / "displacement"}
+
+
+# ----------------------------------------------------------------------------- gid demo
+def add_commands(sub: Any) -> None:
+    """``gid demo``: added to the CLI's subcommands (``cli.COMMAND_MODULES``)."""
+    p = sub.add_parser("demo", help="the README's main job on the shipped sample")
+    p.add_argument("-o", "--output", default="out/demo")
+    p.add_argument("--overwrite", action="store_true")
+    p.set_defaults(func=_command)
+
+
+def _command(args: argparse.Namespace) -> None:
+    from ..gid_engine.cli import say
+
+    run_demo(Path(args.output), overwrite=args.overwrite, log=say)

@@ -34,6 +34,7 @@ Wheels are downloaded with ``pip download`` into a persistent cache (default
 
 from __future__ import annotations
 
+import argparse
 import os
 import re
 import secrets
@@ -47,7 +48,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Optional, Sequence
 
-from .errors import InputError
+from ..gid_engine.errors import InputError
 
 MANIFEST = "blender_manifest.toml"
 SOURCE_ROOT = Path(__file__).resolve().parents[1]
@@ -108,7 +109,7 @@ NEVER_BUNDLED = ("numpy",)  # Blender ships numpy 1.26
 DEFAULT_EXCLUDES: tuple[str, ...] = (
     "__pycache__/", "*.pyc", "*.pyo", ".*",  # hidden: .git .venv .ci .pytest_cache .gitignore
     "/tests/", "/samples/", "/data/", "/checkpoints/", "/out/", "/dist/", "/build/", "/wheels/", "/requirements/",
-    "/tools/", "/docs/",
+    "/tools/", "/gid_tools/", "/docs/",
     "*.egg-info/", "/*.zip", "/Makefile", "/pyproject.toml", "/setup.py", "/setup.cfg",
 )
 
@@ -647,3 +648,32 @@ def build_extension(output: str | os.PathLike[str] = "dist", *, source: str | os
 
 def human_size(n: int) -> str:
     return f"{n / 2**20:.1f} MiB" if n >= 2**20 else f"{n / 1024:.1f} KiB"
+
+
+# ----------------------------------------------------------------------------- gid build-extension
+def add_commands(sub: Any) -> None:
+    """``gid build-extension``: added to the CLI's subcommands (``cli.COMMAND_MODULES``)."""
+    p = sub.add_parser("build-extension", help="build the Blender extension zip(s) with their wheels")
+    p.add_argument("-o", "--output", default="dist", help="output folder (default dist/)")
+    p.add_argument("--platform", nargs="+", default=None, metavar="PLATFORM",
+                   help="one zip per platform: linux-x64 windows-x64 macos-arm64 (the default: all three; "
+                        "no macos-x64, onnxruntime has no such wheel after 1.23.2)")
+    p.add_argument("--no-wheels", action="store_true",
+                   help="one zip without wheels or platforms (the Python env provides the packages)")
+    p.add_argument("--wheels-cache", default=None, help="wheel cache folder (default ~/.cache/gid/wheels)")
+    p.add_argument("--offline", action="store_true", help="use only cached wheels, never run pip")
+    p.add_argument("--gpu", action="store_true",
+                   help="bundle onnxruntime-gpu (CUDA) instead of onnxruntime on linux-x64/windows-x64")
+    p.add_argument("--source", default=None, help="extension source folder (default: this checkout)")
+    p.set_defaults(func=_command)
+
+
+def _command(args: argparse.Namespace) -> None:
+    from ..gid_engine.cli import print_result, say
+
+    built = build_extension(args.output, source=args.source or SOURCE_ROOT, platforms=args.platform,
+                            wheels=not args.no_wheels, cache=args.wheels_cache or DEFAULT_CACHE,
+                            offline=args.offline, gpu=args.gpu, log=say)
+    for z in built:
+        extra = f", {len(z.wheels)} wheels" if z.platform else ", no wheels"
+        print_result(f"{z.path}\t{z.size} bytes ({human_size(z.size)}{extra})")
