@@ -24,7 +24,7 @@ from ..exporters.errors import ExportError, FileFormatError
 from ..exporters.sidecar import read_sidecar
 from ..gid_engine.errors import GidError
 from ..gid_engine.budget import set_memory_budget
-from ..gid_engine.imaging import MAX_IMAGE_PIXELS
+from ..gid_engine.media.imaging import MAX_IMAGE_PIXELS
 
 DEFAULT_OUTPUT_DIR = "//gid/{image}/"
 LOOP_SUBDIR = "loop"

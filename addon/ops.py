@@ -37,7 +37,7 @@ Report = tuple[str, str]  # (level, message) for Operator.report
 def render_options(frames: int, fps: float, scene_fps: float, slowmo: float, amplitude: float,
                    device: str) -> Any:
     """Panel settings -> engine options: 0 frames is one full loop, 0 fps the scene's rate."""
-    from ..gid_engine.pipeline import RenderOptions
+    from ..gid_engine.rendering.pipeline import RenderOptions
 
     return RenderOptions(frames=frames or None, fps=fps or scene_fps, slowmo=slowmo, amplitude=amplitude,
                          device=device.lower())
@@ -61,7 +61,7 @@ def motion_overwrite_policy(target: Path) -> bool:
     """A ``.gidsv`` that loads is one of ours (it carries our format and checksum): replace it."""
     if not target.exists():
         return False
-    from ..gid_engine.sv_file import load_spectral_volume
+    from ..gid_engine.motion.sv_file import load_spectral_volume
 
     try:
         load_spectral_volume(target)
@@ -110,7 +110,7 @@ def _checked_source(context: bpy.types.Context, image_name: str) -> tuple[bio.So
 
 def _save_motion(run_motion: Callable[[Job], Any], target: Path, overwrite: bool) -> Callable[[Job], dict]:
     """Wrap a job that yields a SpectralVolume so it ends by writing ``target`` atomically."""
-    from ..gid_engine.sv_file import save_spectral_volume
+    from ..gid_engine.motion.sv_file import save_spectral_volume
 
     def run(job: Job) -> dict:
         sv = run_motion(job)
@@ -135,7 +135,7 @@ def _finish_motion(ref: bio.SourceRef, verb: str) -> Callable[[bpy.types.Context
 
 def prepare_extract(context: bpy.types.Context, image_name: str = "") -> Task:
     """Video -> spectral volume -> ``<output>/motion.gidsv``, remembered as ``motion_path``."""
-    from ..gid_engine.extract import extract_motion
+    from ..gid_engine.motion.extract import extract_motion
 
     ref = bio.source_from_context(context, image_name)
     bio.check_local(ref.image())  # the motion file is remembered on the image
@@ -157,8 +157,8 @@ def prepare_extract(context: bpy.types.Context, image_name: str = "") -> Task:
 
 def prepare_predict(context: bpy.types.Context, image_name: str = "") -> Task:
     """Image -> learned motion prior -> ``<output>/motion.gidsv`` (needs the shipped weights)."""
-    from ..gid_engine.imaging import load_image
-    from ..gid_engine.predict import predict_motion
+    from ..gid_engine.media.imaging import load_image
+    from ..gid_engine.prediction.predict import predict_motion
 
     ref, path = _checked_source(context, image_name)
     settings = ref.image().gid
@@ -179,7 +179,7 @@ def prepare_predict(context: bpy.types.Context, image_name: str = "") -> Task:
 
 def prepare_bake_loop(context: bpy.types.Context, image_name: str = "", add_node: bool = True) -> Task:
     """Still + motion -> ``<output>/loop/frame_####.png`` -> an image sequence (+ a texture node)."""
-    from ..gid_engine.pipeline import render_to_dir
+    from ..gid_engine.rendering.pipeline import render_to_dir
 
     ref, image_path = _checked_source(context, image_name)
     settings = ref.image().gid
@@ -224,7 +224,7 @@ def prepare_bake_displacement(context: bpy.types.Context, image_name: str = "",
                               setup_compositor: Optional[bool] = None) -> Task:
     """Motion -> ``<output>/displacement/disp_####.exr`` + ``disp_node_####.exr`` -> a Non-Color
     sequence of the Displace-node maps and its scale (+ the compositor setup on request)."""
-    from ..gid_engine.pipeline import displace_to_dir
+    from ..gid_engine.rendering.pipeline import displace_to_dir
 
     ref, image_path = _checked_source(context, image_name)
     image = ref.image()

@@ -55,7 +55,7 @@ from .props import PATH_OPTIONS
 from ..exporters.colors import srgb_to_linear
 from ..exporters.errors import ExportError
 from ..gid_engine.errors import GidError, InputError
-from ..gid_engine.interactive import (
+from ..gid_engine.dynamics.interactive import (
     DEFAULT_PREVIEW_SIDE,
     DISPLACEMENT_PREFIX,
     FRAME_PREFIX,
@@ -63,8 +63,8 @@ from ..gid_engine.interactive import (
     bake_to_dir,
     preview_size,
 )
-from ..gid_engine.masks import as_mask_array
-from ..gid_engine.modal import DEFAULT_DAMPING, ModalBasis, ModalSimulator, Poke
+from ..gid_engine.motion.masks import as_mask_array
+from ..gid_engine.dynamics.modal import DEFAULT_DAMPING, ModalBasis, ModalSimulator, Poke
 from ..gid_engine.progress import Job
 
 PREVIEW_NAME = "GID Preview"
@@ -360,7 +360,7 @@ def preview_status(scene: bpy.types.Scene) -> str:
 
 
 def get_splatter(device: str = "auto") -> Any:
-    from ..gid_engine.render import make_splatter
+    from ..gid_engine.rendering.render import make_splatter
 
     device = device.lower()
     hit = _cache.splatters.get(device)
@@ -423,7 +423,7 @@ def get_simulator(scene: bpy.types.Scene, image: Optional[bpy.types.Image] = Non
 
     The key starts with the basis key (``key[0]``): motion file, mask content and modes.
     """
-    from ..gid_engine.sv_file import load_spectral_volume
+    from ..gid_engine.motion.sv_file import load_spectral_volume
 
     settings = scene.gid_interactive
     image = image or settings.source_image
@@ -885,7 +885,7 @@ class GID_OT_new_mask(bpy.types.Operator):
 
 def prepare_bake(context: bpy.types.Context, image_name: str = "") -> ops.Task:
     """Frames ``frame_start..frame_end`` of the scene's interaction -> ``<output>/interactive/``."""
-    from ..gid_engine.imaging import load_image
+    from ..gid_engine.media.imaging import load_image
 
     scene = context.scene
     settings = scene.gid_interactive

@@ -22,7 +22,7 @@ from bpy.props import (
 
 from .blender_io import DEFAULT_OUTPUT_DIR
 from ..gid_engine.budget import DEFAULT_MEMORY_BUDGET_GIB
-from ..gid_engine.imaging import MAX_IMAGE_PIXELS
+from ..gid_engine.media.imaging import MAX_IMAGE_PIXELS
 
 MODES = [
     ("LOOP", "Loop", "Bake a seamless looping image sequence of the animated image"),

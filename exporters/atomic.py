@@ -134,6 +134,50 @@ def remove_created_folders(created: Iterable[Path]) -> None:
             pass
 
 
+class AllOrNothing:
+    """The files of one operation that writes several outputs in steps: kept together or removed
+    together.
+
+    ``with AllOrNothing(folder) as outputs:`` then ``outputs.add(paths)`` after each step writes its
+    files (each step is itself atomic: a transaction, or one file written and renamed). When the
+    block ends with an exception (a later step failing, Cancel, Ctrl-C), every file added is removed
+    and so are the folders under ``folder`` the block created, if they are empty; the exception
+    goes on. ``keep_replaced``: leave files that existed before the block (a step that replaced
+    them cannot bring the old content back, and an earlier complete output under that name is
+    better than none), else remove every file added.
+    """
+
+    def __init__(self, folder: str | os.PathLike[str] | None = None, keep_replaced: bool = False) -> None:
+        self.folder = None if folder is None else Path(folder)
+        self.keep_replaced = keep_replaced
+        self.paths: list[Path] = []
+        self._created: list[Path] = []
+        self._before: set[Path] = set()
+
+    def __enter__(self) -> AllOrNothing:
+        if self.folder is not None:
+            self._created = missing_folders(self.folder)
+            if self.keep_replaced and self.folder.is_dir():
+                self._before = set(self.folder.iterdir())
+        return self
+
+    def add(self, paths: Iterable[str | os.PathLike[str]] | str | os.PathLike[str]) -> list[Path]:
+        """Record files a finished step wrote; returns them (as paths)."""
+        items = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
+        added = [Path(p) for p in items]
+        self.paths.extend(added)
+        return added
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        if exc_type is None:
+            return
+        for path in self.paths:  # best effort: the failure being reported matters more
+            if not (self.keep_replaced and path in self._before):
+                remove_quietly(path)
+        remove_created_folders(self._created)
+
+
 # The inputs protected in this context: (device, inode) and the name they were read by; None
 # outside any ``protected_inputs`` block (readers then register nothing).
 _PROTECTED: ContextVar[list[tuple[tuple[int, int], str]] | None] = ContextVar("gid_protected_inputs", default=None)

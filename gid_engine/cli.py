@@ -9,8 +9,6 @@ nothing is half-written. A genuine bug prints one line too, and its traceback on
 from __future__ import annotations
 
 import argparse
-import importlib
-import importlib.util
 import os
 import sys
 import time
@@ -21,10 +19,10 @@ from ..exporters.atomic import name_too_long, protected_inputs, refuse_inputs, s
 from ..exporters.errors import ExportError
 
 from . import __version__, arguments
+from .backends import command_adders
 from .budget import set_memory_budget
 from .errors import Cancelled, GidError, InputError
 from .signals import Terminated, terminate_as_interrupt
-from .repo_data import DEFAULT_STILL_SET, STILL_SETS
 from .progress import Job
 
 EXIT_USER_ERROR = 2
@@ -171,7 +169,7 @@ def _size(text: str) -> tuple[int, int]:
     return w, h
 
 
-def _seed(text: str) -> int:
+def seed_type(text: str) -> int:
     """--seed: the engine's own check (arguments.seed), so the CLI and the API accept the same seeds."""
     try:
         return arguments.seed(int(text))
@@ -188,7 +186,7 @@ def say(text: str) -> None:
 
 
 def _render_options(args: argparse.Namespace):
-    from .pipeline import RenderOptions
+    from .rendering.pipeline import RenderOptions
 
     return RenderOptions(frames=args.frames, fps=args.fps, slowmo=args.slowmo, loop=not args.no_loop,
                          amplitude=args.amplitude, anchor=not args.no_anchor, fit=args.fit,
@@ -200,8 +198,8 @@ def _render_options(args: argparse.Namespace):
 
 # --------------------------------------------------------------------------------- commands
 def cmd_extract(args: argparse.Namespace) -> None:
-    from .extract import extract_motion
-    from .sv_file import save_spectral_volume
+    from .motion.extract import extract_motion
+    from .motion.sv_file import save_spectral_volume
 
     out = Path(args.output)
     refuse_inputs([out])  # before any work
@@ -221,7 +219,7 @@ def cmd_extract(args: argparse.Namespace) -> None:
 
 
 def cmd_render(args: argparse.Namespace) -> None:
-    from .pipeline import render_to_dir
+    from .rendering.pipeline import render_to_dir
 
     job, close = progress_job()
     t0 = time.perf_counter()
@@ -237,8 +235,8 @@ def cmd_render(args: argparse.Namespace) -> None:
 
 
 def cmd_displace(args: argparse.Namespace) -> None:
-    from .imaging import load_image
-    from .pipeline import displace_to_dir
+    from .media.imaging import load_image
+    from .rendering.pipeline import displace_to_dir
 
     size = args.size
     if size is None:
@@ -256,93 +254,13 @@ def cmd_displace(args: argparse.Namespace) -> None:
 def cmd_info(args: argparse.Namespace) -> None:
     import json
 
-    from .sv_file import load_spectral_volume
+    from .motion.sv_file import load_spectral_volume
 
     sv = load_spectral_volume(args.motion)
     meta = sv.metadata()
     meta["peak_coefficient_px"] = float(abs(sv.complex_coeffs()).max())
     meta["mean_displacement_px"] = float(sv.mean_magnitude().mean())
     print_result(json.dumps(meta, indent=2))
-
-
-def cmd_export_onnx(args: argparse.Namespace) -> None:
-    if args.prior:
-        from .motion_prior.onnx_export import DEFAULT_ONNX_DIR, export_prior_from_weights
-        from .predict import WEIGHTS_DIR
-
-        export_prior_from_weights(Path(args.weights) if args.weights else WEIGHTS_DIR,
-                                  Path(args.output) if args.output else DEFAULT_ONNX_DIR, log=say)
-        return
-    if args.neural:
-        from .renderer.checkpoint import WEIGHTS_DIR as RENDERER_DIR
-        from .renderer.onnx_export import export_renderer_onnx
-
-        folder = Path(args.weights) if args.weights else RENDERER_DIR
-        for path in export_renderer_onnx(folder, out=Path(args.output) if args.output else None):
-            say(f"wrote {path}")
-        return
-    if args.weights:
-        raise InputError("--weights goes with --prior or --neural (the splat renderer has no weights)")
-    from .export_onnx import export_splat_onnx
-    from .runtime import SPLAT_ONNX, asset_path
-
-    target = Path(args.output) if args.output else asset_path(SPLAT_ONNX)
-    export_splat_onnx(target)
-    say(f"wrote {target}")
-
-
-def cmd_train(args: argparse.Namespace) -> None:
-    if args.stage == "render":
-        return _train_render(args)
-    if args.stage == "static-flow":
-        return _train_static_flow(args)
-    from .motion_prior.train import DEFAULT_EXPORT_DIR, TrainArgs, train
-
-    export = None
-    if args.export is not None:
-        export = Path(args.export) if args.export else DEFAULT_EXPORT_DIR
-    summary = train(TrainArgs(stage=args.stage, config=args.config, steps=args.steps, batch=args.batch,
-                              out=Path(args.out), resume=args.resume, lr=args.lr, data_seed=args.data_seed,
-                              pairs=args.pairs, norm_samples=args.norm_samples, ckpt_every=args.ckpt_every,
-                              log_every=args.log_every, export=export, threads=args.threads, workers=args.workers,
-                              time_budget=args.time_budget, pair_cache=not args.no_pair_cache,
-                              init_from=Path(args.init_from) if args.init_from else None,
-                              static_flow=Path(args.static_flow) if args.static_flow else None,
-                              real=tuple(args.real or ()), real_fraction=args.real_weight,
-                              stills=args.stills), log=say)
-    say(f"{summary['stage']}: loss {summary['first_loss']} -> {summary['last_loss']} in {summary['seconds']}s")
-
-
-def _train_static_flow(args: argparse.Namespace) -> None:
-    from .motion_prior.static_flow import WEIGHTS_DIR, StaticFlowTrainArgs, train_static_flow
-
-    export = None
-    if args.export is not None:
-        export = Path(args.export) if args.export else WEIGHTS_DIR
-    summary = train_static_flow(StaticFlowTrainArgs(
-        steps=args.steps, out=Path(args.out), pairs=args.pairs, batch=args.batch or 8, lr=args.lr or 1e-3,
-        data_seed=args.data_seed, workers=args.workers, time_budget=args.time_budget, resume=args.resume,
-        export=export, threads=args.threads, ckpt_every=args.ckpt_every, stills=args.stills), log=say)
-    say(f"static-flow: L1 {summary['first_loss']:.4f} -> {summary['last_loss']:.4f} px in {summary['seconds']}s")
-
-
-def _train_render(args: argparse.Namespace) -> None:
-    from .renderer.checkpoint import WEIGHTS_DIR
-    from .renderer.train import DEFAULT_REAL, RenderTrainArgs, train_renderer
-
-    if args.config not in ("tiny", "small"):
-        raise InputError("the renderer has the configs tiny and small")
-    export = None
-    if args.export is not None:
-        export = Path(args.export) if args.export else WEIGHTS_DIR
-    real = tuple(args.real) if args.real is not None else tuple(str(p) for p in DEFAULT_REAL)
-    summary = train_renderer(RenderTrainArgs(
-        config=args.config, steps=args.steps, out=Path(args.out), resume=args.resume, batch=args.batch, lr=args.lr,
-        data_seed=args.data_seed, pairs=args.pairs, real=real, ckpt_every=args.ckpt_every,
-        log_every=args.log_every, threads=args.threads, export=export, workers=args.workers,
-        time_budget=args.time_budget, same_still=args.same_still, real_weight=args.real_weight, stills=args.stills,
-        extracted_flow=args.extracted_flow, init_from=Path(args.init_from) if args.init_from else None), log=say)
-    say(f"render: loss {summary['first_loss']:.5f} -> {summary['last_loss']:.5f} in {summary['seconds']}s")
 
 
 def cmd_animate(args: argparse.Namespace) -> None:
@@ -363,9 +281,9 @@ def cmd_animate(args: argparse.Namespace) -> None:
 
 
 def cmd_predict(args: argparse.Namespace) -> None:
-    from .imaging import load_image
-    from .predict import WEIGHTS_DIR, predict_motion
-    from .sv_file import save_spectral_volume
+    from .media.imaging import load_image
+    from .prediction.predict import WEIGHTS_DIR, predict_motion
+    from .motion.sv_file import save_spectral_volume
 
     out = Path(args.output)
     refuse_inputs([out])  # before any work
@@ -382,35 +300,13 @@ def cmd_predict(args: argparse.Namespace) -> None:
         close()
     dt = time.perf_counter() - t0
     save_spectral_volume(sv, out, overwrite=args.overwrite)
-    from .motion_prior.eulerian_init import steps_run
+    from .prediction.eulerian_init import steps_run
 
     start, n = sv.extra.get("init_strength"), sv.extra.get("steps")
     steps = f"{n} steps" + (f" from the Eulerian start ({steps_run(n, start)} run)" if start else "")
     say(f"wrote {out}: {sv.width}x{sv.height}, K={sv.K}, {sv.fps:g} fps x {sv.num_frames} frames, "
          f"seed {args.seed}, {steps} ({sv.extra.get('backend', 'torch')}) in {dt:.1f}s "
          f"(largest mean displacement {float(sv.mean_magnitude().max()):.2f} px)")
-
-
-def cmd_eval(args: argparse.Namespace) -> None:
-    if args.what == "render":
-        from .renderer.checkpoint import WEIGHTS_DIR as RENDERER_DIR
-        from .renderer.evaluate import RenderEvalArgs, run_render_eval
-
-        real = tuple(args.real) if args.real is not None else RenderEvalArgs().real
-        run_render_eval(RenderEvalArgs(weights=Path(args.weights) if args.weights else RENDERER_DIR,
-                                       n=args.n if args.n is not None else 32, seed=args.seed, real=real,
-                                       json_path=args.json, stills=args.stills), log=say)
-        return
-    from .motion_prior.evaluate import HELD_OUT_REAL, EvalArgs, run_eval
-    from .predict import WEIGHTS_DIR
-
-    run_eval(EvalArgs(weights=Path(args.weights) if args.weights else WEIGHTS_DIR,
-                      n=args.n if args.n is not None else 8, steps=args.steps,
-                      seed=args.seed, real=args.real if args.real is not None else [str(HELD_OUT_REAL)],
-                      real_pairs=args.real_pairs, seam=args.seam,
-                      seam_steps=args.seam_steps, json_path=args.json, device=args.device,
-                      guidance=args.guidance, repeats=args.repeats, init_strength=args.init_strength,
-                      stills=args.stills, static_flow=Path(args.static_flow) if args.static_flow else None), log=say)
 
 
 # --------------------------------------------------------------------------------- parser
@@ -435,22 +331,10 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(EXIT_USER_ERROR)
 
 
-# Modules that add commands of their own (``add_commands(subparsers)``): tooling that builds on the
-# engine and its CLI, so the CLI names them instead of importing them. One that is not installed
-# adds nothing.
-COMMAND_MODULES = ("..gid_tools.selftest", "..gid_tools.bench_command", "..gid_tools.demo", "..gid_tools.packaging")
-
-
 def _add_module_commands(sub: argparse._SubParsersAction) -> None:
-    for name in COMMAND_MODULES:
-        qualified = importlib.util.resolve_name(name, __package__)
-        try:
-            module = importlib.import_module(qualified)
-        except ModuleNotFoundError as exc:
-            if exc.name != qualified:
-                raise
-            continue
-        module.add_commands(sub)
+    """Subcommands of the packages installed beside the runtime (``backends.command_adders``)."""
+    for add_commands in command_adders():
+        add_commands(sub)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -506,71 +390,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("motion")
     p.set_defaults(func=cmd_info)
 
-    p = sub.add_parser("export-onnx", help="re-export the shipped ONNX graphs from torch: the splat renderer "
-                                           "(default), the neural renderer (--neural) or the motion prior (--prior)")
-    p.add_argument("-o", "--output", default=None,
-                   help="output file (splat) or folder (--prior: default gid_engine/assets/motion_prior_onnx; "
-                        "--neural: default the weights folder)")
-    which = p.add_mutually_exclusive_group()
-    which.add_argument("--prior", action="store_true", help="export the learned motion prior")
-    which.add_argument("--neural", action="store_true", help="export the neural renderer")
-    p.add_argument("--weights", default=None,
-                   help="with --prior or --neural: the weights folder (default: the shipped one)")
-    p.set_defaults(func=cmd_export_onnx)
-
-    p = sub.add_parser("train", help="train the motion prior (stages vae, unet, freq-attn), the neural renderer, "
-                       "or the learned Eulerian baseline of gid eval (static-flow)")
-    p.add_argument("stage", choices=["vae", "unet", "freq-attn", "render", "static-flow"])
-    p.add_argument("--config", choices=["tiny", "small", "paper-like"], default="small")
-    p.add_argument("--steps", type=int, required=True, help="total optimizer steps of this stage")
-    p.add_argument("--batch", type=int, default=None, help="batch size (default: the config's)")
-    p.add_argument("--out", required=True, help="run folder, shared by the three stages (checkpoints/NAME)")
-    p.add_argument("--resume", action="store_true", help="continue from the stage's latest checkpoint")
-    p.add_argument("--lr", type=float, default=None, help="peak learning rate (default: the config's)")
-    p.add_argument("--data-seed", type=int, default=0, help="seed of the training pairs and batches")
-    p.add_argument("--pairs", type=int, default=256, help="training pairs generated and kept in memory")
-    p.add_argument("--stills", choices=list(STILL_SETS), default=DEFAULT_STILL_SET,
-                   help="the licensed stills the synthetic pairs (render: triples) are made from "
-                        "(data/stills/splits.json; v1: the 12 every shipped model was trained on, v2: 24)")
-    p.add_argument("--norm-samples", type=int, default=256, help="pairs the normalization is fit on")
-    p.add_argument("--ckpt-every", type=int, default=200, help="checkpoint interval in steps")
-    p.add_argument("--log-every", type=int, default=10, help="loss.csv / log interval in steps")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    p.add_argument("--workers", type=int, default=1, help="processes generating the training data")
-    p.add_argument("--time-budget", type=float, default=None, metavar="SECONDS",
-                   help="fit the training loop (not data generation or export) into this many seconds: the step "
-                        "count is fixed from the first steps' speed (at most --steps), before the learning-rate "
-                        "decay starts; a resumed run keeps that count")
-    p.add_argument("--no-pair-cache", action="store_true",
-                   help="prior stages: do not keep the pairs in OUT/pairs.pt (it takes ~5.5 MB a pair)")
-    p.add_argument("--init-from", default=None, metavar="WEIGHTS",
-                   help="prior stages: warm start from a weights folder (its VAE, normalization and latent scale; "
-                        "the U-Net / attention layers, widened with zeros where the config grew); render: start "
-                        "from a renderer weights folder of the same config")
-    p.add_argument("--static-flow", default=None, metavar="DIR",
-                   help="unet stage: StaticFlowNet weights of the condition (default gid_engine/assets/static_flow)")
-    p.add_argument("--same-still", type=float, default=0.0, metavar="P",
-                   help="render stage: share of synthetic triples whose revealed background is the same still")
-    p.add_argument("--extracted-flow", type=float, default=0.0, metavar="P",
-                   help="render stage: share of synthetic triples whose exact motion is replaced by the flow "
-                        "gid's extraction finds between their frames (what real clips give the renderer)")
-    p.add_argument("--real-weight", type=float, default=0.25, metavar="P",
-                   help="share of the training data drawn from the real clips (render: of each batch; "
-                   "prior stages: of the cached pairs)")
-    p.add_argument("--real", nargs="*", default=None,
-                   help="real clips whose motion joins the training data. render: frame pairs with DIS flow "
-                   "(default: the clips of samples/clips.json); prior stages: extracted spectral volumes, every "
-                   "10th frame a start, as in the paper (default: none; samples/tree.avi is held out and refused)")
-    p.add_argument("--export", nargs="?", const="", default=None, metavar="DIR",
-                   help="afterwards write the shipped weights folder (default gid_engine/assets/motion_prior, "
-                        "gid_engine/assets/renderer for the render stage, gid_engine/assets/static_flow for "
-                        "static-flow)")
-    p.set_defaults(func=cmd_train)
-
     p = sub.add_parser("animate", help="one still in, a seamless loop out: predict motion, render, export")
     p.add_argument("image")
     p.add_argument("-o", "--output", required=True, help="output folder")
-    p.add_argument("--seed", type=_seed, default=0, help="random seed, 0 .. 2**63-1 (default 0)")
+    p.add_argument("--seed", type=seed_type, default=0, help="random seed, 0 .. 2**63-1 (default 0)")
     p.add_argument("--steps", type=int, default=None,
                    help="DDIM steps (default: the model's, 50, on a GPU; 25 on the CPU)")
     p.add_argument("--init-strength", type=float, default=None, metavar="S",
@@ -594,7 +417,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("predict", help="sample a spectral volume for a still with the learned prior")
     p.add_argument("image")
     p.add_argument("-o", "--output", required=True, help="output .gidsv file")
-    p.add_argument("--seed", type=_seed, default=0, help="random seed, 0 .. 2**63-1 (default 0)")
+    p.add_argument("--seed", type=seed_type, default=0, help="random seed, 0 .. 2**63-1 (default 0)")
     p.add_argument("--steps", type=int, default=None,
                    help="DDIM steps (default: the model's, 50, on a GPU; 25 on the CPU)")
     p.add_argument("--device", choices=["auto", "gpu", "cpu"], default="auto")
@@ -611,33 +434,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     p.set_defaults(func=cmd_predict)
 
-    p = sub.add_parser("eval",
-                       help="evaluate the learned prior or the neural renderer on held-out data (markdown table)")
-    p.add_argument("what", nargs="?", choices=["prior", "render"], default="prior")
-    p.add_argument("--weights", default=None, help="weights folder (default: the shipped one)")
-    p.add_argument("--n", type=int, default=None, help="held-out synthetic pairs (split 'eval'; default 8, render 32)")
-    p.add_argument("--real", nargs="*", default=None,
-                   help="held-out real clips (default: prior samples/tree.avi; render those of samples/clips.json)")
-    p.add_argument("--real-pairs", type=int, default=2, help="pairs taken from each real clip")
-    p.add_argument("--steps", type=int, default=None, help="DDIM steps (default: the model's)")
-    p.add_argument("--seed", type=_seed, default=0, help="random seed, 0 .. 2**63-1 (default 0)")
-    p.add_argument("--seam", type=int, default=2, help="pairs sampled with and without self-guidance")
-    p.add_argument("--seam-steps", type=int, default=25, help="DDIM steps of the seam comparison")
-    p.add_argument("--guidance", type=float, default=None, metavar="W",
-                   help="classifier-free guidance scale of the prior's samples (default: the model's)")
-    p.add_argument("--repeats", type=int, default=1, metavar="R",
-                   help="prior: samples per pair (other seeds); the table gives mean ± sd over the R draws")
-    p.add_argument("--init-strength", type=float, default=None, metavar="S",
-                   help="prior: start from the static-flow field's motion and run this share of the steps "
-                        "(Eulerian-initialised sampling; 1 = plain sampling; default: gid predict's)")
-    p.add_argument("--stills", choices=list(STILL_SETS), default=DEFAULT_STILL_SET,
-                   help="the still set whose held-out stills give the synthetic pairs or triples (v1: 2 stills, "
-                        "every table so far; v2: 4)")
-    p.add_argument("--static-flow", default=None, metavar="DIR",
-                   help="prior: weights of the learned Eulerian baseline row (default gid_engine/assets/static_flow)")
-    p.add_argument("--device", choices=["auto", "gpu", "cpu"], default="auto")
-    p.add_argument("--json", default=None, help="also write the results as JSON")
-    p.set_defaults(func=cmd_eval)
     _add_module_commands(sub)
     for command in sub.choices.values():  # every command estimates its cost before working
         command.add_argument("--memory-budget", type=float, default=None, metavar="GIB",

@@ -24,11 +24,11 @@ import numpy as np
 from ..exporters.atomic import protected_inputs
 from . import arguments
 from .errors import ArgumentTypeError
-from .imaging import LoadedImage, from_array, load_image
+from .media.imaging import LoadedImage, from_array, load_image
 from .progress import Job
-from .pipeline import FORMATS
-from .render import RENDERERS, Timing, make_splatter, render_frames
-from .spectral_volume import SpectralVolume
+from .rendering.pipeline import FORMATS
+from .rendering.render import RENDERERS, Timing, make_splatter, render_frames
+from .motion.spectral_volume import SpectralVolume
 
 ImageLike = Union[str, Path, LoadedImage, np.ndarray]
 VolumeLike = Union[str, Path, SpectralVolume]
@@ -53,7 +53,7 @@ def as_volume(volume: VolumeLike, name: str = "volume") -> SpectralVolume:
     if isinstance(volume, SpectralVolume):
         return volume
     if isinstance(volume, (str, Path)):
-        from .sv_file import load_spectral_volume
+        from .motion.sv_file import load_spectral_volume
 
         return load_spectral_volume(arguments.path(volume, name))
     raise ArgumentTypeError(f"{name} must be a SpectralVolume or the path of a .gidsv file, "
@@ -87,7 +87,7 @@ class Engine:
     def predict(self, image: ImageLike, *, seed: int = 0, steps: Optional[int] = None,
                 job: Optional[Job] = None, init_strength: Optional[float] = None) -> SpectralVolume:
         """A spectral volume for ``image`` from the learned prior (in the image's aspect)."""
-        from .predict import predict_motion
+        from .prediction.predict import predict_motion
 
         _check_prediction(seed, steps, init_strength)
         job = arguments.job(job)
@@ -130,8 +130,8 @@ class Engine:
         import time
 
         from ..exporters.errors import OutputExistsError
-        from .pipeline import RenderOptions, render_to_dir
-        from .sv_file import save_spectral_volume
+        from .rendering.pipeline import RenderOptions, render_to_dir
+        from .motion.sv_file import save_spectral_volume
 
         image_path = arguments.path(image_path, "image_path")
         out = arguments.path(out_dir, "out_dir")
@@ -153,8 +153,8 @@ class Engine:
         options.timing.validate()  # fail before the expensive part
         seconds: dict[str, float] = {}
         t0 = time.perf_counter()
-        from .predict import predict_motion
-        from .render import MotionShape, check_render_budget
+        from .prediction.predict import predict_motion
+        from .rendering.render import MotionShape, check_render_budget
 
         def render_fits(k: int, width: int, height: int) -> None:  # before sampling: refused in seconds
             check_render_budget(MotionShape(k, width, height), image.width, image.height)

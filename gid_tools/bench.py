@@ -16,9 +16,9 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from ..gid_engine.imaging import from_array
-from ..gid_engine.render import Timing, make_splatter, render_frames
-from ..gid_engine.spectral_volume import SpectralVolume
+from ..gid_engine.media.imaging import from_array
+from ..gid_engine.rendering.render import Timing, make_splatter, render_frames
+from ..gid_engine.motion.spectral_volume import SpectralVolume
 
 # Goals from the issues, on the 2-core development CPU.
 GOAL_EXTRACT_S = 2.0  # 150 frames at 256x160
@@ -84,7 +84,7 @@ def run_bench(quick: bool = False, json_path: Optional[str] = None,
     repeats = 2 if quick else 5
     rows: list[dict] = []
 
-    from ..gid_engine.extract import extract_motion
+    from ..gid_engine.motion.extract import extract_motion
 
     with tempfile.TemporaryDirectory() as tmp:
         clip = synthetic_clip(Path(tmp) / "bench.avi")
@@ -159,7 +159,7 @@ def bench_modal(repeats: int = 5, frames: int = 30) -> dict:
     A 256x144 volume, all 15 non-DC modes, an impulse and a drag; successive frames at
     1920x1080 (one step, a small product, a 2-channel bilinear resize), the first call excluded.
     """
-    from ..gid_engine.modal import ModalBasis, ModalSimulator, Poke
+    from ..gid_engine.dynamics.modal import ModalBasis, ModalSimulator, Poke
 
     sim = ModalSimulator(ModalBasis.from_spectral_volume(smooth_volume(256, 144), frequencies="all"))
     pokes = [Poke(0, 0.5, 0.4, 1.0, 0.2), Poke(5, 0.3, 0.6, 0.0, 1.0, duration=40)]
@@ -191,8 +191,8 @@ def bench_prior(backends: tuple[str, ...] | list[str] = ("onnx", "torch"), repea
     The onnx figure includes the seamless loop projection (about a millisecond). ``paper_steps``
     adds the paper's 250 steps, timed once: on two CPU cores that alone takes minutes per backend,
     so it is asked for, not default."""
-    from ..gid_engine.motion_prior.eulerian_init import steps_run
-    from ..gid_engine.predict import predict_motion
+    from ..gid_engine.prediction.eulerian_init import steps_run
+    from ..gid_engine.prediction.predict import predict_motion
 
     image = from_array(np.random.default_rng(3).random((160, 256, 3)).astype(np.float32))
     rows = []

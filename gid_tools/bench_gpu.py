@@ -25,7 +25,7 @@ from typing import Callable
 import numpy as np
 
 from .bench import smooth_volume
-from ..gid_engine.imaging import from_array
+from ..gid_engine.media.imaging import from_array
 
 GOAL_PRIOR_S_H100 = 1.0
 GOAL_NEURAL_FPS_H100 = 250.0
@@ -81,7 +81,7 @@ def _inputs(width: int, height: int, device: str, batch: int = 1):
     """A random still, and ``batch`` frames of motion from a smooth volume, on ``device``."""
     import torch
 
-    from ..gid_engine.render import Timing, frame_times, prepare_motion
+    from ..gid_engine.rendering.render import Timing, frame_times, prepare_motion
 
     sv = smooth_volume(256, 144)
     prepared = prepare_motion(sv, width, height, fit="stretch")
@@ -99,7 +99,7 @@ SIZES = ((512, 288), (1920, 1080))
 def _neural_rows(repeats: int, device: str, sizes: tuple[tuple[int, int], ...] = SIZES) -> list[dict]:
     import torch
 
-    from ..gid_engine.renderer.checkpoint import load_renderer
+    from .renderer.checkpoint import load_renderer
 
     model = load_renderer().eval().to(device)
     name = f"torch {device} ({gpu_name()})"
@@ -135,8 +135,8 @@ def _neural_rows(repeats: int, device: str, sizes: tuple[tuple[int, int], ...] =
 def _render_path_fps(model, device: str, width: int, height: int, repeats: int) -> float:
     """Frames per second of ``render_frames`` (motion evaluation, colour handling, transfers)
     with the neural renderer batching ``BATCH`` frames per network call."""
-    from ..gid_engine.render import Timing, render_frames
-    from ..gid_engine.renderer.torch_runtime import TorchNeuralRenderer
+    from ..gid_engine.rendering.render import Timing, render_frames
+    from .renderer.torch_runtime import TorchNeuralRenderer
 
     renderer = TorchNeuralRenderer(model=model, device=device, batch_size=BATCH)
     still = from_array(np.random.default_rng(2).random((height, width, 3)).astype(np.float32))
@@ -151,7 +151,7 @@ def _render_path_fps(model, device: str, width: int, height: int, repeats: int) 
 
 
 def _splat_rows(repeats: int, device: str, sizes: tuple[tuple[int, int], ...] = SIZES) -> list[dict]:
-    from ..gid_engine.render import Timing, make_splatter, render_frames
+    from ..gid_engine.rendering.render import Timing, make_splatter, render_frames
 
     splatter = make_splatter("torch", device=device)
     rows = []
@@ -171,7 +171,7 @@ def _prior_rows(device: str) -> list[dict]:
     fixed costs."""
     import torch
 
-    from ..gid_engine.predict import WEIGHTS_DIR, predict_motion, torch_pipeline
+    from ..gid_engine.prediction.predict import WEIGHTS_DIR, predict_motion, torch_pipeline
 
     image = from_array(np.random.default_rng(3).random((160, 256, 3)).astype(np.float32))
     rows = []

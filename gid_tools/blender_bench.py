@@ -21,7 +21,7 @@ import numpy as np
 
 from ..exporters.opencv import cv2
 from .bench import machine_description, smooth_volume
-from ..gid_engine.sv_file import save_spectral_volume
+from ..gid_engine.motion.sv_file import save_spectral_volume
 from ..addon import props
 from ..addon.demo import empty_file_with_gid
 

@@ -12,15 +12,15 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..gid_engine.errors import InputError
-from ..gid_engine.pipeline import RenderOptions, displace_to_dir, render_to_dir
+from ..gid_engine.rendering.pipeline import RenderOptions, displace_to_dir, render_to_dir
 from ..gid_engine.repo_data import TREE_CLIP, TREE_STILL
 
 
 
 def run_demo(out_dir: Path, overwrite: bool = False, log: Callable[[str], None] = print) -> dict[str, Path]:
-    from ..gid_engine.extract import extract_motion
-    from ..gid_engine.imaging import load_image
-    from ..gid_engine.sv_file import save_spectral_volume
+    from ..gid_engine.motion.extract import extract_motion
+    from ..gid_engine.media.imaging import load_image
+    from ..gid_engine.motion.sv_file import save_spectral_volume
 
     clip, still = TREE_CLIP, TREE_STILL
     for p in (clip, still):

@@ -162,7 +162,7 @@ class Sandbox:
         return p
 
     def motion_volume(self, w: int = 24, h: int = 16):
-        from ..gid_engine.spectral_volume import SpectralVolume
+        from ..gid_engine.motion.spectral_volume import SpectralVolume
 
         decay = np.exp(-0.5 * np.arange(16, dtype=np.float32))[:, None, None, None]
         coeffs = (self._rng.normal(size=(16, 4, h, w)) * 0.6 * decay).astype(np.float32)
@@ -170,7 +170,7 @@ class Sandbox:
         return SpectralVolume(coeffs, fps=30.0, num_frames=150, source="selftest")
 
     def motion(self, name: str = "motion.gidsv", w: int = 24, h: int = 16) -> Path:
-        from ..gid_engine.sv_file import save_spectral_volume
+        from ..gid_engine.motion.sv_file import save_spectral_volume
 
         return save_spectral_volume(self.motion_volume(w, h), self.inside(self.path(name)))
 
@@ -573,7 +573,7 @@ def _video_variable_rate(sb: Sandbox) -> None:
     shutil.copyfile(TREE_CLIP, clip)
     obs = _extract(sb, clip)
     if obs.code == 0:
-        from ..gid_engine.sv_file import load_spectral_volume
+        from ..gid_engine.motion.sv_file import load_spectral_volume
 
         sv = load_spectral_volume(sb.path("motion.gidsv"))
         sb.check(sv.coeffs.shape == (16, 4, 12, 16), f"unexpected volume shape {sv.coeffs.shape}")
@@ -945,7 +945,7 @@ def _disk_full_new_folder(sb: Sandbox) -> None:
 
 # ------------------------------------------------------------------------------------ engine API
 def _api_fractional_frames(sb: Sandbox) -> None:
-    from ..gid_engine.render import Timing
+    from ..gid_engine.rendering.render import Timing
 
     sb.api(lambda: Timing(frames=2.5))
 
@@ -972,7 +972,7 @@ def _api_timing_as_dict(sb: Sandbox) -> None:
 
 def _api_motion_path(sb: Sandbox) -> None:
     from ..gid_engine.engine import Engine
-    from ..gid_engine.render import Timing
+    from ..gid_engine.rendering.render import Timing
 
     still, motion = sb.still(), sb.motion()
     frames: list[np.ndarray] = []
@@ -1023,7 +1023,7 @@ def _splat_corrupt(sb: Sandbox) -> None:
 
 def _prior_copy(sb: Sandbox) -> Path:
     """A private copy of the shipped ONNX motion prior (real copies, never links)."""
-    from ..gid_engine.predict import WEIGHTS_DIR, onnx_dir_for
+    from ..gid_engine.prediction.predict import WEIGHTS_DIR, onnx_dir_for
 
     src = onnx_dir_for(WEIGHTS_DIR)
     dst = sb.inside(sb.path("prior_onnx"))
@@ -1035,7 +1035,7 @@ def _prior_copy(sb: Sandbox) -> Path:
 
 
 def _prior_damaged(sb: Sandbox, damage: Callable[[bytes], bytes]) -> None:
-    from ..gid_engine.predict import WEIGHTS_DIR, onnx_dir_for
+    from ..gid_engine.prediction.predict import WEIGHTS_DIR, onnx_dir_for
 
     if not (onnx_dir_for(WEIGHTS_DIR) / "prior_onnx.json").is_file():
         sb.check(False, "the shipped ONNX motion prior is not installed")

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gid.gid_engine.spectral_volume import SpectralVolume
+from gid.gid_engine.motion.spectral_volume import SpectralVolume
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -45,7 +45,7 @@ from gid.addon import nodes, ops, pokes, props, worker
 from gid.addon import blender_io as bio
 from gid.exporters import atomic
 from gid.exporters.atomic import STAGING_PREFIX
-from gid.gid_engine import predict
+from gid.gid_engine.prediction import predict
 from gid.gid_engine.progress import Job
 
 from test_addon_ops import (  # noqa: F401 - fixtures shared with the operator tests

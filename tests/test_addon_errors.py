@@ -15,7 +15,7 @@ bpy = pytest.importorskip("bpy")
 from gid.addon import blender_io as bio
 from gid.addon import props
 from gid.addon.nodes import compositor_tree
-from gid.gid_engine.sv_file import save_spectral_volume
+from gid.gid_engine.motion.sv_file import save_spectral_volume
 
 from conftest import random_volume
 from test_addon_ops import (  # noqa: F401 - fixtures shared with the operator tests

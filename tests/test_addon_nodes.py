@@ -17,8 +17,8 @@ bpy = pytest.importorskip("bpy")
 from gid.addon import nodes
 from gid.exporters.frames import decode_frame, encode_png
 from gid.exporters.sequence import write_image_sequence
-from gid.gid_engine.pipeline import RenderOptions, displace_to_dir, render_to_dir
-from gid.gid_engine.spectral_volume import SpectralVolume
+from gid.gid_engine.rendering.pipeline import RenderOptions, displace_to_dir, render_to_dir
+from gid.gid_engine.motion.spectral_volume import SpectralVolume
 
 from blender_helpers import fresh_blend, image_pixels_top_down, render_compositor_frame, save_blend
 from conftest import textured_image

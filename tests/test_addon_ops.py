@@ -23,7 +23,7 @@ from gid.addon import ops, props, worker
 from gid.exporters.opencv import cv2
 from gid.gid_engine.errors import Cancelled
 from gid.gid_engine.progress import Job
-from gid.gid_engine.sv_file import load_spectral_volume, save_spectral_volume
+from gid.gid_engine.motion.sv_file import load_spectral_volume, save_spectral_volume
 
 from blender_helpers import fresh_blend
 from conftest import random_volume, textured_image
@@ -279,7 +279,7 @@ def test_bake_displacement_loads_non_color_maps(scene_blend: dict, motion_file: 
 
 
 def test_predict_reports_missing_weights(scene_blend: dict, monkeypatch: pytest.MonkeyPatch) -> None:
-    from gid.gid_engine import predict
+    from gid.gid_engine.prediction import predict
 
     monkeypatch.setattr(predict, "WEIGHTS_DIR", scene_blend["dir"] / "no-weights-here")
     image = scene_blend["image"]
@@ -308,7 +308,7 @@ def test_predict_with_the_shipped_model(scene_blend: dict) -> None:
     sv = load_spectral_volume(bpy.path.abspath(image.gid.motion_path))
     assert sv.K == 16 and sv.height == 160 and sv.extra["backend"] == backend
     assert sv.extra["init_strength"] == pytest.approx(0.5)
-    from gid.gid_engine.predict import DEFAULT_INIT_STRENGTH  # the panel's default is the engine's
+    from gid.gid_engine.prediction.predict import DEFAULT_INIT_STRENGTH  # the panel's default is the engine's
 
     assert type(image.gid).bl_rna.properties["variation"].default == pytest.approx(DEFAULT_INIT_STRENGTH)
     assert abs(sv.width / sv.height - image.size[0] / image.size[1]) < 0.02

@@ -15,11 +15,11 @@ from gid.addon import pokes
 from gid.exporters.colors import srgb_to_linear
 from gid.exporters.frames import decode_frame
 from gid.exporters.opencv import cv2
-from gid.gid_engine.imaging import load_image
-from gid.gid_engine.interactive import interactive_frames
-from gid.gid_engine.modal import Poke
-from gid.gid_engine.spectral_volume import SpectralVolume
-from gid.gid_engine.sv_file import save_spectral_volume
+from gid.gid_engine.media.imaging import load_image
+from gid.gid_engine.dynamics.interactive import interactive_frames
+from gid.gid_engine.dynamics.modal import Poke
+from gid.gid_engine.motion.spectral_volume import SpectralVolume
+from gid.gid_engine.motion.sv_file import save_spectral_volume
 
 from blender_helpers import fresh_blend, image_pixels_top_down
 from conftest import textured_image

@@ -12,9 +12,9 @@ from gid.exporters.opencv import cv2
 from gid.gid_engine.cli import main
 from gid.gid_engine.engine import Engine
 from gid.gid_engine.errors import Cancelled
-from gid.gid_engine.imaging import load_image
+from gid.gid_engine.media.imaging import load_image
 from gid.gid_engine.progress import Job
-from gid.gid_engine.sv_file import load_spectral_volume
+from gid.gid_engine.motion.sv_file import load_spectral_volume
 
 SAMPLE = Path(__file__).resolve().parents[1] / "samples" / "tree_still.png"
 

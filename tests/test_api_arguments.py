@@ -12,10 +12,10 @@ import pytest
 
 from gid.gid_engine.engine import Engine
 from gid.gid_engine.errors import ArgumentError, ArgumentTypeError, GidError, InputError
-from gid.gid_engine.imaging import from_array
-from gid.gid_engine.predict import predict_motion
-from gid.gid_engine.render import Timing, displacement_frames, render_frames
-from gid.gid_engine.sv_file import save_spectral_volume
+from gid.gid_engine.media.imaging import from_array
+from gid.gid_engine.prediction.predict import predict_motion
+from gid.gid_engine.rendering.render import Timing, displacement_frames, render_frames
+from gid.gid_engine.motion.sv_file import save_spectral_volume
 
 from conftest import random_volume
 

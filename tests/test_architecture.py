@@ -8,12 +8,17 @@ a lazy import is still a dependency):
   engine never imports the add-on (only the add-on imports bpy), and nothing that ships imports
   the tooling (``gid_tools`` builds on the rest and stays out of the extension);
 * no reaching into another module's private names: neither ``from m import _name`` nor
-  ``m._name`` on an imported module.
+  ``m._name`` on an imported module;
+* what ships (``gid_engine``, ``exporters``, ``addon``) imports no development dependency (torch,
+  diffusers, accelerate, safetensors, onnx), not even lazily, and every one of its modules imports
+  in a Python where torch cannot be imported.
 """
 
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -122,7 +127,7 @@ def _cycles(edges: dict[str, set[str]]) -> list[list[str]]:
 
 def test_the_graph_covers_the_packages():
     assert len(MODULES) > 60 and "gid_engine.cli" in MODULES and "addon.ops" in MODULES
-    assert "gid_engine.render" in EDGES["gid_engine.engine"]  # imports are followed
+    assert "gid_engine.rendering.render" in EDGES["gid_engine.engine"]  # imports are followed
 
 
 def test_no_import_cycles():
@@ -144,3 +149,37 @@ def test_dependencies_point_one_way(lower, upper):
 
 def test_no_private_reach_ins():
     assert REACH_INS == []
+
+
+SHIPPED = ("gid_engine", "exporters", "addon")
+DEVELOPMENT_ONLY = ("torch", "diffusers", "accelerate", "safetensors", "onnx", "efficientnet_lite_pytorch")
+
+
+def _third_party_imports(path: Path) -> set[str]:
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+            found.add(node.module.split(".")[0])
+    return found
+
+
+def test_what_ships_imports_no_development_dependency():
+    wrong = sorted(f"{m} imports {name}" for m, path in MODULES.items() if m.split(".")[0] in SHIPPED
+                   for name in _third_party_imports(path) if name in DEVELOPMENT_ONLY)
+    assert wrong == []
+
+
+def test_every_runtime_module_imports_without_torch():
+    """Each module of gid_engine and exporters imports in a Python where torch and its kin are
+    blocked (as in Blender); the add-on needs bpy and is installed and run in the Blender legs."""
+    names = sorted(m for m in MODULES if m.split(".")[0] in ("gid_engine", "exporters"))
+    code = ("import sys\n"
+            f"for name in {DEVELOPMENT_ONLY!r}: sys.modules[name] = None\n"
+            "import importlib\n"
+            f"for m in {names!r}: importlib.import_module('gid.' + m)\n"
+            "print('imported', len(sys.modules))\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert len(names) > 30

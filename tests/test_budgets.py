@@ -20,9 +20,9 @@ import pytest
 from gid.gid_engine import budget
 from gid.gid_engine.cli import main
 from gid.gid_engine.errors import InputError
-from gid.gid_engine.imaging import header_size
-from gid.gid_engine.spectral_volume import SpectralVolume
-from gid.gid_engine.sv_file import save_spectral_volume
+from gid.gid_engine.media.imaging import header_size
+from gid.gid_engine.motion.spectral_volume import SpectralVolume
+from gid.gid_engine.motion.sv_file import save_spectral_volume
 
 from conftest import random_volume
 
@@ -191,7 +191,7 @@ def test_animate_checks_the_render_budget_before_sampling(folder, capsys, monkey
     """A still whose 4K-plus render is over the budget is refused after the model loads, before the
     minutes of sampling: the sampler is never called."""
     from gid.exporters.opencv import cv2
-    from gid.gid_engine.motion_prior import onnx_pipeline
+    from gid.gid_engine.prediction import onnx_pipeline
 
     cv2.imwrite(str(folder / "big.png"), np.full((2000, 3200, 3), 90, np.uint8))
     calls = []

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gid.gid_engine.sv_file import load_spectral_volume, save_spectral_volume
+from gid.gid_engine.motion.sv_file import load_spectral_volume, save_spectral_volume
 
 from conftest import REPO, random_volume
 
@@ -189,7 +189,7 @@ def test_ctrl_c_mid_render_leaves_no_output(tree_motion, tmp_path):
 def test_cancel_during_the_second_displacement_set_removes_the_first(tree_motion, tmp_path):
     """`--kind both` writes two sets; a cancel in the second must not leave the first behind."""
     from gid.gid_engine.errors import Cancelled
-    from gid.gid_engine.pipeline import RenderOptions, displace_to_dir
+    from gid.gid_engine.rendering.pipeline import RenderOptions, displace_to_dir
     from gid.gid_engine.progress import Job
 
     calls = []

@@ -8,7 +8,7 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from gid.gid_engine import predict
+from gid.gid_engine.prediction import predict
 from gid.gid_engine.engine import Engine
 
 

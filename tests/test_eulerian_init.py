@@ -11,13 +11,13 @@ import numpy as np
 import pytest
 
 from gid.gid_engine.errors import InputError
-from gid.gid_engine.motion_prior.eulerian_init import (
+from gid.gid_engine.prediction.eulerian_init import (
     check_strength,
     eulerian_init_coeffs,
     noised_latents,
     truncated_timesteps,
 )
-from gid.gid_engine.spectral_volume import SpectralVolume
+from gid.gid_engine.motion.spectral_volume import SpectralVolume
 
 from conftest import textured_image
 
@@ -80,9 +80,9 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("diffusers")
 pytest.importorskip("onnx")
 
-from gid.gid_engine.motion_prior.models import build_models, get_config
-from gid.gid_engine.motion_prior.pipeline import MotionPriorPipeline, make_scheduler
-from gid.gid_engine.normalization import FrequencyNormalizer
+from gid.gid_tools.motion_prior.models import build_models, get_config
+from gid.gid_tools.motion_prior.pipeline import MotionPriorPipeline, make_scheduler
+from gid.gid_engine.motion.normalization import FrequencyNormalizer
 
 
 def _pipe(static_flow_width: int = 8) -> MotionPriorPipeline:
@@ -113,7 +113,7 @@ def test_torch_start_is_the_fields_volume_noised(monkeypatch):
     monkeypatch.setattr(pipe, "eulerian_start", spy)
     vol = pipe(image, steps=10, seed=7, init_strength=0.1)
     assert seen["t"] == 1 and seen["seed"] == 7 and vol.extra["init_strength"] == pytest.approx(0.1)
-    from gid.gid_engine.motion_prior.pipeline import prepare_image
+    from gid.gid_tools.motion_prior.pipeline import prepare_image
 
     img = prepare_image(image, 64, 48)
     field = pipe.denoiser.static_field(img)[0].numpy()
@@ -131,8 +131,8 @@ def test_torch_start_is_the_fields_volume_noised(monkeypatch):
 
 
 def test_onnx_matches_torch_from_the_eulerian_start(tmp_path):
-    from gid.gid_engine.motion_prior.onnx_export import export_prior_onnx
-    from gid.gid_engine.motion_prior.onnx_pipeline import OnnxPriorPipeline
+    from gid.gid_tools.motion_prior.onnx_export import export_prior_onnx
+    from gid.gid_engine.prediction.onnx_pipeline import OnnxPriorPipeline
 
     pipe = _pipe()
     index = export_prior_onnx(pipe, tmp_path / "onnx")
@@ -149,8 +149,8 @@ def test_onnx_matches_torch_from_the_eulerian_start(tmp_path):
 
 
 def test_models_that_cannot_start_from_the_field_say_so(tmp_path):
-    from gid.gid_engine.motion_prior.onnx_export import export_prior_onnx
-    from gid.gid_engine.motion_prior.onnx_pipeline import OnnxPriorPipeline
+    from gid.gid_tools.motion_prior.onnx_export import export_prior_onnx
+    from gid.gid_engine.prediction.onnx_pipeline import OnnxPriorPipeline
 
     pipe = _pipe(static_flow_width=0)
     image = textured_image(48, 64, seed=1)
@@ -162,7 +162,7 @@ def test_models_that_cannot_start_from_the_field_say_so(tmp_path):
     with pytest.raises(InputError, match="re-export"):
         onnx_pipe(image, steps=2, init_strength=0.5)
     # what gid predict does when nothing is asked: the default where the model can, plain where not
-    from gid.gid_engine.predict import DEFAULT_INIT_STRENGTH, init_strength_for
+    from gid.gid_engine.prediction.predict import DEFAULT_INIT_STRENGTH, init_strength_for
 
     assert DEFAULT_INIT_STRENGTH < 1.0
     assert init_strength_for(pipe, None) == init_strength_for(onnx_pipe, None) == 1.0
@@ -172,7 +172,7 @@ def test_models_that_cannot_start_from_the_field_say_so(tmp_path):
 def test_predict_cli_passes_the_strength(tmp_path, capsys):
     """``gid predict --init-strength`` on the shipped ONNX export (the Blender path)."""
     from gid.gid_engine.cli import main
-    from gid.gid_engine.sv_file import load_spectral_volume
+    from gid.gid_engine.motion.sv_file import load_spectral_volume
     from gid.gid_engine.repo_data import TREE_STILL
 
     out = tmp_path / "m.gidsv"
@@ -187,8 +187,8 @@ def test_predict_cli_passes_the_strength(tmp_path, capsys):
 
 
 def test_shipped_onnx_export_can_start_from_the_field():
-    from gid.gid_engine.motion_prior.onnx_export import DEFAULT_ONNX_DIR
-    from gid.gid_engine.motion_prior.onnx_pipeline import read_onnx_index
+    from gid.gid_tools.motion_prior.onnx_export import DEFAULT_ONNX_DIR
+    from gid.gid_engine.prediction.onnx_pipeline import read_onnx_index
 
     index = read_onnx_index(Path(DEFAULT_ONNX_DIR))
     assert index["models"]["encoder"]["outputs"] == ["cond", "flow"] and "vae_encoder" in index["models"]

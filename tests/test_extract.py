@@ -15,9 +15,10 @@ import numpy as np
 import pytest
 
 from gid.gid_engine.errors import Cancelled, InputError
-from gid.gid_engine.extract import METHODS, extract_motion, flow_trajectories, resample_trajectories, working_size
+from gid.gid_engine.motion.extract import (METHODS, extract_motion, flow_trajectories, resample_trajectories,
+                                           working_size)
 from gid.gid_engine.progress import Job
-from gid.gid_engine.spectral_volume import SpectralVolume
+from gid.gid_engine.motion.spectral_volume import SpectralVolume
 
 from gid.exporters.opencv import cv2
 

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 from gid.exporters.opencv import cv2
-from gid.gid_engine.guided_upsample import GuidedUpsampler, luma
-from gid.gid_engine.imaging import from_array
-from gid.gid_engine.render import Timing, make_splatter, render_frames
-from gid.gid_engine.spectral_volume import SpectralVolume
+from gid.gid_engine.rendering.guided_upsample import GuidedUpsampler, luma
+from gid.gid_engine.media.imaging import from_array
+from gid.gid_engine.rendering.render import Timing, make_splatter, render_frames
+from gid.gid_engine.motion.spectral_volume import SpectralVolume
 
 
 def step_scene(h: int = 360, w: int = 640, edge: int = 333, small: tuple[int, int] = (128, 72)):

@@ -90,8 +90,8 @@ def test_opencv_and_onnxruntime_work_with_this_numpy():
     import numpy as np
 
     from gid.exporters.opencv import cv2
-    from gid.gid_engine.extract import flow_function
-    from gid.gid_engine.render import make_splatter
+    from gid.gid_engine.motion.extract import flow_function
+    from gid.gid_engine.rendering.render import make_splatter
 
     rng = np.random.default_rng(0)
     a = cv2.GaussianBlur(rng.random((64, 80)).astype(np.float32), (0, 0), 2.0)

@@ -10,8 +10,8 @@ import pytest
 
 from gid.exporters.frames import decode_frame
 from gid.gid_engine.errors import Cancelled, InputError
-from gid.gid_engine.imaging import from_array
-from gid.gid_engine.interactive import (
+from gid.gid_engine.media.imaging import from_array
+from gid.gid_engine.dynamics.interactive import (
     FieldRenderer,
     backward_field,
     bake_to_dir,
@@ -22,10 +22,10 @@ from gid.gid_engine.interactive import (
     preview_size,
     render_with_field,
 )
-from gid.gid_engine.modal import ModalBasis, ModalSimulator, Poke
+from gid.gid_engine.dynamics.modal import ModalBasis, ModalSimulator, Poke
 from gid.gid_engine.progress import Job
-from gid.gid_engine.render import make_splatter
-from gid.gid_engine.spectral_volume import SpectralVolume
+from gid.gid_engine.rendering.render import make_splatter
+from gid.gid_engine.motion.spectral_volume import SpectralVolume
 
 from conftest import textured_image
 

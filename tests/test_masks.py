@@ -7,8 +7,8 @@ import pytest
 
 from gid.exporters.opencv import cv2
 from gid.gid_engine.errors import InputError
-from gid.gid_engine.masks import apply_motion_mask, as_mask_array, load_mask, resize_mask
-from gid.gid_engine.modal import ModalBasis, ModalSimulator, Poke
+from gid.gid_engine.motion.masks import apply_motion_mask, as_mask_array, load_mask, resize_mask
+from gid.gid_engine.dynamics.modal import ModalBasis, ModalSimulator, Poke
 
 from conftest import random_volume
 

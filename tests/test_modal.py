@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from gid.gid_engine.errors import InputError
-from gid.gid_engine.modal import ModalBasis, ModalSimulator, Poke, oscillator_step
-from gid.gid_engine.spectral_volume import SpectralVolume
+from gid.gid_engine.dynamics.modal import ModalBasis, ModalSimulator, Poke, oscillator_step
+from gid.gid_engine.motion.spectral_volume import SpectralVolume
 
 from conftest import random_volume
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from gid.gid_engine.errors import FormatError
-from gid.gid_engine.normalization import FrequencyNormalizer
+from gid.gid_engine.motion.normalization import FrequencyNormalizer
 
 from conftest import random_volume
 

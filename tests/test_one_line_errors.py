@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from gid.gid_engine.sv_file import save_spectral_volume
+from gid.gid_engine.motion.sv_file import save_spectral_volume
 
 from conftest import random_volume
 

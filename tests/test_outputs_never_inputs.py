@@ -14,8 +14,8 @@ import pytest
 from gid.exporters.atomic import atomic_write_bytes, protect_input, protected_inputs
 from gid.exporters.errors import OutputIsInputError
 from gid.gid_engine.cli import main
-from gid.gid_engine.pipeline import RenderOptions, render_to_dir
-from gid.gid_engine.sv_file import save_spectral_volume
+from gid.gid_engine.rendering.pipeline import RenderOptions, render_to_dir
+from gid.gid_engine.motion.sv_file import save_spectral_volume
 
 from conftest import random_volume
 

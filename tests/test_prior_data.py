@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from gid.gid_engine.errors import InputError
-from gid.gid_engine.motion_prior.data import (
+from gid.gid_tools.motion_prior.data import (
     generate_shards,
     load_stills,
     motion_texture_check,
@@ -18,10 +18,10 @@ from gid.gid_engine.motion_prior.data import (
     synthetic_pair,
     synthetic_volume,
 )
-from gid.gid_engine.motion_prior.data.real import start_frames
-from gid.gid_engine.motion_prior.data.synthetic import SPLITS, still_splits
+from gid.gid_tools.motion_prior.data.real import start_frames
+from gid.gid_tools.motion_prior.data.synthetic import SPLITS, still_splits
 from gid.gid_engine.repo_data import STILL_SETS
-from gid.gid_engine.spectral_volume import SpectralVolume
+from gid.gid_engine.motion.spectral_volume import SpectralVolume
 
 from conftest import REPO, textured_image
 
@@ -162,7 +162,7 @@ def test_synthetic_volume_rejects_bad_input():
 # ----------------------------------------------------------------------------- dataset
 def test_normalizer_fit_and_dataset_roundtrip():
     torch = pytest.importorskip("torch")
-    from gid.gid_engine.motion_prior.data import MotionPairDataset, fit_frequency_normalizer
+    from gid.gid_tools.motion_prior.data import MotionPairDataset, fit_frequency_normalizer
 
     norm = fit_frequency_normalizer(n=24, seed=1, width=128, height=80)
     assert norm.K == 16 and np.all(np.isfinite(norm.scales)) and np.all(norm.scales > 0)
@@ -189,7 +189,7 @@ def test_normalizer_fit_and_dataset_roundtrip():
 
 def test_dataset_mixes_in_real_pairs_with_correct_flips():
     pytest.importorskip("torch")
-    from gid.gid_engine.motion_prior.data import MotionPairDataset
+    from gid.gid_tools.motion_prior.data import MotionPairDataset
 
     rng = np.random.default_rng(0)
     image = rng.random((40, 64, 3)).astype(np.float32)

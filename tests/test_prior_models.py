@@ -10,7 +10,7 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("diffusers")
 
-from gid.gid_engine.motion_prior.models import (
+from gid.gid_tools.motion_prior.models import (
     FrequencyAttention,
     FrequencyCoordinatedDenoiser,
     FrequencyDenoiser,
@@ -19,7 +19,7 @@ from gid.gid_engine.motion_prior.models import (
     get_config,
     multiscale_gradient_loss,
 )
-from gid.gid_engine.motion_prior.pipeline import (
+from gid.gid_tools.motion_prior.pipeline import (
     MAX_GUIDANCE_RATIO,
     MotionPriorPipeline,
     denormalize_torch,
@@ -28,8 +28,8 @@ from gid.gid_engine.motion_prior.pipeline import (
     make_scheduler,
     seam_error,
 )
-from gid.gid_engine.normalization import FrequencyNormalizer
-from gid.gid_engine.spectral_volume import SpectralVolume
+from gid.gid_engine.motion.normalization import FrequencyNormalizer
+from gid.gid_engine.motion.spectral_volume import SpectralVolume
 
 from conftest import random_volume, textured_image
 
@@ -138,7 +138,7 @@ def test_zero_initialised_frequency_attention_leaves_base_unchanged():
 
 # ----------------------------------------------------------------------------- normalization + motion
 def test_normalization_round_trip_through_dataset():
-    from gid.gid_engine.motion_prior.data import MotionPairDataset, fit_frequency_normalizer, synthetic_pair
+    from gid.gid_tools.motion_prior.data import MotionPairDataset, fit_frequency_normalizer, synthetic_pair
 
     norm = fit_frequency_normalizer(n=4, seed=3, width=64, height=40)
     ds = MotionPairDataset(2, seed=3, split="train", width=64, height=40, normalizer=norm)
@@ -179,7 +179,7 @@ def test_tiny_vae_overfits_one_pair(residual, factor):
     The factors reached depend on the CPU's kernels (300 Adam steps amplify their rounding):
     plain 15.4 / 14.0 / 14.5x, residual 4.97 / 5.89 / 5.44x under ATEN_CPU_CAPABILITY=default / avx2 /
     avx512; the bounds sit below the lowest of each."""
-    from gid.gid_engine.motion_prior.data import synthetic_pair
+    from gid.gid_tools.motion_prior.data import synthetic_pair
 
     torch.manual_seed(0)
     _, vol = synthetic_pair(0, seed=0, width=64, height=48)

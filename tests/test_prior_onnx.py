@@ -20,8 +20,8 @@ pytest.importorskip("onnx")
 
 from gid.gid_engine.cli import main
 from gid.gid_engine.errors import Cancelled, FormatError, InputError
-from gid.gid_engine.imaging import from_array, load_image
-from gid.gid_engine.loop_constraint import (
+from gid.gid_engine.media.imaging import from_array, load_image
+from gid.gid_engine.motion.loop_constraint import (
     loop_constraints,
     loop_projection,
     make_seamless,
@@ -29,24 +29,25 @@ from gid.gid_engine.loop_constraint import (
     relative_change,
     seam_errors,
 )
-from gid.gid_engine.motion_prior import weights as W
-from gid.gid_engine.motion_prior.models import build_models, get_config
-from gid.gid_engine.motion_prior.onnx_export import DEFAULT_ONNX_DIR, export_prior_onnx
-from gid.gid_engine.motion_prior.onnx_pipeline import (
+from gid.gid_engine.model_folder import sha256_file
+from gid.gid_tools.motion_prior import weights as W
+from gid.gid_tools.motion_prior.models import build_models, get_config
+from gid.gid_tools.motion_prior.onnx_export import DEFAULT_ONNX_DIR, export_prior_onnx
+from gid.gid_engine.prediction.onnx_pipeline import (
     ONNX_INDEX_NAME,
     NumpyDDIM,
     OnnxPriorPipeline,
     prepare_image_array,
 )
-from gid.gid_engine.motion_prior.pipeline import (
+from gid.gid_tools.motion_prior.pipeline import (
     MotionPriorPipeline,
     loop_loss,
     make_scheduler,
     prepare_image,
 )
-from gid.gid_engine.normalization import FrequencyNormalizer
+from gid.gid_engine.motion.normalization import FrequencyNormalizer
 from gid.gid_engine.errors import MissingWeightsError
-from gid.gid_engine.predict import WEIGHTS_DIR, predict_motion
+from gid.gid_engine.prediction.predict import WEIGHTS_DIR, predict_motion
 from gid.gid_engine.progress import Job
 
 from conftest import REPO, random_volume, textured_image
@@ -123,7 +124,7 @@ def test_shipped_onnx_prior_matches_the_shipped_weights():
     """The shipped export is of the shipped weights and samples the same volume (5 steps)."""
     index = json.loads((DEFAULT_ONNX_DIR / ONNX_INDEX_NAME).read_text())
     torch_index = json.loads((WEIGHTS_DIR / "model_index.json").read_text())
-    assert index["source"]["weights_index_sha256"] == W.sha256_file(WEIGHTS_DIR / "model_index.json"), \
+    assert index["source"]["weights_index_sha256"] == sha256_file(WEIGHTS_DIR / "model_index.json"), \
         "the shipped weights changed: run `gid export-onnx --prior`"
     assert index["config"] == torch_index["config"] and index["latent_scale"] == torch_index["latent_scale"]
     assert all(f.stat().st_size <= 16 * MiB for f in DEFAULT_ONNX_DIR.iterdir())
@@ -198,7 +199,7 @@ def test_predict_motion_backends(tiny_weights, tmp_path):
 def test_cpu_predictions_without_steps_take_fewer(tiny_weights, monkeypatch):
     """No steps asked for: the model's default on a GPU, at most ``CPU_DEFAULT_STEPS`` on the CPU
     (the tiny model's default is 10; the cap is lowered to 3 so the test sees it act), both backends."""
-    import gid.gid_engine.predict as predict
+    import gid.gid_engine.prediction.predict as predict
 
     assert predict.default_steps(50, on_gpu=False) == 25 and predict.default_steps(50, on_gpu=True) == 50
     assert predict.default_steps(10, on_gpu=False) == 10
@@ -223,7 +224,7 @@ def test_progress_and_cancel(tiny_weights):
 
 def test_cli_predict_backend_and_export_options(tiny_weights, tmp_path, capsys):
     from gid.exporters.opencv import cv2
-    from gid.gid_engine.sv_file import load_spectral_volume
+    from gid.gid_engine.motion.sv_file import load_spectral_volume
 
     img = tmp_path / "still.png"
     cv2.imwrite(str(img), (textured_image(48, 64, seed=2) * 255).astype(np.uint8))

@@ -15,13 +15,14 @@ pytest.importorskip("diffusers")
 pytest.importorskip("accelerate")
 
 from gid.gid_engine.errors import InputError
-from gid.gid_engine.motion_prior import weights as W
-from gid.gid_engine.motion_prior.models import FrequencyDenoiser, build_models, get_config
-from gid.gid_engine.motion_prior.models.static_flow import StaticFlowNet
-from gid.gid_engine.motion_prior.pipeline import MotionPriorPipeline, make_scheduler
-from gid.gid_engine.motion_prior.static_flow import export_static_flow, load_static_flow
-from gid.gid_engine.motion_prior.train import TrainArgs, latest_checkpoint, train, warm_start
-from gid.gid_engine.normalization import FrequencyNormalizer
+from gid.gid_engine.model_folder import sha256_file
+from gid.gid_tools.motion_prior import weights as W
+from gid.gid_tools.motion_prior.models import FrequencyDenoiser, build_models, get_config
+from gid.gid_tools.motion_prior.models.static_flow import StaticFlowNet
+from gid.gid_tools.motion_prior.pipeline import MotionPriorPipeline, make_scheduler
+from gid.gid_tools.motion_prior.static_flow import export_static_flow, load_static_flow
+from gid.gid_tools.motion_prior.train import TrainArgs, latest_checkpoint, train, warm_start
+from gid.gid_engine.motion.normalization import FrequencyNormalizer
 
 from conftest import textured_image
 
@@ -96,7 +97,7 @@ def _tiny_weights(folder: Path, cfg) -> Path:
 def test_init_from_seeds_the_run_and_trains_with_the_static_flow(tmp_path, monkeypatch):
     """``--init-from``: the run reuses the weights' VAE, normalization and latent scale; the unet
     stage starts from their U-Net and loads the static-flow network; the export carries both."""
-    import gid.gid_engine.motion_prior.train as T
+    import gid.gid_tools.motion_prior.train as T
 
     old = dataclasses.replace(_cfg(0, 256, 160), name="tiny")
     new = dataclasses.replace(_cfg(8, 256, 160), name="tiny")
@@ -125,13 +126,13 @@ def test_init_from_seeds_the_run_and_trains_with_the_static_flow(tmp_path, monke
     pipe = W.load_weights(tmp_path / "new")
     assert pipe.config.denoiser.static_flow_width == 8 and target["latent_scale"] == pytest.approx(1.3)
     warm = W.read_index(tmp_path / "new")["training"]["warm_start"]  # provenance of the reused VAE
-    assert warm["weights_index_sha256"] == W.sha256_file(src / "model_index.json")
+    assert warm["weights_index_sha256"] == sha256_file(src / "model_index.json")
     vol = pipe(textured_image(160, 256, seed=3), steps=2, seed=0)
     assert vol.coeffs.shape == (K, 4, 160, 256) and np.isfinite(vol.coeffs).all()
 
 
 def test_missing_static_flow_weights_are_a_clear_error(tmp_path, monkeypatch):
-    import gid.gid_engine.motion_prior.train as T
+    import gid.gid_tools.motion_prior.train as T
 
     new = dataclasses.replace(_cfg(8, 256, 160), name="tiny")
     monkeypatch.setattr(T, "get_config", lambda name: new)
@@ -142,8 +143,8 @@ def test_missing_static_flow_weights_are_a_clear_error(tmp_path, monkeypatch):
 
 
 def test_onnx_export_runs_the_static_flow_inside_the_encoder(tmp_path):
-    from gid.gid_engine.motion_prior.onnx_export import export_prior_onnx
-    from gid.gid_engine.motion_prior.onnx_pipeline import OnnxPriorPipeline
+    from gid.gid_tools.motion_prior.onnx_export import export_prior_onnx
+    from gid.gid_engine.prediction.onnx_pipeline import OnnxPriorPipeline
 
     cfg = _cfg(8)
     torch.manual_seed(4)
@@ -171,7 +172,7 @@ def test_onnx_export_runs_the_static_flow_inside_the_encoder(tmp_path):
 def test_cached_fields_give_the_loss_of_the_uncached_condition():
     """Training caches each image's static field (and the null image's); the loss must be the
     one computed from the images alone, dropped conditions included."""
-    from gid.gid_engine.motion_prior.train import PairCache, _denoise_loss, static_fields
+    from gid.gid_tools.motion_prior.train import PairCache, _denoise_loss, static_fields
 
     torch.manual_seed(5)
     cfg = _cfg(8, 64, 48)

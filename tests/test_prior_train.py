@@ -15,11 +15,11 @@ pytest.importorskip("accelerate")
 
 from gid.gid_engine.cli import main
 from gid.gid_engine.errors import FormatError, GidError
-from gid.gid_engine.imaging import from_array
-from gid.gid_engine.motion_prior import weights as W
-from gid.gid_engine.motion_prior.train import TrainArgs, export, latest_checkpoint, train
+from gid.gid_engine.media.imaging import from_array
+from gid.gid_tools.motion_prior import weights as W
+from gid.gid_tools.motion_prior.train import TrainArgs, export, latest_checkpoint, train
 from gid.gid_engine.errors import MissingWeightsError
-from gid.gid_engine.predict import predict_motion, weights_available
+from gid.gid_engine.prediction.predict import predict_motion, weights_available
 
 from conftest import textured_image
 
@@ -98,11 +98,11 @@ def test_real_clips_join_the_training_pairs(tmp_path):
     the motion `extract` finds in it; the key of the cache names the clip; the held-out evaluation
     clip is refused by content, whatever its name."""
     from gid.gid_tools.bench import synthetic_clip
-    from gid.gid_engine.motion_prior.data import real_pairs
-    from gid.gid_engine.motion_prior.evaluate import HELD_OUT_REAL
-    from gid.gid_engine.motion_prior.models import get_config
-    from gid.gid_engine.motion_prior.train import PairCache, real_data_key
-    from gid.gid_engine.normalization import FrequencyNormalizer
+    from gid.gid_tools.motion_prior.data import real_pairs
+    from gid.gid_tools.motion_prior.evaluate import HELD_OUT_REAL
+    from gid.gid_tools.motion_prior.models import get_config
+    from gid.gid_tools.motion_prior.train import PairCache, real_data_key
+    from gid.gid_engine.motion.normalization import FrequencyNormalizer
 
     config = get_config("tiny")
     clip = synthetic_clip(tmp_path / "sway.avi", width=config.width * 2, height=config.height * 2)
@@ -152,7 +152,8 @@ def test_later_stage_needs_the_earlier_one(tmp_path):
 # ----------------------------------------------------------------------------- weights
 def test_weights_round_trip(weights, run):
     index = json.loads((weights / "model_index.json").read_text())
-    assert index["format"] == "gid.motion_prior" and index["config"]["name"] == "tiny"
+    assert (index["format"], index["version"], index["kind"]) == ("gid.model", 2, "motion_prior")
+    assert index["config"]["name"] == "tiny" and {"sample", "torch_weights"} <= set(index["capabilities"])
     assert index["denoiser_kind"] == "frequency_coordinated"
     assert {f["name"] for f in index["files"]} == {"vae.safetensors", "denoiser.safetensors", "normalization.json"}
     assert index["training"]["vae_steps"] == 6 and index["training"]["freq_attn_steps"] == 2
@@ -203,10 +204,13 @@ def test_an_index_of_another_version_or_kind_is_refused(weights, tmp_path):
     w = _copy(weights, tmp_path)
     index = json.loads((w / "model_index.json").read_text())
     (w / "model_index.json").write_text(json.dumps({**index, "version": 99}))
-    with pytest.raises(FormatError, match=r"^weights in .* have index version 99; this gid reads \d+$"):
+    with pytest.raises(FormatError, match=r"^the learned motion model in .* has index version 99; this gid reads \d+$"):
         W.read_index(w)
     (w / "model_index.json").write_text(json.dumps({**index, "format": "other"}))
-    with pytest.raises(FormatError, match=r"is not a gid motion-prior index$"):
+    with pytest.raises(FormatError, match=r"is not a gid motion_prior index$"):
+        W.read_index(w)
+    (w / "model_index.json").write_text(json.dumps({**index, "kind": "renderer"}))
+    with pytest.raises(FormatError, match=r"is not a gid motion_prior index \(it is 'renderer'\)$"):
         W.read_index(w)
     (w / "model_index.json").unlink()
     with pytest.raises(MissingWeightsError, match="the learned motion model is not installed"):
@@ -259,7 +263,7 @@ def test_predict_motion_with_weights(weights):
 
 def test_cli_predict_and_eval(weights, tmp_path, capsys):
     from gid.exporters.opencv import cv2
-    from gid.gid_engine.sv_file import load_spectral_volume
+    from gid.gid_engine.motion.sv_file import load_spectral_volume
 
     img = tmp_path / "still.png"
     cv2.imwrite(str(img), (textured_image(80, 128, seed=2) * 255).astype(np.uint8))

@@ -2,10 +2,10 @@ import numpy as np
 import pytest
 
 from gid.gid_engine.errors import Cancelled, InputError
-from gid.gid_engine.imaging import from_array
+from gid.gid_engine.media.imaging import from_array
 from gid.gid_engine.progress import Job
-from gid.gid_engine.render import Timing, displacement_frames, frame_times, make_splatter, render_frames
-from gid.gid_engine.spectral_volume import SpectralVolume
+from gid.gid_engine.rendering.render import Timing, displacement_frames, frame_times, make_splatter, render_frames
+from gid.gid_engine.motion.spectral_volume import SpectralVolume
 
 from conftest import random_volume, textured_image
 
@@ -85,7 +85,7 @@ def test_displacement_frames_forward_and_backward(splatter):
 def test_proxy_splat_matches_full_splat_for_large_outputs(splatter):
     """Output 4x the motion's size: auto switches to the proxy path, and the frames agree."""
     from gid.gid_tools.bench import smooth_volume
-    from gid.gid_engine.render import proxy_size
+    from gid.gid_engine.rendering.render import proxy_size
 
     sv = smooth_volume(64, 36, seed=3).scaled(0.15)
     img = from_array(textured_image(144, 256, seed=4))

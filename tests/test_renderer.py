@@ -12,15 +12,16 @@ import pytest
 import torch
 
 from gid.gid_engine.errors import FormatError, InputError
-from gid.gid_engine.splat_torch import FULL_COVERAGE, softmax_splat
-from gid.gid_engine.renderer.checkpoint import MissingRendererError, load_renderer, save_renderer
-from gid.gid_engine.renderer.configs import get_config
-from gid.gid_engine.renderer.data import INVERSION_ITERATIONS, _backward_warp, synthetic_triple
-from gid.gid_engine.renderer.evaluate import psnr, ssim
-from gid.gid_engine.renderer.neural_renderer import NeuralRenderer
-from gid.gid_engine.renderer.onnx_export import export_renderer_onnx
-from gid.gid_engine.renderer.runtime import FRAME_ONNX, OnnxNeuralRenderer
-from gid.gid_engine.renderer.torch_runtime import TorchNeuralRenderer
+from gid.gid_tools.splat_torch import FULL_COVERAGE, softmax_splat
+from gid.gid_engine.errors import MissingWeightsError
+from gid.gid_tools.renderer.checkpoint import load_renderer, save_renderer
+from gid.gid_engine.rendering.neural_config import get_config
+from gid.gid_tools.renderer.data import INVERSION_ITERATIONS, _backward_warp, synthetic_triple
+from gid.gid_tools.renderer.evaluate import psnr, ssim
+from gid.gid_tools.renderer.neural_renderer import NeuralRenderer
+from gid.gid_tools.renderer.onnx_export import export_renderer_onnx
+from gid.gid_engine.rendering.neural import FRAME_ONNX, OnnxNeuralRenderer
+from gid.gid_tools.renderer.torch_runtime import TorchNeuralRenderer
 
 
 def random_model(seed: int = 0, name: str = "tiny") -> NeuralRenderer:
@@ -114,7 +115,7 @@ def test_wrong_shapes_and_damaged_files_give_clear_errors(exported, tmp_path):
     (broken / FRAME_ONNX).write_bytes(bytes(data))
     with pytest.raises(FormatError, match="checksum"):
         OnnxNeuralRenderer(broken, device="cpu")
-    with pytest.raises(MissingRendererError, match="not installed"):
+    with pytest.raises(MissingWeightsError, match="not installed"):
         OnnxNeuralRenderer(tmp_path / "nothing", device="cpu")
     doc = json.loads((broken / "renderer.json").read_text())
     doc["config"]["widths"] = [4, 4, 4]
@@ -197,8 +198,8 @@ def test_metrics():
 def test_batched_frames_are_the_per_frame_frames(exported, channels):
     """``render_frames`` hands a GPU renderer several times per call (``batch_size``); the frames
     must not change, whatever the channels, and a batch that does not divide the count is fine."""
-    from gid.gid_engine.imaging import from_array
-    from gid.gid_engine.render import Timing, render_frames
+    from gid.gid_engine.media.imaging import from_array
+    from gid.gid_engine.rendering.render import Timing, render_frames
     from conftest import random_volume
 
     rng = np.random.default_rng(3)
@@ -241,7 +242,7 @@ def _numbered_clip(folder: Path, n: int) -> Path:
 
 def test_real_pairs_stay_inside_their_part_of_the_clip(tmp_path):
     """Training pairs never reach into the held-out window or its margin; evaluation pairs stay in it."""
-    from gid.gid_engine.renderer.data import ClipSplit, real_triples
+    from gid.gid_tools.renderer.data import ClipSplit, real_triples
 
     clip = _numbered_clip(tmp_path / "clip", 12)
     split = ClipSplit((4, 7), margin=1, max_gap=2)
@@ -259,8 +260,8 @@ def test_real_pairs_stay_inside_their_part_of_the_clip(tmp_path):
 
 
 def test_shipped_clips_keep_the_splits_of_the_model_card():
-    from gid.gid_engine.renderer.data import CLIPS_FILE, clip_split
-    from gid.gid_engine.renderer.train import DEFAULT_REAL
+    from gid.gid_tools.renderer.data import CLIPS_FILE, clip_split
+    from gid.gid_tools.renderer.train import DEFAULT_REAL
 
     tree = clip_split("samples/tree.avi", 68)
     assert tree.segments("train", 68) == [(0, 48), (68, 68)] and tree.segments("eval", 68) == [(48, 68)]
@@ -274,8 +275,8 @@ def test_shipped_clips_keep_the_splits_of_the_model_card():
 def test_render_training_starts_from_given_weights(tmp_path):
     """``--init-from``: the run starts at the given weights (a learning rate of ~0 keeps them),
     records where they came from, and refuses weights of another config."""
-    from gid.gid_engine.renderer.train import RenderTrainArgs, train_renderer
-    from gid.gid_engine.training import latest_checkpoint, load_checkpoint_model
+    from gid.gid_tools.renderer.train import RenderTrainArgs, train_renderer
+    from gid.gid_tools.training import latest_checkpoint, load_checkpoint_model
 
     source = tmp_path / "source"
     save_renderer(random_model(seed=3), source)
@@ -303,7 +304,7 @@ def test_render_training_starts_from_given_weights(tmp_path):
 def test_render_training_data_follows_the_still_set_and_a_resume_keeps_it(tmp_path):
     """``--stills v2`` draws the synthetic triples from the v2 training stills (cached apart from
     v1's), and ``--resume`` with other data than the checkpoint's is refused before any is made."""
-    from gid.gid_engine.renderer.train import RenderTrainArgs, _TripleFiller, train_renderer
+    from gid.gid_tools.renderer.train import RenderTrainArgs, _TripleFiller, train_renderer
 
     v2 = _TripleFiller(0, 96, 64, split="train_v2")(5)["triples"]
     assert np.array_equal(v2, synthetic_triple(5, split="train_v2", width=96, height=64).stacked())
@@ -332,7 +333,7 @@ def test_extracted_flow_triples_carry_what_real_clips_carry():
     """``--extracted-flow``: same frames, the motion replaced by gid's own extraction between them
     (close to the exact motion where the picture has texture), ``W = ||F||``; drawn from its own
     random stream, so the other triples stay exactly as they were."""
-    from gid.gid_engine.renderer.data import with_extracted_flow
+    from gid.gid_tools.renderer.data import with_extracted_flow
 
     exact = synthetic_triple(2, width=128, height=96)
     got = with_extracted_flow(exact)
@@ -355,7 +356,7 @@ def test_eval_scores_the_held_out_frames_with_exact_and_with_extracted_flow(tmp_
     """``gid eval render``: the held-out synthetic frames of the chosen still set, once with their
     exact motion and once with the extracted flow real clips carry (fewer holes: the extraction
     smooths over what is revealed)."""
-    from gid.gid_engine.renderer.evaluate import RenderEvalArgs, run_render_eval
+    from gid.gid_tools.renderer.evaluate import RenderEvalArgs, run_render_eval
 
     save_renderer(random_model(seed=1), tmp_path / "w")
     results = run_render_eval(RenderEvalArgs(weights=tmp_path / "w", n=3, real=(), stills="v2",

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 from gid.exporters.sequence import write_image_sequence
-from gid.gid_engine.extract import extract_motion
-from gid.gid_engine.imaging import from_array
-from gid.gid_engine.render import Timing, make_splatter, render_frames
-from gid.gid_engine.spectral_volume import SpectralVolume
+from gid.gid_engine.motion.extract import extract_motion
+from gid.gid_engine.media.imaging import from_array
+from gid.gid_engine.rendering.render import Timing, make_splatter, render_frames
+from gid.gid_engine.motion.spectral_volume import SpectralVolume
 
 from conftest import textured_image
 

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from gid.gid_engine.export_onnx import export_splat_onnx
+from gid.gid_tools.export_onnx import export_splat_onnx
 from gid.gid_engine.runtime import OnnxSplatter, asset_path, create_session
-from gid.gid_engine.splat_torch import SoftmaxSplatRenderer, TorchSplatter, softmax_splat
+from gid.gid_tools.splat_torch import SoftmaxSplatRenderer, TorchSplatter, softmax_splat
 
 from conftest import textured_image
 

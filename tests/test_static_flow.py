@@ -11,12 +11,12 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("accelerate")
 
 from gid.gid_engine.errors import FormatError, InputError
-from gid.gid_engine.motion_prior.baselines import static_flow_baseline
-from gid.gid_engine.motion_prior.evaluate import magnitude_map
-from gid.gid_engine.motion_prior.models.static_flow import StaticFlowNet
-from gid.gid_engine.motion_prior.static_flow import (StaticFlowTrainArgs, canonical_field,
+from gid.gid_engine.prediction.baselines import static_flow_baseline
+from gid.gid_tools.motion_prior.evaluate import magnitude_map
+from gid.gid_tools.motion_prior.models.static_flow import StaticFlowNet
+from gid.gid_tools.motion_prior.static_flow import (StaticFlowTrainArgs, canonical_field,
                                                      learned_static_flow, load_static_flow, train_static_flow)
-from gid.gid_engine.spectral_volume import SpectralVolume
+from gid.gid_engine.motion.spectral_volume import SpectralVolume
 
 
 def _swaying(m: np.ndarray, k: int = 2) -> SpectralVolume:
@@ -70,8 +70,8 @@ def test_tiny_training_fits_exports_and_loads(tmp_path):
 
 def test_the_still_set_picks_the_training_pairs():
     """``--stills v2``: the targets are the v2 split's pairs, not v1's at the same index."""
-    from gid.gid_engine.motion_prior.data import synthetic_pair
-    from gid.gid_engine.motion_prior.static_flow import _TargetMaker
+    from gid.gid_tools.motion_prior.data import synthetic_pair
+    from gid.gid_tools.motion_prior.static_flow import _TargetMaker
 
     v2 = _TargetMaker(0, "train_v2")(5)
     image, _ = synthetic_pair(5, split="train_v2")
@@ -85,7 +85,7 @@ def test_a_corrupt_shipped_index_is_one_line(tmp_path, damage):
     """A copy of the shipped static-flow folder with its index damaged: FormatError naming the file."""
     import shutil
 
-    from gid.gid_engine.motion_prior.static_flow import INDEX, WEIGHTS_DIR, load_static_flow
+    from gid.gid_tools.motion_prior.static_flow import INDEX, WEIGHTS_DIR, load_static_flow
 
     if not (WEIGHTS_DIR / INDEX).is_file():
         pytest.skip("no static-flow weights shipped")

@@ -20,7 +20,7 @@ SAMPLE = Path(__file__).resolve().parents[1] / "samples" / "tree_still.png"
 
 
 def test_neural_renderer_without_torch():
-    from gid.gid_engine.render import make_splatter
+    from gid.gid_engine.rendering.render import make_splatter
 
     renderer = make_splatter("onnx", "cpu", renderer="neural")
     rng = np.random.default_rng(0)
@@ -36,7 +36,7 @@ def test_neural_renderer_without_torch():
 
 def test_animate_without_torch(tmp_path):
     from gid.gid_engine.cli import main
-    from gid.gid_engine.sv_file import load_spectral_volume
+    from gid.gid_engine.motion.sv_file import load_spectral_volume
 
     with pytest.raises(ImportError):
         import torch  # noqa: F401

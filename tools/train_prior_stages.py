@@ -13,8 +13,8 @@ import argparse
 import time
 from pathlib import Path
 
-from gid.gid_engine.motion_prior.models import get_config
-from gid.gid_engine.motion_prior.train import STAGES, PairCache, TrainArgs, export, get_normalizer, train
+from gid.gid_tools.motion_prior.models import get_config
+from gid.gid_tools.motion_prior.train import STAGES, PairCache, TrainArgs, export, get_normalizer, train
 
 
 def main() -> None:

@@ -7,10 +7,10 @@ import sys
 import time
 import numpy as np
 import torch
-from gid.gid_engine.motion_prior.weights import load_weights
-from gid.gid_engine.predict import WEIGHTS_DIR
-from gid.gid_engine.motion_prior.static_flow import load_static_flow
-from gid.gid_engine.motion_prior.data import synthetic_pair
+from gid.gid_tools.motion_prior.weights import load_weights
+from gid.gid_engine.prediction.predict import WEIGHTS_DIR
+from gid.gid_tools.motion_prior.static_flow import load_static_flow
+from gid.gid_tools.motion_prior.data import synthetic_pair
 n = int(sys.argv[1]); torch.set_num_threads(2)
 pipe = load_weights(WEIGHTS_DIR); sf = load_static_flow()
 lat, imgs, ms = [], [], []

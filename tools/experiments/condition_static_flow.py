@@ -9,15 +9,15 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from diffusers import DDIMScheduler
-from gid.gid_engine.motion_prior.weights import load_weights
-from gid.gid_engine.predict import WEIGHTS_DIR
-from gid.gid_engine.motion_prior.models import FrequencyDenoiser
-from gid.gid_engine.motion_prior.models.denoiser import ImageCondition
-from gid.gid_engine.motion_prior.static_flow import load_static_flow
-from gid.gid_engine.motion_prior.data import synthetic_pair
-from gid.gid_engine.motion_prior.evaluate import magnitude_map, correlation
-from gid.gid_engine.motion_prior.pipeline import make_scheduler
-from gid.gid_engine.training import lr_at
+from gid.gid_tools.motion_prior.weights import load_weights
+from gid.gid_engine.prediction.predict import WEIGHTS_DIR
+from gid.gid_tools.motion_prior.models import FrequencyDenoiser
+from gid.gid_tools.motion_prior.models.denoiser import ImageCondition
+from gid.gid_tools.motion_prior.static_flow import load_static_flow
+from gid.gid_tools.motion_prior.data import synthetic_pair
+from gid.gid_tools.motion_prior.evaluate import magnitude_map, correlation
+from gid.gid_tools.motion_prior.pipeline import make_scheduler
+from gid.gid_tools.training import lr_at
 
 variant, steps, n_pairs = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 torch.set_num_threads(1)
@@ -76,7 +76,7 @@ with torch.no_grad():
             eps = 2 * both[:16] - both[16:]
             z = s.step(eps, tt, z, eta=0.0).prev_sample
         norm = pipe.decode_normalized(z).numpy()
-        from gid.gid_engine.spectral_volume import SpectralVolume
+        from gid.gid_engine.motion.spectral_volume import SpectralVolume
         pred = SpectralVolume(pipe.normalizer.denormalize(norm)).anchored()
         rm = magnitude_map(ref); pm = magnitude_map(pred)
         corrs.append(correlation(pm, rm)); amps.append(pm.mean() / rm.mean())

@@ -7,13 +7,13 @@ import sys
 import numpy as np
 import torch
 from diffusers import DDIMScheduler
-from gid.gid_engine.motion_prior.weights import load_weights
-from gid.gid_engine.predict import WEIGHTS_DIR
-from gid.gid_engine.motion_prior.data import real_pairs, synthetic_pair
-from gid.gid_engine.motion_prior.evaluate import magnitude_map, pair_metrics, dominant_bin
-from gid.gid_engine.motion_prior.static_flow import load_static_flow, learned_static_flow
-from gid.gid_engine.motion_prior.pipeline import prepare_image
-from gid.gid_engine.spectral_volume import SpectralVolume
+from gid.gid_tools.motion_prior.weights import load_weights
+from gid.gid_engine.prediction.predict import WEIGHTS_DIR
+from gid.gid_tools.motion_prior.data import real_pairs, synthetic_pair
+from gid.gid_tools.motion_prior.evaluate import magnitude_map, pair_metrics, dominant_bin
+from gid.gid_tools.motion_prior.static_flow import load_static_flow, learned_static_flow
+from gid.gid_tools.motion_prior.pipeline import prepare_image
+from gid.gid_engine.motion.spectral_volume import SpectralVolume
 from gid.gid_engine.repo_data import TREE_CLIP
 torch.set_num_threads(2)
 strengths = [float(t) for t in sys.argv[1].split(",")]

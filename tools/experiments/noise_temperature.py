@@ -7,10 +7,10 @@ import sys
 import time
 import numpy as np
 import torch
-from gid.gid_engine.motion_prior.weights import load_weights
-from gid.gid_engine.predict import WEIGHTS_DIR
-from gid.gid_engine.motion_prior.data import real_pairs, synthetic_pair
-from gid.gid_engine.motion_prior.evaluate import magnitude_map, pair_metrics, correlation
+from gid.gid_tools.motion_prior.weights import load_weights
+from gid.gid_engine.prediction.predict import WEIGHTS_DIR
+from gid.gid_tools.motion_prior.data import real_pairs, synthetic_pair
+from gid.gid_tools.motion_prior.evaluate import magnitude_map, pair_metrics, correlation
 from gid.gid_engine.repo_data import TREE_CLIP
 torch.set_num_threads(2)
 temps = [float(t) for t in sys.argv[1].split(",")]

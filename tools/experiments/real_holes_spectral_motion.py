@@ -22,13 +22,13 @@ import torch
 
 from gid.exporters.opencv import cv2
 from gid.gid_engine.errors import InputError
-from gid.gid_engine.extract import extract_motion
-from gid.gid_engine.renderer.checkpoint import load_renderer
-from gid.gid_engine.renderer.data import Triple, clip_split, with_extracted_flow
-from gid.gid_engine.renderer.evaluate import evaluate_triples
-from gid.gid_engine.renderer.perceptual import PerceptualFeatures
-from gid.gid_engine.renderer.train import DEFAULT_REAL
-from gid.gid_engine.video import open_frames
+from gid.gid_engine.motion.extract import extract_motion
+from gid.gid_tools.renderer.checkpoint import load_renderer
+from gid.gid_tools.renderer.data import Triple, clip_split, with_extracted_flow
+from gid.gid_tools.renderer.evaluate import evaluate_triples
+from gid.gid_tools.renderer.perceptual import PerceptualFeatures
+from gid.gid_tools.renderer.train import DEFAULT_REAL
+from gid.gid_engine.media.video import open_frames
 
 
 def spectral_triples(clip: Path, width: int = 256) -> tuple[list[Triple], list[Triple]]:

@@ -5,11 +5,11 @@ motion is what the rule itself "knows" about the clip. Compared with the learned
 (StaticFlowNet, shipped). Log: docs/runs/2026-12-03-cpu/rule_ceiling.log.
 Usage: python tools/experiments/rule_ceiling.py"""
 import numpy as np
-from gid.gid_engine.motion_prior.data import real_pairs
-from gid.gid_engine.motion_prior.data.synthetic import synthetic_volume
-from gid.gid_engine.motion_prior.evaluate import magnitude_map, correlation
+from gid.gid_tools.motion_prior.data import real_pairs
+from gid.gid_tools.motion_prior.data.synthetic import synthetic_volume
+from gid.gid_tools.motion_prior.evaluate import magnitude_map, correlation
 from gid.gid_engine.repo_data import TREE_CLIP
-from gid.gid_engine.motion_prior.static_flow import load_static_flow, learned_static_flow
+from gid.gid_tools.motion_prior.static_flow import load_static_flow, learned_static_flow
 real = real_pairs([str(TREE_CLIP)], every=30, width=256, height=160, max_pairs=4, k=16)
 net = load_static_flow()
 for image, ref in real:

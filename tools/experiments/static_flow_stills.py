@@ -9,13 +9,13 @@ import sys
 import json
 import numpy as np
 from pathlib import Path
-from gid.gid_engine.motion_prior.data import real_pairs, synthetic_pair
-from gid.gid_engine.motion_prior.evaluate import magnitude_map, pair_metrics, dominant_bin
-from gid.gid_engine.motion_prior.static_flow import load_static_flow, learned_static_flow
-from gid.gid_engine.predict import WEIGHTS_DIR
+from gid.gid_tools.motion_prior.data import real_pairs, synthetic_pair
+from gid.gid_tools.motion_prior.evaluate import magnitude_map, pair_metrics, dominant_bin
+from gid.gid_tools.motion_prior.static_flow import load_static_flow, learned_static_flow
+from gid.gid_engine.prediction.predict import WEIGHTS_DIR
 from gid.gid_engine.repo_data import TREE_CLIP
 import torch; torch.set_num_threads(2)
-from gid.gid_engine.normalization import FrequencyNormalizer
+from gid.gid_engine.motion.normalization import FrequencyNormalizer
 k_star = dominant_bin(FrequencyNormalizer.load(WEIGHTS_DIR / "normalization.json").scales)
 nets = {name: load_static_flow(Path(d)) for name, d in (a.split("=") for a in sys.argv[1:])}
 sets = {"syn eval (v1, n=32)": [synthetic_pair(i, seed=0, split="eval") for i in range(32)],

@@ -18,9 +18,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from gid.gid_engine.renderer.checkpoint import load_renderer
-from gid.gid_engine.renderer.data import synthetic_triple, with_extracted_flow
-from gid.gid_engine.renderer.evaluate import disocclusion_mask, psnr
+from gid.gid_tools.renderer.checkpoint import load_renderer
+from gid.gid_tools.renderer.data import synthetic_triple, with_extracted_flow
+from gid.gid_tools.renderer.evaluate import disocclusion_mask, psnr
 
 
 def scores(model, triples, masks) -> dict[str, float]:

@@ -1,0 +1,2 @@
+"""Interactive dynamics (paper §6): the spectral volume as a modal basis, pokes, and the deterministic
+simulation keyed to the frame."""

@@ -1,1 +1,0 @@
-"""The learned motion prior: image -> spectral volume (paper §4), its training data and models."""

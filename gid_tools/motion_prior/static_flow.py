@@ -1,0 +1,177 @@
+"""Training and using the learned Eulerian baseline (``models/static_flow.py``).
+
+    gid train static-flow --pairs 800 --steps 1500 --out checkpoints/static_flow --export
+
+Targets: ``M(p)`` of each training pair's reference volume (``baselines.static_flow_field``),
+canonicalised to ``M_x >= 0``; loss L1 in pixels; images and targets flipped left-right at random.
+Weights go to ``gid_engine/assets/static_flow/`` (``static_flow.safetensors`` + ``static_flow.json``,
+a checksummed model folder with the training summary); ``gid eval`` adds the "static flow (learned)" row
+when they are there.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Optional
+
+import numpy as np
+import torch
+
+from ...gid_engine.errors import FormatError
+from ...gid_engine.repo_data import DEFAULT_STILL_SET
+from ...gid_engine.motion.spectral_volume import SpectralVolume
+from ..training import (LossLog, RunTally, StepBudget, apply_gradients, batch_rng, checkpoint_to_resume, device_name,
+                        fill_parallel, load_checkpoint_model, lr_at, make_accelerator, refuse_other_data,
+                        restore_optimizer, save_checkpoint, set_lr, settle_summary)
+from .data.synthetic import still_splits
+from .models.static_flow import StaticFlowNet
+from ...gid_engine.assets import STATIC_FLOW_DIR
+from ...gid_engine.errors import MissingWeightsError
+from ...gid_engine.model_folder import STATIC_FLOW, list_files, make_index, read_index, write_index
+from .weights import load_state_dict, save_state_dict
+
+WEIGHTS_DIR = STATIC_FLOW_DIR
+INDEX = STATIC_FLOW.index_name
+
+
+@dataclass
+class StaticFlowTrainArgs:
+    steps: int = 1500
+    out: Path = Path("checkpoints/static_flow")
+    pairs: int = 800
+    batch: int = 8
+    lr: float = 1e-3
+    data_seed: int = 0
+    workers: int = 1
+    time_budget: Optional[float] = None
+    resume: bool = False
+    export: Optional[Path] = None
+    threads: Optional[int] = None
+    ckpt_every: int = 500
+    stills: str = DEFAULT_STILL_SET  # still set of the synthetic pairs (``repo_data.STILL_SETS``)
+
+
+def canonical_field(ref: SpectralVolume) -> np.ndarray:
+    """``(2, H, W)`` float32 ``M`` of ``ref`` with the axis sign chosen so that ``M_x >= 0``."""
+    from ...gid_engine.prediction.baselines import static_flow_field
+
+    m = static_flow_field(ref)
+    flip = (m[0] < 0) | ((m[0] == 0) & (m[1] < 0))
+    m[:, flip] *= -1.0
+    return m.astype(np.float32)
+
+
+class _TargetMaker:
+    """Pair ``i`` as (image in [-1, 1], canonical ``M``); picklable for the data workers."""
+
+    def __init__(self, seed: int, split: str = "train") -> None:
+        self.seed = seed
+        self.split = split
+
+    def __call__(self, i: int) -> dict[str, np.ndarray]:
+        from .data import synthetic_pair
+
+        image, vol = synthetic_pair(i, seed=self.seed, split=self.split)
+        return {"images": (image.transpose(2, 0, 1) * 2.0 - 1.0).astype(np.float32),
+                "fields": canonical_field(vol.anchored())}
+
+
+def train_static_flow(args: StaticFlowTrainArgs, log: Callable[[str], None] = print) -> dict:
+    stage_dir = Path(args.out) / "static-flow"
+    ckpt = checkpoint_to_resume(stage_dir, args.resume, args.steps, args.threads)
+    data_id = {"data_seed": args.data_seed, "pairs": args.pairs, "stills": args.stills}
+    refuse_other_data(ckpt, data_id, defaults={"stills": DEFAULT_STILL_SET})
+    accel = make_accelerator()
+    say = log if accel.is_main_process else (lambda _m: None)
+    data = {"images": torch.empty((args.pairs, 3, 160, 256)), "fields": torch.empty((args.pairs, 2, 160, 256))}
+    fill_parallel(_TargetMaker(args.data_seed, still_splits(args.stills)[0]), args.pairs, data, args.workers,
+                  log=say, label="pairs")
+    model = StaticFlowNet()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
+    start = 0
+    planned = args.steps  # a resumed run keeps the total its budget fixed (stored in each checkpoint)
+    st: dict = {}
+    if ckpt is not None:
+        st = load_checkpoint_model(ckpt, model)
+        restore_optimizer(optimizer, load_state_dict(ckpt, st["optimizer_files"]), st["optimizer"])
+        start, planned = int(st["step"]), int(st.get("steps", args.steps))
+    model, optimizer = accel.prepare(model, optimizer)
+    model.train()
+    stage_dir.mkdir(parents=True, exist_ok=True)
+    loss_log = LossLog(stage_dir / "loss.csv", [], start) if accel.is_main_process else None
+    budget = StepBudget(planned, args.time_budget, start)
+    budget.started()
+    total, step, t0 = planned, start, time.perf_counter()
+    tally = RunTally(st)
+    last = float("nan")
+    flip_sign = torch.tensor([-1.0, 1.0]).view(1, 2, 1, 1)
+    while step < total:
+        rng = batch_rng(args.data_seed, step, accel.process_index)
+        idx = torch.as_tensor(rng.integers(args.pairs, size=args.batch))
+        img, fld = data["images"][idx], data["fields"][idx]
+        flips = torch.as_tensor(rng.random(args.batch) < 0.5)
+        img = torch.where(flips.view(-1, 1, 1, 1), img.flip(-1), img)
+        # mirrored: M_x changes sign, so the canonical field becomes (M_x, -M_y)
+        fld = torch.where(flips.view(-1, 1, 1, 1), fld.flip(-1) * flip_sign * -1.0, fld)
+        set_lr(optimizer, lr_at(step, total, args.lr))
+        with accel.autocast():
+            loss = (model(img.to(accel.device)).float() - fld.to(accel.device)).abs().mean()
+        last = apply_gradients(accel, optimizer, loss, model.parameters())
+        tally.loss(last)
+        step += 1
+        fixed = budget.after_step(step, accel)
+        if fixed is not None:
+            total = fixed
+        if loss_log is not None and (step % 50 == 0 or step == total):
+            loss_log.write({"step": step, "seconds": f"{time.perf_counter() - t0:.1f}",
+                            "lr": f"{lr_at(step - 1, total, args.lr):.3g}", "loss": f"{last:.6f}"})
+            say(f"static-flow: step {step}/{total} L1 {last:.4f} px")
+        if accel.is_main_process and (step % args.ckpt_every == 0 or step == total):
+            save_checkpoint(stage_dir, step, accel.unwrap_model(model), optimizer,
+                            {"stage": "static-flow", "steps": total} | data_id | tally.state())
+        accel.wait_for_everyone()
+    summary = {"stage": "static-flow", "steps": total, "start": start, **data_id, "batch": args.batch,
+               "lr": args.lr, **tally.summary(), "last_loss": last,
+               "device": device_name(accel)}
+    summary = settle_summary(stage_dir, summary, trained=start < total, write=accel.is_main_process)
+    if accel.is_main_process and args.export is not None:
+        export_static_flow(accel.unwrap_model(model), Path(args.export), summary)
+        say(f"static-flow: exported to {args.export}")
+    return summary
+
+
+def export_static_flow(model: StaticFlowNet, folder: Path, summary: dict) -> None:
+    """Write the network's weights and its index (kind ``static_flow``) into ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    files = save_state_dict({k: v.detach().cpu() for k, v in model.state_dict().items()}, folder, "static_flow")
+    index = make_index(STATIC_FLOW, ["static_field", "torch_weights"], list_files(folder, files, STATIC_FLOW),
+                       width=model.width, training=summary)
+    write_index(folder, STATIC_FLOW, index)
+
+
+def load_static_flow(folder: Path = WEIGHTS_DIR) -> Optional[StaticFlowNet]:
+    """The shipped baseline network, or None when it is not installed; a damaged file is an error."""
+    try:
+        doc = read_index(Path(folder), STATIC_FLOW, needs=["static_field"])
+    except MissingWeightsError:
+        return None
+    model = StaticFlowNet(int(doc.get("width", 32)))
+    try:
+        model.load_state_dict(load_state_dict(Path(folder), [e["name"] for e in doc["files"]]))
+    except RuntimeError:
+        raise FormatError(f"{Path(folder) / INDEX} does not describe the network its weights hold") from None
+    return model.eval()
+
+
+def learned_static_flow(model: StaticFlowNet, image: np.ndarray, like: SpectralVolume, k_star: int) -> SpectralVolume:
+    """The baseline's volume for ``image`` (H, W, 3) in [0, 1], shaped like ``like``."""
+    x = torch.from_numpy(np.ascontiguousarray(image[:, :, :3].transpose(2, 0, 1) * 2.0 - 1.0, dtype=np.float32))
+    with torch.no_grad():
+        m = model(x[None].to(next(model.parameters()).device))[0].float().cpu().numpy()
+    coeffs = np.zeros_like(like.coeffs)
+    if 0 < k_star < like.K:  # A sin(w t) has S_k = -i A / 2
+        coeffs[k_star, 1] = -0.5 * m[0]
+        coeffs[k_star, 3] = -0.5 * m[1]
+    return like.replace(coeffs=coeffs, source="baseline:static-flow-learned")

@@ -1,0 +1,126 @@
+"""``gid eval render``: the neural renderer against the plain splat + push-pull renderer.
+
+Held-out data only: synthetic triples of the held-out stills of the chosen still set (exact
+motion and exact disoccluded content), the same frames with the flow gid's extraction finds
+between them (what a real triple carries, so the gap between the two rows is the flow's, not the
+pictures'), and the held-out part of each real clip (frames after the training split, DIS flow).
+For every triple both renderers draw ``I_t`` from ``I0`` and the motion; we report PSNR (dB),
+SSIM and the perceptual distance (EfficientNet-Lite0 features, lower is better) over the whole
+frame and over the *disoccluded* pixels: those the plain splat leaves uncovered (coverage <
+``FULL_COVERAGE``), i.e. where content must be invented, dilated by 2 px.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Optional
+
+import numpy as np
+import torch
+
+from ...exporters.opencv import cv2
+from ..motion_prior.data.synthetic import still_splits
+from ...gid_engine.repo_data import DEFAULT_STILL_SET
+from ..splat_torch import FULL_COVERAGE, softmax_splat
+from .checkpoint import WEIGHTS_DIR, load_renderer
+from .data import Triple, real_triples, synthetic_triple, with_extracted_flow
+from .train import DEFAULT_REAL
+
+
+@dataclass
+class RenderEvalArgs:
+    weights: Path = WEIGHTS_DIR
+    n: int = 32
+    seed: int = 0
+    real: tuple = field(default_factory=lambda: tuple(str(p) for p in DEFAULT_REAL))
+    json_path: Optional[str] = None
+    stills: str = DEFAULT_STILL_SET  # whose held-out stills make the synthetic triples
+
+
+def psnr(a: np.ndarray, b: np.ndarray, mask: np.ndarray | None = None) -> float:
+    d = (a - b) ** 2
+    mse = float(d.mean()) if mask is None else float((d * mask).sum() / max(mask.sum() * d.shape[0], 1e-9))
+    return 10.0 * math.log10(1.0 / max(mse, 1e-12))
+
+
+def ssim(a: np.ndarray, b: np.ndarray) -> float:
+    """Mean SSIM (Wang et al. 2004: 11x11 Gaussian window, sigma 1.5) over channels, images (C, H, W) in [0, 1]."""
+    c1, c2 = 0.01 ** 2, 0.03 ** 2
+    vals = []
+    for x, y in zip(a.astype(np.float64), b.astype(np.float64)):
+        blur = lambda m: cv2.GaussianBlur(m, (11, 11), 1.5)  # noqa: E731
+        mx, my = blur(x), blur(y)
+        sxx, syy, sxy = blur(x * x) - mx * mx, blur(y * y) - my * my, blur(x * y) - mx * my
+        num = (2 * mx * my + c1) * (2 * sxy + c2)
+        den = (mx * mx + my * my + c1) * (sxx + syy + c2)
+        vals.append(float((num / den)[5:-5, 5:-5].mean()))
+    return float(np.mean(vals))
+
+
+def disocclusion_mask(tr: Triple) -> np.ndarray:
+    with torch.no_grad():
+        _, _, cov = softmax_splat(torch.from_numpy(tr.image[None]), torch.from_numpy(tr.flow[None]),
+                                  torch.from_numpy(tr.z[None]))
+    hole = (cov[0, 0].numpy() < FULL_COVERAGE).astype(np.uint8)
+    return cv2.dilate(hole, np.ones((5, 5), np.uint8)).astype(np.float32)[None]
+
+
+def evaluate_triples(model, triples: list[Triple], perceptual=None) -> dict[str, dict[str, float]]:
+    """Mean metrics of the neural and the plain renderer over ``triples``."""
+    rows: dict[str, list[dict[str, float]]] = {"neural": [], "splat": []}
+    for tr in triples:
+        x = [torch.from_numpy(v[None]) for v in (tr.image, tr.flow, tr.z)]
+        with torch.no_grad():
+            frames = {"neural": model(*x), "splat": model.plain(*x)}
+        mask = disocclusion_mask(tr)
+        target = torch.from_numpy(tr.target[None])
+        for name, frame in frames.items():
+            f = frame[0].clamp(0, 1).numpy()
+            row = {"psnr": psnr(f, tr.target), "ssim": ssim(f, tr.target), "hole_fraction": float(mask.mean())}
+            if mask.sum() >= 1:
+                row["psnr_disoccluded"] = psnr(f, tr.target, mask)
+            if perceptual is not None:
+                with torch.no_grad():
+                    row["perceptual"] = float(perceptual.distance(frame.clamp(0, 1), target)[0])
+            rows[name].append(row)
+    out = {}
+    for name, rs in rows.items():
+        keys = sorted({k for r in rs for k in r})
+        out[name] = {k: float(np.mean([r[k] for r in rs if k in r])) for k in keys}
+        out[name]["n"] = len(rs)
+        out[name]["n_disoccluded"] = sum("psnr_disoccluded" in r for r in rs)
+    return out
+
+
+def run_render_eval(args: RenderEvalArgs, log: Callable[[str], None] = print) -> dict:
+    from .perceptual import PerceptualFeatures
+
+    model = load_renderer(args.weights)
+    perceptual = PerceptualFeatures()
+    split = still_splits(args.stills)[1]
+    held_out = [synthetic_triple(i, seed=args.seed, split=split) for i in range(args.n)]
+    results = {"synthetic": evaluate_triples(model, held_out, perceptual),
+               # the same frames with the motion real clips get (extracted, with its errors): how much
+               # of the real-footage gap is the flow rather than the pictures
+               "synthetic, extracted flow": evaluate_triples(model, [with_extracted_flow(t) for t in held_out],
+                                                             perceptual)}
+    for clip in args.real:
+        results[f"real {Path(clip).name}"] = evaluate_triples(model, real_triples(clip, split="eval"), perceptual)
+    log(table(results))
+    if args.json_path:
+        Path(args.json_path).write_text(json.dumps(results, indent=1))
+    return results
+
+
+def table(results: dict) -> str:
+    lines = ["| data | renderer | PSNR ↑ | PSNR disoccluded ↑ | SSIM ↑ | perceptual ↓ |", "|---|---|---|---|---|---|"]
+    for data, by in results.items():
+        for name in ("neural", "splat"):
+            r = by[name]
+            lines.append(f"| {data} (n={r['n']}, holes {100 * r['hole_fraction']:.1f} %) | {name} | {r['psnr']:.2f} | "
+                         f"{r.get('psnr_disoccluded', float('nan')):.2f} | {r['ssim']:.4f} | "
+                         f"{r.get('perceptual', float('nan')):.4f} |")
+    return "\n".join(lines)

@@ -1,0 +1,259 @@
+"""Training the neural renderer: ``gid train render`` (HF accelerate; bf16 and multi-GPU on CUDA).
+
+    gid train render --config small --steps N --out checkpoints/render [--resume] [--export]
+
+Data: ``--pairs`` synthetic triples (exact motion and disocclusions, see ``data``) generated once
+into ``out/triples.npy`` plus every training pair of the real clips (``--real``, DIS flow), held in
+memory; each step draws random crops (``config.crop``) with flips. Loss: L1 + ``perceptual_weight``
+x the EfficientNet-Lite0 feature distance (``perceptual``). Checkpoints are the motion prior's
+(atomic, resumable, safetensors shards ≤ 16 MiB, batches a pure function of (seed, step)), in
+``out/render/``. ``--export`` writes the shipped weights and ONNX graphs.
+Multi-GPU: ``accelerate launch --multi_gpu -m gid.gid_engine.cli train render ...``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Optional
+
+import numpy as np
+import torch
+
+from ...gid_engine.errors import InputError
+from ..motion_prior.data.synthetic import still_splits
+from ..motion_prior.weights import load_state_dict
+from ...gid_engine.repo_data import DEFAULT_STILL_SET
+from ..training import (LossLog, RunTally, StepBudget, apply_gradients, batch_rng, checkpoint_to_resume, device_name,
+                        fill_parallel, latest_checkpoint, load_checkpoint_model, make_accelerator, lr_at,
+                        refuse_other_data, restore_optimizer, save_checkpoint, set_lr, settle_summary)
+from .checkpoint import WEIGHTS_DIR
+from ...gid_engine.rendering.neural_config import get_config
+from .data import CLIPS_FILE, real_triples, synthetic_triple
+from .neural_renderer import NeuralRenderer
+
+# every clip of samples/clips.json: its training frames train, its held-out frames evaluate (none
+# where the samples are not installed: the Blender extension and wheels leave them out)
+DEFAULT_REAL = tuple(CLIPS_FILE.parent / name for name in json.loads(CLIPS_FILE.read_text())) \
+    if CLIPS_FILE.is_file() else ()
+
+
+@dataclass
+class RenderTrainArgs:
+    config: str = "small"
+    steps: int = 2000
+    out: Path = Path("checkpoints/render")
+    resume: bool = False
+    batch: Optional[int] = None
+    lr: Optional[float] = None
+    data_seed: int = 0
+    pairs: int = 600
+    real: tuple = field(default_factory=lambda: tuple(str(p) for p in DEFAULT_REAL))
+    ckpt_every: int = 250
+    log_every: int = 25
+    threads: Optional[int] = None
+    export: Optional[Path] = None
+    workers: int = 1  # processes generating the synthetic triples
+    same_still: float = 0.0  # share of triples whose background is the foreground's own still
+    real_weight: float = 0.25  # share of each batch drawn from the real clips
+    time_budget: Optional[float] = None  # seconds (see training.StepBudget)
+    init_from: Optional[Path] = None  # shipped renderer weights a new run starts from (not a resume)
+    stills: str = DEFAULT_STILL_SET  # still set of the synthetic triples (``repo_data.STILL_SETS``)
+    extracted_flow: float = 0.0  # share of synthetic triples carrying extracted (DIS) flow, as real ones do
+
+
+def build_triples(n: int, seed: int, width: int, height: int, cache: Path | None,
+                  log: Callable[[str], None], workers: int = 1, same_still: float = 0.0,
+                  split: str = "train", extracted_flow: float = 0.0) -> np.ndarray:
+    """``(n, 9, H, W)`` float32 stacks (image, flow, z, target), cached in ``cache``."""
+    if cache is not None and cache.is_file():
+        arr = np.load(cache, mmap_mode="r")
+        if arr.shape[0] >= n and arr.shape[2:] == (height, width):
+            return np.asarray(arr[:n])
+    tensors = {"triples": torch.empty((n, 9, height, width), dtype=torch.float32)}
+    fill_parallel(_TripleFiller(seed, width, height, same_still, split, extracted_flow), n, tensors, workers,
+                  log=log, label="triples")
+    out = tensors["triples"].numpy()
+    if cache is not None:
+        tmp = cache.with_name(cache.stem + ".tmp.npy")
+        np.save(tmp, out)
+        tmp.replace(cache)
+    return out
+
+
+class _TripleFiller:
+    """Synthetic triple ``i`` as a ``(9, H, W)`` stack; picklable for the data workers."""
+
+    def __init__(self, seed: int, width: int, height: int, same_still: float = 0.0, split: str = "train",
+                 extracted_flow: float = 0.0) -> None:
+        self.seed, self.width, self.height, self.same_still, self.split = seed, width, height, same_still, split
+        self.extracted_flow = extracted_flow
+
+    def __call__(self, i: int) -> dict[str, np.ndarray]:
+        triple = synthetic_triple(i, seed=self.seed, split=self.split, width=self.width, height=self.height,
+                                  same_still=self.same_still, extracted_flow=self.extracted_flow)
+        return {"triples": triple.stacked()}
+
+
+def crop_batch(sources: list[np.ndarray], batch: int, crop: tuple[int, int], rng: np.random.Generator) -> torch.Tensor:
+    """Random crops (with horizontal flips, which negate the x flow) from random stacks."""
+    cw, ch = crop
+    out = np.empty((batch, 9, ch, cw), dtype=np.float32)
+    for b in range(batch):
+        src = sources[int(rng.integers(len(sources)))]
+        arr = src[int(rng.integers(src.shape[0]))]
+        h, w = arr.shape[1:]
+        if h < ch or w < cw:
+            raise InputError(f"training crop {cw}x{ch} is larger than the data ({w}x{h})")
+        y, x = int(rng.integers(h - ch + 1)), int(rng.integers(w - cw + 1))
+        piece = np.array(arr[:, y: y + ch, x: x + cw], dtype=np.float32)
+        if rng.random() < 0.5:
+            piece = piece[:, :, ::-1].copy()
+            piece[3] = -piece[3]
+        out[b] = piece
+    return torch.from_numpy(out)
+
+
+def train_renderer(args: RenderTrainArgs, log: Callable[[str], None] = print) -> dict:
+    from .perceptual import PerceptualFeatures
+
+    out = Path(args.out)
+    stage_dir = out / "render"
+    for flag, share in (("--same-still", args.same_still), ("--real-weight", args.real_weight),
+                        ("--extracted-flow", args.extracted_flow)):
+        if not 0.0 <= share <= 1.0:  # a probability or a share: anything else is a typo, refused before any work
+            raise InputError(f"{flag} must be in [0, 1], got {share}")
+    ckpt = checkpoint_to_resume(stage_dir, args.resume, args.steps, args.threads)
+    data_id = {"data_seed": args.data_seed, "pairs": args.pairs, "same_still": args.same_still,
+               "real_weight": args.real_weight, "real": [Path(p).name for p in args.real], "stills": args.stills,
+               "extracted_flow": args.extracted_flow}
+    refuse_other_data(ckpt, data_id, defaults={"stills": DEFAULT_STILL_SET, "extracted_flow": 0.0})
+    split = still_splits(args.stills)[0]
+    config = get_config(args.config)
+    out.mkdir(parents=True, exist_ok=True)
+    accel = make_accelerator()
+    say = log if accel.is_main_process else (lambda _m: None)
+    with accel.main_process_first():
+        name = (f"triples-{args.data_seed}" + (f"-same{args.same_still:g}" if args.same_still else "")
+                + (f"-dis{args.extracted_flow:g}" if args.extracted_flow else "")
+                + (f"-{args.stills}" if args.stills != DEFAULT_STILL_SET else "") + ".npy")
+        synthetic = build_triples(args.pairs, args.data_seed, 256, 160, out / name, say, workers=args.workers,
+                                  same_still=args.same_still, split=split, extracted_flow=args.extracted_flow)
+    real = [np.stack([t.stacked() for t in real_triples(p, split="train")]) for p in args.real]
+    say(f"render data: {synthetic.shape[0]} synthetic + {sum(r.shape[0] for r in real)} real triples")
+    model = NeuralRenderer(config)
+    warm_start = None
+    if args.init_from is not None and ckpt is None:
+        warm_start = _warm_start(model, Path(args.init_from))
+        say(f"render: starting from the weights in {args.init_from}")
+    batch, lr = args.batch or config.batch, args.lr or config.lr
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-5)
+    start = 0
+    planned = args.steps  # a resumed run keeps the total its budget fixed (stored in each checkpoint)
+    st: dict = {}
+    if ckpt is not None:
+        st = load_checkpoint_model(ckpt, model)
+        planned = int(st.get("steps", args.steps))
+        restore_optimizer(optimizer, load_state_dict(ckpt, st["optimizer_files"]) if st["optimizer_files"] else {},
+                           st["optimizer"])
+        start = int(st["step"])
+        warm_start = st.get("warm_start")  # provenance survives resuming
+        say(f"render: resumed from {ckpt} at step {start}")
+    perceptual = PerceptualFeatures().to(accel.device)
+    model, optimizer = accel.prepare(model, optimizer)
+    model.train()
+    stage_dir.mkdir(parents=True, exist_ok=True)
+    loss_log = LossLog(stage_dir / "loss.csv", ["l1", "perceptual"], start) if accel.is_main_process else None
+    extra = {"stage": "render", "config": args.config, "batch": batch, "lr": lr} | data_id
+    if warm_start is not None:
+        extra["warm_start"] = warm_start
+    t0 = time.perf_counter()
+    tally = RunTally(st)
+    recent: list[tuple[float, float, float]] = []
+    last = float("nan")
+    budget = StepBudget(planned, args.time_budget, start)
+    budget.started()
+    total = planned
+    extra["steps"] = total
+    step = start
+    while step < total:
+        rng = batch_rng(args.data_seed, step, accel.process_index)
+        n_real = int(round(batch * args.real_weight)) if real else 0
+        parts = [crop_batch([synthetic], batch - n_real, config.crop, rng)]
+        if n_real:
+            parts.append(crop_batch(real, n_real, config.crop, rng))
+        x = torch.cat(parts).to(accel.device)
+        image, flow, z, target = x[:, :3], x[:, 3:5], x[:, 5:6], x[:, 6:9]
+        cur = lr_at(step, total, lr)
+        set_lr(optimizer, cur)
+        with accel.autocast():
+            pred = model(image, flow, z)
+            l1 = (pred - target).abs().mean()
+            perc = perceptual.distance(pred.float(), target).mean()
+            loss = l1 + config.perceptual_weight * perc
+        last = apply_gradients(accel, optimizer, loss, model.parameters())
+        tally.loss(last)
+        recent.append((last, float(l1.detach()), float(perc.detach())))
+        done = step + 1
+        step = done
+        fixed = budget.after_step(done, accel)
+        if fixed is not None:
+            total = fixed
+            extra["steps"] = total
+            say(f"render: time budget {args.time_budget:.0f}s -> {total} steps")
+        if loss_log is not None and (done % args.log_every == 0 or done == total):
+            avg = np.mean(np.array(recent), axis=0)
+            recent = []
+            loss_log.write({"step": done, "seconds": f"{time.perf_counter() - t0:.1f}", "lr": f"{cur:.3g}",
+                            "loss": f"{avg[0]:.6f}", "l1": f"{avg[1]:.6f}", "perceptual": f"{avg[2]:.6f}"})
+            say(f"render: step {done}/{total} loss {avg[0]:.5f} (l1 {avg[1]:.5f}, perceptual {avg[2]:.4f}) "
+                f"({(time.perf_counter() - t0) / (done - start):.2f}s/step)")
+        if accel.is_main_process and (done % args.ckpt_every == 0 or done == total):
+            save_checkpoint(stage_dir, done, accel.unwrap_model(model), optimizer, extra | tally.state())
+        accel.wait_for_everyone()
+    summary = {"stage": "render", "config": args.config, "steps": total, "start": start, "batch": batch,
+               "lr": lr, **data_id, **tally.summary(), "last_loss": last,
+               "device": device_name(accel), "processes": accel.num_processes}
+    if "warm_start" in extra:
+        summary["warm_start"] = extra["warm_start"]
+    summary = settle_summary(stage_dir, summary, trained=start < total, write=accel.is_main_process)
+    if accel.is_main_process:
+        if args.export is not None:
+            export_renderer(out, Path(args.export), log=say)
+    return summary
+
+
+def _warm_start(model: NeuralRenderer, folder: Path) -> dict:
+    """Copy verified renderer weights of the same config into ``model``; provenance for the summary.
+
+    Why: a CPU session cannot afford to relearn what earlier weights know; a resumed run restores
+    its own checkpoint instead (``--resume`` wins)."""
+    from .checkpoint import index_sha256, load_renderer
+
+    source = load_renderer(folder)
+    if source.config.to_dict() != model.config.to_dict():
+        raise InputError(f"--init-from {folder}: its renderer config ({source.config.name}) is not this run's "
+                         f"({model.config.name})")
+    model.load_state_dict(source.state_dict())
+    return {"from": str(folder), "index_sha256": index_sha256(folder)}
+
+
+def export_renderer(out: Path, target: Path = WEIGHTS_DIR, log: Callable[[str], None] = print) -> Path:
+    """The latest checkpoint of ``out`` as shipped weights + ONNX graphs in ``target``."""
+    from .checkpoint import save_renderer
+    from .onnx_export import export_renderer_onnx
+
+    ckpt = latest_checkpoint(Path(out) / "render")
+    if ckpt is None:
+        raise InputError(f"no renderer checkpoint in {out}; train first (gid train render --out {out})")
+    state = json.loads((ckpt / "state.json").read_text())
+    model = NeuralRenderer(get_config(state["config"]))
+    load_checkpoint_model(ckpt, model)
+    summary_file = Path(out) / "render" / "summary.json"
+    training = json.loads(summary_file.read_text()) if summary_file.is_file() else {"steps": state["step"]}
+    save_renderer(model.eval(), target, {"training": training})
+    export_renderer_onnx(target, model=model)
+    log(f"exported the renderer to {target}")
+    return Path(target)

@@ -1,0 +1,380 @@
+"""What both trainers (the motion prior's three stages and the neural renderer) share.
+
+* Batches are pure functions of ``(data seed, step, process)`` (``batch_rng``, ``torch_gen``), so a
+  resumed or multi-process run sees exactly the batches an uninterrupted one would have.
+* Checkpoints are atomic folders of safetensors shards of at most 16 MiB (model and AdamW moments)
+  plus ``state.json``; ``latest.json`` is replaced last, so ``--resume`` never sees a half-written one.
+* ``StepBudget`` turns "train for S seconds" into a step count fixed before the cosine decay starts,
+  so a time-boxed run on a lent GPU still ends with a full learning-rate schedule.
+* ``fill_parallel`` builds the in-memory training sets with a process pool (the pair generators
+  are numpy + OpenCV, one core each).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import shutil
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Callable, Optional, Sequence
+
+import numpy as np
+import torch
+
+from ..gid_engine.errors import InputError
+from .motion_prior.weights import load_state_dict, save_state_dict
+
+KEEP_CHECKPOINTS = 2
+WARMUP_STEPS = 50
+
+
+def batch_rng(data_seed: int, step: int, process: int = 0) -> np.random.Generator:
+    return np.random.default_rng([data_seed, step, process, 0x6964])
+
+
+def torch_gen(data_seed: int, step: int, process: int = 0) -> torch.Generator:
+    seed = int(batch_rng(data_seed, step, process).integers(0, 2**62))
+    return torch.Generator("cpu").manual_seed(seed)
+
+
+def optimizer_tensors(optimizer: torch.optim.Optimizer) -> tuple[dict, dict]:
+    sd = optimizer.state_dict()
+    tensors = {}
+    scalars: dict[str, dict] = {}
+    for idx, st in sd["state"].items():
+        for key, val in st.items():
+            if torch.is_tensor(val):
+                tensors[f"{idx}.{key}"] = val
+            else:
+                scalars.setdefault(str(idx), {})[key] = val
+    return tensors, {"param_groups": sd["param_groups"], "scalars": scalars}
+
+
+def restore_optimizer(optimizer: torch.optim.Optimizer, tensors: dict, meta: dict) -> None:
+    state: dict[int, dict] = {}
+    for name, val in tensors.items():
+        idx, key = name.split(".", 1)
+        state.setdefault(int(idx), {})[key] = val
+    for idx, sc in meta.get("scalars", {}).items():
+        state.setdefault(int(idx), {}).update(sc)
+    optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
+
+
+def save_checkpoint(stage_dir: Path, step: int, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+                    extra: dict) -> Path:
+    """Write ``stage_dir/ckpt-STEP`` atomically and point ``latest.json`` at it."""
+    stage_dir.mkdir(parents=True, exist_ok=True)
+    name = f"ckpt-{step:07d}"
+    tmp = Path(tempfile.mkdtemp(prefix=f".{name}.tmp-", dir=stage_dir))
+    try:
+        model_files = save_state_dict(model.state_dict(), tmp, "model")
+        opt_tensors, opt_meta = optimizer_tensors(optimizer)
+        opt_files = save_state_dict(opt_tensors, tmp, "optimizer") if opt_tensors else []
+        state = {"step": step, "model_files": model_files, "optimizer_files": opt_files,
+                 "optimizer": opt_meta, **extra}
+        (tmp / "state.json").write_text(json.dumps(state, indent=1))
+        final = stage_dir / name
+        if final.exists():
+            shutil.rmtree(final)
+        tmp.rename(final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    latest = stage_dir / "latest.json"
+    tmp_latest = stage_dir / ".latest.json.tmp"
+    tmp_latest.write_text(json.dumps({"checkpoint": name, "step": step}))
+    os.replace(tmp_latest, latest)
+    ckpts = sorted(p for p in stage_dir.glob("ckpt-*") if p.is_dir() and p.name != name)
+    for old in ckpts[: max(0, len(ckpts) - (KEEP_CHECKPOINTS - 1))]:
+        shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def latest_checkpoint(stage_dir: Path) -> Optional[Path]:
+    latest = stage_dir / "latest.json"
+    if not latest.is_file():
+        return None
+    try:
+        name = json.loads(latest.read_text())["checkpoint"]
+    except (OSError, ValueError, KeyError):
+        raise InputError(f"{latest} is corrupt; delete it to start the stage over") from None
+    path = stage_dir / name
+    if not (path / "state.json").is_file():
+        raise InputError(f"{latest} points at a missing checkpoint {path}")
+    return path
+
+
+_UNRECORDED = object()  # a key neither the checkpoint nor the defaults know
+
+
+def refuse_other_data(ckpt: Optional[Path], data: dict, defaults: Optional[dict] = None) -> None:
+    """Refuse to resume ``ckpt`` with training data other than the data it was trained on.
+
+    Why: a resumed run rebuilds its data from the command line; with another seed, pair count or
+    still set it would silently go on training on different pairs, and its summary would credit
+    the checkpoint's recipe. ``data``: what this call will train on (the keys each checkpoint
+    stores); ``defaults``: what a key means when a checkpoint written before it was recorded lacks
+    it (absent here too: such a key is not checked). Read before any data is made, so a wrong
+    ``--resume`` costs nothing."""
+    if ckpt is None:
+        return
+    state = json.loads((ckpt / "state.json").read_text())
+    defaults = defaults or {}
+    wrong = []
+    for key, want in data.items():
+        had = state.get(key, defaults.get(key, _UNRECORDED))
+        if had is not _UNRECORDED and had != want:
+            wrong.append(f"--{key.replace('_', '-')} {had} (not {want})")
+    if wrong:
+        raise InputError(f"{ckpt.parent} was trained with {', '.join(wrong)}; resume with the same data "
+                         f"or start a new --out")
+
+
+def load_checkpoint_model(ckpt: Path, model: torch.nn.Module) -> dict:
+    state = json.loads((ckpt / "state.json").read_text())
+    model.load_state_dict(load_state_dict(ckpt, state["model_files"]), strict=True)
+    return state
+
+
+def lr_at(step: int, total: int, base: float) -> float:
+    if step < WARMUP_STEPS:
+        return base * (step + 1) / WARMUP_STEPS
+    frac = min(1.0, (step - WARMUP_STEPS) / max(1, total - WARMUP_STEPS))
+    return base * (0.1 + 0.9 * 0.5 * (1.0 + math.cos(math.pi * frac)))
+
+
+def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+
+
+def apply_gradients(accel, optimizer: torch.optim.Optimizer, loss: torch.Tensor, params,
+                    max_norm: float = 1.0) -> float:
+    """One optimiser step of every gid training loop, through accelerate so that multi-GPU runs
+    all-reduce the gradients and bf16 runs scale them; the norm clip keeps a warm start's first
+    large gradients from undoing its weights. Returns the loss as a float (the caller logs it)."""
+    optimizer.zero_grad(set_to_none=True)
+    accel.backward(loss)
+    accel.clip_grad_norm_(params, max_norm)
+    optimizer.step()
+    return float(loss.detach())
+
+
+class RunTally:
+    """A run's wall time and first loss across resumes, carried in every checkpoint's state.
+
+    Why: the summary the model card and the shipped index quote should describe the run, not only
+    the part after the last ``--resume``. A checkpoint written before this existed carries no tally;
+    its continuation then reports what it can see (its own part)."""
+
+    def __init__(self, state: Optional[dict] = None) -> None:
+        state = state or {}
+        self.before = float(state.get("run_seconds", 0.0))
+        self.first_loss: Optional[float] = state.get("run_first_loss")
+        self.t0 = time.perf_counter()
+
+    def loss(self, value: float) -> None:
+        if self.first_loss is None:
+            self.first_loss = float(value)
+
+    def part_seconds(self) -> float:
+        return time.perf_counter() - self.t0
+
+    def state(self) -> dict:
+        """What a checkpoint stores so the next part continues the tally."""
+        return {"run_seconds": round(self.before + self.part_seconds(), 1), "run_first_loss": self.first_loss}
+
+    def summary(self) -> dict:
+        """``seconds`` and ``first_loss`` of the whole run; ``part_seconds`` of this process's part."""
+        part = self.part_seconds()
+        return {"seconds": round(self.before + part, 1), "part_seconds": round(part, 1),
+                "first_loss": self.first_loss}
+
+
+def settle_summary(stage_dir: Path, summary: dict, trained: bool, write: bool = True) -> dict:
+    """The run's ``summary.json``: this call's figures when it trained, else the one already on disk.
+
+    Why: ``--resume --export`` on a finished run trains nothing; writing its summary would replace
+    the real run's losses and time (which the model card and the shipped index quote) by NaN. A
+    run resumed partway writes the whole run's time and first loss (``RunTally``); ``start`` says
+    where its last part began."""
+    path = Path(stage_dir) / "summary.json"
+    if not trained:
+        return json.loads(path.read_text()) if path.is_file() else summary  # never store a NaN summary
+    if write:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_text(json.dumps(summary, indent=1))
+        os.replace(tmp, path)  # a crash mid-write must not leave a summary the next --resume cannot read
+    return summary
+
+
+class LossLog:
+    """``loss.csv`` (step, seconds, lr, loss, extras...); rows past a resumed step are dropped."""
+
+    def __init__(self, path: Path, fields: list[str], resume_step: int) -> None:
+        self.path = path
+        self.fields = ["step", "seconds", "lr", "loss", *fields]
+        rows = []
+        if resume_step > 0 and path.is_file():
+            with open(path, newline="") as fh:
+                rows = [r for r in csv.DictReader(fh) if int(r["step"]) <= resume_step]
+        with open(path, "w", newline="") as fh:
+            wr = csv.DictWriter(fh, self.fields)
+            wr.writeheader()
+            wr.writerows(rows)
+
+    def write(self, row: dict) -> None:
+        with open(self.path, "a", newline="") as fh:
+            csv.DictWriter(fh, self.fields).writerow({k: row.get(k, "") for k in self.fields})
+
+
+class StepBudget:
+    """Fit a run into ``seconds`` of wall time by fixing its step count early.
+
+    The first ``probe`` steps (inside the warm-up, whose learning rate does not depend on the
+    total) are timed; the total then becomes ``min(requested, steps that fit)``, and the cosine
+    decay runs over that total. Off (``seconds`` None) the requested total stands. Only a run that
+    starts from step 0 adapts; a resumed one keeps the total it was started with.
+    """
+
+    def __init__(self, requested: int, seconds: Optional[float], start: int = 0, probe: int = 30) -> None:
+        self.total = int(requested)
+        self.seconds = seconds if (seconds and start == 0) else None
+        self.probe = max(6, min(probe, WARMUP_STEPS - 5))  # timed from step 5 on
+        self._t0: Optional[float] = None
+        self._t_first: Optional[float] = None
+
+    def started(self) -> None:
+        self._t0 = time.perf_counter()
+
+    def after_step(self, done: int, accel=None) -> Optional[int]:
+        """Call after each step; returns the new total when it was just fixed, else None. With
+        ``accel`` the total is the main process's on every process (``agree_on_total``): each
+        process times itself, and processes running different step counts would hang."""
+        if self.seconds is None:
+            return None
+        if done == 5:  # the first steps pay for allocator and kernel warm-up: time from here
+            self._t_first = time.perf_counter()
+        if done != self.probe or self._t0 is None or self._t_first is None:
+            return None
+        per_step = (time.perf_counter() - self._t_first) / (self.probe - 5)
+        left = self.seconds - (time.perf_counter() - self._t0)
+        fits = self.probe + int(max(0.0, left) / max(per_step, 1e-9))
+        self.total = max(self.probe, min(self.total, fits))
+        if accel is not None:
+            self.total = agree_on_total(accel, self.total)
+        self.seconds = None
+        return self.total
+
+
+def checkpoint_to_resume(stage_dir: Path, resume: bool, steps: int, threads: Optional[int] = None) -> Optional[Path]:
+    """The start of every trainer: check ``--steps``, set torch's threads, and return the
+    checkpoint ``--resume`` continues from (None: a fresh run), refusing to start a fresh run over
+    an existing one."""
+    if steps < 1:
+        raise InputError("--steps must be >= 1")
+    if threads:
+        torch.set_num_threads(int(threads))
+    latest = latest_checkpoint(stage_dir)
+    if not resume and latest is not None:
+        raise InputError(f"{stage_dir} already has checkpoints; pass --resume to continue or use a new --out")
+    return latest if resume else None
+
+
+def make_accelerator():
+    """The accelerate ``Accelerator`` of both trainers: bf16 on CUDA; on a machine without CUDA
+    ``cpu=True``, without which accelerate ignores a multi-process launch (torchrun, ``accelerate
+    launch``) and every process trains alone."""
+    from accelerate import Accelerator
+
+    cuda = torch.cuda.is_available()
+    return Accelerator(mixed_precision="bf16" if cuda else "no", cpu=not cuda)
+
+
+def agree_on_total(accel, total: int) -> int:
+    """Every process must run the same number of steps: the main process's count wins."""
+    if accel.num_processes == 1:
+        return total
+    from accelerate.utils import broadcast_object_list
+
+    return int(broadcast_object_list([total])[0])
+
+
+def device_name(accel) -> str:
+    if accel.device.type == "cuda":
+        return f"{torch.cuda.get_device_name(accel.device)} x{accel.num_processes}"
+    return f"cpu x{accel.num_processes}"
+
+
+# ----------------------------------------------------------------------------- parallel data
+_WORKER: dict = {}
+
+
+def _init_worker(make: Callable) -> None:
+    from ..exporters.opencv import cv2
+    from .motion_prior.data.shards import exit_with_parent
+
+    torch.set_num_threads(1)
+    cv2.setNumThreads(1)
+    exit_with_parent()
+    _WORKER["make"] = make
+
+
+def _make_chunk(indices: list[int]) -> tuple[list[int], dict[str, np.ndarray]]:
+    items = [_WORKER["make"](i) for i in indices]
+    return indices, {name: np.stack([it[name] for it in items]) for name in items[0]}
+
+
+def fill_parallel(make: Callable[[int], dict[str, np.ndarray]], n: int, tensors: dict[str, torch.Tensor],
+                  workers: int, log: Callable[[str], None] = print, label: str = "items",
+                  indices: Optional[Sequence[int]] = None) -> None:
+    """``tensors[name][i] = make(i)[name]`` for every ``i < n`` (or every ``i`` in ``indices``: a
+    caller that makes some items itself, e.g. from data too large to copy into every worker).
+
+    ``workers > 1``: spawned processes make chunks of items and send them back through pipes (no
+    shared memory, whose size containers often cap); ``make`` must be a picklable module-level
+    callable. Items are pure functions of ``i``; the workers run single-threaded BLAS, so they match
+    the serial path bit for bit when that runs with ``OMP_NUM_THREADS=1`` too, and otherwise to float
+    rounding (measured: <= 1 float16 ulp in a few pixels)."""
+    t0 = time.perf_counter()
+    todo = list(range(n)) if indices is None else [int(i) for i in indices]
+    n = len(todo)
+
+    def put(chunk: list[int], arrays: dict[str, np.ndarray]) -> None:
+        where = torch.as_tensor(chunk)
+        for name, arr in arrays.items():
+            tensors[name][where] = torch.from_numpy(arr)
+
+    if workers <= 1 or n < 2:
+        for done, i in enumerate(todo, 1):
+            put([i], {k: v[None] for k, v in make(i).items()})
+            if done % 200 == 0:
+                log(f"data: {done}/{n} {label} ({time.perf_counter() - t0:.0f}s)")
+        log(f"data: {n} {label} in {time.perf_counter() - t0:.0f}s")
+        return
+    from multiprocessing import get_context
+
+    step = max(1, min(16, n // (workers * 4) or 1))
+    chunks = [todo[s : s + step] for s in range(0, n, step)]
+    from .motion_prior.data.shards import single_threaded_children
+
+    with single_threaded_children(), ProcessPoolExecutor(
+        max_workers=workers, mp_context=get_context("spawn"), initializer=_init_worker, initargs=(make,)
+    ) as pool:
+        done = 0
+        try:
+            for chunk, arrays in pool.map(_make_chunk, chunks):
+                put(chunk, arrays)
+                done += len(chunk)
+                if done % 1000 < len(chunk):
+                    log(f"data: {done}/{n} {label} ({time.perf_counter() - t0:.0f}s, {workers} workers)")
+        except BaseException:  # a failing item or Ctrl-C: drop the queued chunks instead of finishing them
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+    log(f"data: {n} {label} in {time.perf_counter() - t0:.0f}s ({workers} workers)")
