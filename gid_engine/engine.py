@@ -21,7 +21,7 @@ from typing import Callable, Iterator, Optional, Union
 
 import numpy as np
 
-from ..exporters.atomic import protected_inputs
+from ..exporters.atomic import AllOrNothing, protected_inputs
 from . import arguments
 from .errors import ArgumentTypeError
 from .media.imaging import LoadedImage, from_array, load_image
@@ -166,12 +166,9 @@ class Engine:
         result = render_to_dir(image, volume, out, options, fmt=fmt, preview=preview if fmt in ("png", "exr") else None,
                                overwrite=overwrite, job=job, log=self.log, splatter=self.frame_renderer(renderer))
         seconds["render"] = time.perf_counter() - t1
-        try:
+        with AllOrNothing() as outputs:  # the frames and the motion they show are one output
+            outputs.add(result.files)
             save_spectral_volume(volume, motion_file, overwrite=overwrite)
-        except BaseException:
-            for path in result.files:
-                Path(path).unlink(missing_ok=True)
-            raise
         seconds["total"] = time.perf_counter() - t0
         return AnimateResult(out, list(result.files) + [motion_file], motion_file, result.frames, seconds,
                              result.messages)

@@ -142,3 +142,34 @@ def test_a_failed_write_removes_the_folders_it_created(tmp_path, monkeypatch, ne
     with pytest.raises(ExportError, match="disk full"):
         atomic_write_bytes(tmp_path / "keep" / nested / "x.bin", b"data")
     assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*")) == ["keep"]
+
+
+# ----------------------------------------------------------------------------- all or nothing
+def test_all_or_nothing_removes_what_a_failed_operation_wrote(tmp_path):
+    from gid.exporters.atomic import AllOrNothing
+
+    old = tmp_path / "out" / "old.png"
+    old.parent.mkdir()
+    old.write_bytes(b"old")
+    deep = tmp_path / "new" / "deeper"
+    with pytest.raises(RuntimeError, match="second step"):
+        with AllOrNothing(deep) as outputs:
+            deep.mkdir(parents=True)
+            (deep / "a.exr").write_bytes(b"a")
+            outputs.add([deep / "a.exr"])
+            raise RuntimeError("second step failed")
+    assert not (tmp_path / "new").exists()  # its files and the folders it made are gone
+
+    with pytest.raises(KeyboardInterrupt):
+        with AllOrNothing(old.parent, keep_replaced=True) as outputs:
+            old.write_bytes(b"replaced")
+            (old.parent / "new.png").write_bytes(b"new")
+            outputs.add([old, old.parent / "new.png"])
+            raise KeyboardInterrupt
+    assert sorted(p.name for p in old.parent.iterdir()) == ["old.png"]  # a file that was there stays
+
+    with AllOrNothing(tmp_path / "ok") as outputs:
+        (tmp_path / "ok").mkdir()
+        outputs.add(tmp_path / "ok" / "f")
+        (tmp_path / "ok" / "f").write_bytes(b"f")
+    assert (tmp_path / "ok" / "f").read_bytes() == b"f" and outputs.paths == [tmp_path / "ok" / "f"]

@@ -30,6 +30,7 @@ from typing import Iterable, Iterator, Optional, Sequence
 
 import numpy as np
 
+from ...exporters.atomic import AllOrNothing
 from ...exporters.displacement import write_displacement_sequence
 from ...exporters.sequence import write_image_sequence
 from .. import __version__
@@ -302,31 +303,26 @@ def bake_to_dir(image: LoadedImage, simulator: ModalSimulator, pokes: Sequence[P
     params = simulation_params(simulator, pokes)
     params.update(frames=times, image={"path": image.path, "width": image.width, "height": image.height})
     out_dir = Path(out_dir)
-    written: list[Path] = []
     scale = None
-    try:
+    with AllOrNothing(out_dir) as outputs:  # frames and both map sets are one output
         if images:
-            written += write_image_sequence(
+            outputs.add(write_image_sequence(
                 interactive_frames(image, simulator, pokes, times, splatter, job, splat_resolution, fit=fit),
                 out_dir, frame_prefix, count=n, fmt="png", source_linear=image.linear, overwrite=overwrite,
-                sidecar=params)
+                sidecar=params))
         if displacement:
             w, h = image.width, image.height
             args = (simulator, pokes, times, w, h)
-            written += write_displacement_sequence(interactive_displacement_frames(*args, job=job), n, out_dir,
-                                                   displacement_prefix, overwrite=overwrite, kind="pixels",
-                                                   sidecar=params)
+            outputs.add(write_displacement_sequence(interactive_displacement_frames(*args, job=job), n, out_dir,
+                                                    displacement_prefix, overwrite=overwrite, kind="pixels",
+                                                    sidecar=params))
             # Backward fields are forward values moved around: the forward maximum bounds them.
             scale = 1e-6
             for field in interactive_displacement_frames(*args):
                 job.check()
                 scale = max(scale, float(np.abs(field).max()))
-            written += write_displacement_sequence(
+            outputs.add(write_displacement_sequence(
                 interactive_displacement_frames(*args, splatter=splatter, job=job, splat_resolution=splat_resolution),
                 n, out_dir, f"{displacement_prefix}_node", overwrite=overwrite, scale=scale, kind="displace_node",
-                sidecar=params)
-    except BaseException:
-        for path in written:
-            path.unlink(missing_ok=True)
-        raise
-    return {"files": written, "count": n, "scale": scale}
+                sidecar=params))
+    return {"files": outputs.paths, "count": n, "scale": scale}

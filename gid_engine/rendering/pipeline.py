@@ -13,10 +13,7 @@ from typing import Any, Callable, Iterator, Optional
 import numpy as np
 
 from ...exporters import colors
-from ...exporters.atomic import (
-    atomic_write_bytes, check_overwrite, ensure_folder, missing_folders, protected_inputs, remove_created_folders,
-    remove_quietly,
-)
+from ...exporters.atomic import AllOrNothing, atomic_write_bytes, check_overwrite, ensure_folder, protected_inputs
 from ...exporters.displacement import write_displacement_sequence
 from ...exporters.preview import write_gif, write_mp4
 from ...exporters.sequence import write_image_sequence
@@ -110,16 +107,13 @@ def render_to_dir(image_path: Path | str | LoadedImage, motion: Path | str | Spe
                     from ...exporters.errors import OutputExistsError
 
                     raise OutputExistsError(f"{p} already exists; pass --overwrite to replace it")
-        before = set(out_dir.iterdir()) if out_dir.is_dir() else set()
-        created = ensure_folder(out_dir)
         writer = write_mp4 if fmt == "mp4" else write_gif
-        try:
+        with AllOrNothing(out_dir, keep_replaced=True) as outputs:  # the video and its sidecar are one output
+            ensure_folder(out_dir)
             writer(_display(frames, image.linear), target, fps=options.fps, count=n, overwrite=overwrite)
+            outputs.add(target)
             doc = sidecar_document("loop", params, {"video": target.name})
-            atomic_write_bytes(sidecar_path, encode_sidecar(doc), overwrite=overwrite)
-        except BaseException:
-            _undo([target, sidecar_path], before, created)
-            raise
+            outputs.add(atomic_write_bytes(sidecar_path, encode_sidecar(doc), overwrite=overwrite))
         return RenderResult([target, sidecar_path], n, params["provider"], messages)
 
     keep: list[np.ndarray] = []
@@ -127,28 +121,15 @@ def render_to_dir(image_path: Path | str | LoadedImage, motion: Path | str | Spe
         frames = _tee_small(frames, image.linear, keep)
         target = out_dir / f"{prefix}_preview.{preview}"
         check_overwrite(target, overwrite)  # before rendering, not after the frames are in place
-    before = set(out_dir.iterdir()) if out_dir.is_dir() else set()
-    created = missing_folders(out_dir)  # what the sequence's transaction will make
-    files = write_image_sequence(frames, out_dir, prefix, fmt=fmt, depth=depth, count=n,
-                                 source_linear=image.linear, overwrite=overwrite, start=1, sidecar=params)
-    if preview:
-        writer = write_mp4 if preview == "mp4" else write_gif
-        try:
+    with AllOrNothing(out_dir, keep_replaced=True) as outputs:  # the sequence and its preview are one output
+        files = outputs.add(write_image_sequence(frames, out_dir, prefix, fmt=fmt, depth=depth, count=n,
+                                                 source_linear=image.linear, overwrite=overwrite, start=1,
+                                                 sidecar=params))
+        if preview:
+            writer = write_mp4 if preview == "mp4" else write_gif
             writer((k.astype(np.float32) for k in keep), target, fps=options.fps, count=len(keep), overwrite=overwrite)
-        except BaseException:  # the sequence and its preview are one output: all or nothing
-            _undo(files, before, created)
-            raise
-        files.append(target)
+            files += outputs.add(target)
     return RenderResult(list(files), n, params["provider"], messages)
-
-
-def _undo(paths: list[Path], before: set[Path], created: list[Path]) -> None:
-    """After a failure: remove the files this call added (never one that was there before) and
-    the folders it created."""
-    for path in paths:
-        if path not in before:
-            remove_quietly(path)  # best effort: the failure being reported matters more
-    remove_created_folders(created)
 
 
 @protected_inputs()  # the motion file (and still) it reads cannot be among its outputs
@@ -170,11 +151,10 @@ def displace_to_dir(size: tuple[int, int], motion: Path | str | SpectralVolume, 
         "engine_version": __version__, "source_image": source_image, "size": [width, height],
         "motion": _motion_info(sv, motion), "frames": n, "options": asdict(options),
     }
-    written: list[Path] = []
-    try:
+    with AllOrNothing(out_dir) as outputs:  # "both" is all or nothing too
         if kind in ("both", "pixels"):
-            written += write_displacement_sequence(displacement_frames(*args, job=job, **kwargs), n, out_dir, prefix,
-                                                   overwrite=overwrite, kind="pixels", sidecar=params)
+            outputs.add(write_displacement_sequence(displacement_frames(*args, job=job, **kwargs), n, out_dir, prefix,
+                                                    overwrite=overwrite, kind="pixels", sidecar=params))
         if kind in ("both", "displace-node"):
             # Backward fields are forward values moved around, so the forward maximum bounds them.
             scale = 1e-6
@@ -182,14 +162,10 @@ def displace_to_dir(size: tuple[int, int], motion: Path | str | SpectralVolume, 
                 job.check()
                 scale = max(scale, float(np.abs(field).max()))
             splatter = make_splatter(options.backend, options.device, options.threads)
-            written += write_displacement_sequence(displacement_frames(*args, splatter=splatter, job=job, **kwargs), n,
-                                                   out_dir, f"{prefix}_node", overwrite=overwrite, scale=scale,
-                                                   kind="displace_node", sidecar=params)
-    except BaseException:
-        for path in written:  # the first set is ours and just written: "both" is all or nothing too
-            path.unlink(missing_ok=True)
-        raise
-    return written
+            outputs.add(write_displacement_sequence(displacement_frames(*args, splatter=splatter, job=job, **kwargs), n,
+                                                    out_dir, f"{prefix}_node", overwrite=overwrite, scale=scale,
+                                                    kind="displace_node", sidecar=params))
+    return outputs.paths
 
 
 def _params(image: LoadedImage, sv: SpectralVolume, motion: Any, options: RenderOptions, **more: Any) -> dict:
