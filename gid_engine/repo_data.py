@@ -18,6 +18,6 @@ CLIPS_FILE = SAMPLES_DIR / "clips.json"  # per-clip train/eval frame splits of t
 STILLS_DIR = REPO_ROOT / "data" / "stills"
 # Still sets: each names its (train, eval) splits in ``STILLS_DIR / "splits.json"``. v1 is the 12 + 2
 # stills every model shipped so far was trained and evaluated on (the default, so their commands
-# reproduce them); v2 (2026-12-03) adds 12 training and 2 held-out stills from Debian's wallpapers.
+# reproduce them); v2 adds 12 training and 2 held-out stills from Debian's wallpapers (MODEL_CARD.md).
 STILL_SETS = {"v1": ("train", "eval"), "v2": ("train_v2", "eval_v2")}
 DEFAULT_STILL_SET = "v1"

@@ -14,6 +14,7 @@ from typing import Callable, Optional
 
 import numpy as np
 
+from .assets import ASSETS_DIR
 from .errors import GidError, InputError
 
 SPLAT_ONNX = "softmax_splat.onnx"
@@ -22,7 +23,7 @@ DEVICES = ("auto", "gpu", "cpu")
 
 def asset_path(name: str) -> Path:
     """Path of a file shipped in ``gid_engine/assets``."""
-    return Path(__file__).resolve().parent / "assets" / name
+    return ASSETS_DIR / name
 
 
 def default_threads() -> int:

@@ -360,7 +360,7 @@ def corrupt_weights(tmp_path_factory: pytest.TempPathFactory) -> dict:
     """Copies of the shipped prior with one byte flipped: ``torch`` (a folder whose sibling
     ``*_onnx`` is the corrupt ONNX copy) and ``onnx`` (the ONNX export alone). The installed
     extension carries no torch weights (the zip leaves them out): there only the ONNX copy is hit."""
-    assets = Path(predict.__file__).resolve().parent / "assets"
+    assets = Path(predict.__file__).resolve().parents[1] / "assets"
     root = tmp_path_factory.mktemp("weights")
     out = {}
     for name, victim in (("motion_prior", None), ("motion_prior_onnx", "encoder.onnx")):

@@ -1,4 +1,4 @@
-"""gid_engine.interactive: simulator fields drawn onto a still, sequences and bakes."""
+"""gid_engine.dynamics.interactive: simulator fields drawn onto a still, sequences and bakes."""
 
 from __future__ import annotations
 

@@ -54,7 +54,21 @@ class LoadedImage:
 
 
 def load_image(path: str | os.PathLike[str], max_pixels: int = MAX_IMAGE_PIXELS) -> LoadedImage:
-    """Read an image file into a ``LoadedImage``; every failure is a one-line ``InputError``."""
+    """Read an image file into a ``LoadedImage`` (pixels, colour space, bit depth).
+
+    The header is read first, so an image over ``max_pixels`` or the memory budget is refused
+    before it is decoded.
+
+    Args:
+        path: the image file (PNG, JPEG, EXR, TIFF, WebP, BMP, GIF: its first frame).
+        max_pixels: the largest image accepted.
+
+    Returns:
+        The decoded image.
+
+    Raises:
+        InputError: missing, empty, not a regular file, not an image or too large (one line).
+    """
     p = Path(path)
     size = regular_file_size(p, "image")
     if size == 0:

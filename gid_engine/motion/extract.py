@@ -88,13 +88,31 @@ def extract_motion(
     method: str = DEFAULT_METHOD,
     job: Job | None = None,
 ) -> SpectralVolume:
-    """Spectral volume of the ``num_frames / target_fps`` s of ``source`` from ``start_frame``.
+    """The spectral volume of a reference clip: optical-flow trajectories, then their first ``k``
+    temporal Fourier coefficients (paper §3).
 
-    ``start_frame`` counts decoded frames (for image sequences: files in order). The window is
-    read in source time, so any source rate works. ``resolution=(w, h)`` fixes the working
-    size; otherwise the long side is at most ``max_side`` (never upscaled). ``fps`` overrides
-    the source's frame rate (required for image sequences). Coefficients are in pixels of the
-    working resolution; ``method`` is a key of ``METHODS``.
+    The window is read in source time, so any source rate works; coefficients are in pixels of
+    the working resolution.
+
+    Args:
+        source: a video file or an image sequence (a folder or a ``%04d`` pattern).
+        fps: the source's frame rate, overriding what the file says (required for image sequences).
+        start_frame: the first frame of the window, counted in decoded frames (sequences: files in order).
+        num_frames: frames of the window at ``target_fps``.
+        target_fps: the rate the trajectories are sampled at.
+        k: Fourier coefficients kept (frequencies 0 .. k-1 of the window).
+        max_side: the working size's long side, never upscaled (ignored with ``resolution``).
+        resolution: ``(w, h)``, a fixed working size.
+        method: the optical flow, a key of ``METHODS``.
+        job: progress and cancellation.
+
+    Returns:
+        The clip's spectral volume at the working size.
+
+    Raises:
+        InputError: the clip cannot be read, is too short or too small, or the timing is impossible.
+        BudgetError: the work is over the frame or memory budget.
+        Cancelled: ``job`` was cancelled.
     """
     job = ensure_job(job)
     _method(method)  # fail on a bad name before decoding anything

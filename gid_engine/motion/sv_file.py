@@ -22,7 +22,21 @@ EXTENSION = ".gidsv"
 
 
 def save_spectral_volume(sv: SpectralVolume, path: str | Path, overwrite: bool = False) -> Path:
-    """Write ``sv`` atomically; refuses to replace an existing file unless ``overwrite``."""
+    """Write ``sv`` as a ``.gidsv`` file, atomically (a reader sees the old file or the new one).
+
+    Args:
+        sv: the spectral volume.
+        path: the file to write.
+        overwrite: replace an existing file (otherwise it is refused).
+
+    Returns:
+        ``path``.
+
+    Raises:
+        OutputExistsError: ``path`` exists and ``overwrite`` is false.
+        OutputIsInputError: ``path`` is a file the same job reads.
+        ExportError: the file cannot be written (one line naming it).
+    """
     path = Path(path)
     save_spectral_file(path, sv.coeffs, sv.metadata(), overwrite=overwrite)
     return path
@@ -37,7 +51,18 @@ def _check_shape(shape: tuple[int, ...], path: Path) -> None:
 
 
 def load_spectral_volume(path: str | Path) -> SpectralVolume:
-    """Read and validate a ``.gidsv`` file; every problem is a one-line ``FormatError``."""
+    """Read and validate a ``.gidsv`` file, refusing one over the memory budget before reading it.
+
+    Args:
+        path: the motion file.
+
+    Returns:
+        The spectral volume it holds.
+
+    Raises:
+        FormatError: the file is missing, not a ``.gidsv`` file, damaged or inconsistent (one line).
+        BudgetError: its declared size is over the memory budget.
+    """
     path = Path(path)
     protect_input(path)  # no output of the same job may replace it
     try:

@@ -264,7 +264,7 @@ class OnnxPriorPipeline:
         from one run of the encoder (the condition is computed from the same field)."""
         if not self.supports_eulerian_start:
             raise InputError(f"the ONNX prior in {self.folder} cannot start from the Eulerian field "
-                             "(exported before 2026-12-03 or without a static-flow network): re-export it with "
+                             "(its index lacks the eulerian_start capability): re-export it with "
                              "gid export-onnx --prior, or use --init-strength 1 (in Blender: Variation 1)")
         cond, field = self.sessions["encoder"].run(["cond", FLOW_OUTPUT],
                                                    {"image": np.ascontiguousarray(image, dtype=np.float32)})

@@ -68,24 +68,41 @@ def predict_motion(image: LoadedImage, *, seed: int = 0, steps: Optional[int] = 
                    log: Optional[Callable[[str], None]] = None, loop: bool = True,
                    init_strength: Optional[float] = None,
                    before_sampling: Optional[Callable[[int, int, int], None]] = None) -> SpectralVolume:
-    """A spectral volume for ``image`` sampled from the learned prior (needs the shipped weights).
+    """A spectral volume for ``image`` sampled from the learned prior (paper §4).
 
-    ``steps``: DDIM steps (default: the model's, 50 for the shipped model, on a GPU; at most
-    ``CPU_DEFAULT_STEPS`` on the CPU; the paper uses 250).
-    ``device``: "auto" (CUDA when available), "gpu"/"cuda" or "cpu". ``backend``: "auto", "torch"
-    or "onnx" (module doc). The same seed gives the same volume on the same device and backend
-    (the two backends draw their initial noise differently, so their volumes differ).
-    ``log`` hears about provider fallbacks (e.g. a GPU asked for but not usable).
-    ``loop``: project the volume onto the seamless-loop constraints (``loop_constraint``), on both
-    backends, so a loop never snaps back at its seam whichever path made it.
-    ``init_strength``: below 1, start from the static-flow field's motion and run that share of the
-    steps (``prediction/eulerian_init.py``); default ``DEFAULT_INIT_STRENGTH``.
-    ``before_sampling(K, width, height)``: called with the size of the volume about to be sampled,
-    after the model is loaded and before the costly part, so a caller can refuse what it would do
-    with it (``Engine.animate`` checks the render's memory budget).
+    The same seed gives the same volume on the same device and backend (the backends draw their
+    initial noise differently, so their volumes differ).
+
+    Args:
+        image: the still (``media.imaging.load_image``).
+        seed: the sampler's seed, 0 .. 2**63-1.
+        steps: DDIM steps (default: the model's, 50 for the shipped model, on a GPU; at most
+            ``CPU_DEFAULT_STEPS`` on the CPU; the paper uses 250).
+        device: "auto" (CUDA when available), "gpu"/"cuda" or "cpu".
+        weights_dir: the weights folder (default: the shipped one; its ONNX export is the sibling
+            ``NAME_onnx``).
+        job: progress and cancellation.
+        backend: "auto", "torch" or "onnx" (module doc).
+        log: hears about provider fallbacks (a GPU asked for but not usable).
+        loop: project the volume onto the seamless-loop constraints (``motion/loop_constraint.py``)
+            on both backends, so a loop never snaps back at its seam.
+        init_strength: below 1, start from the static-flow field's motion and run that share of
+            the steps (``prediction/eulerian_init.py``); default ``DEFAULT_INIT_STRENGTH``.
+        before_sampling: ``(K, width, height)`` of the volume about to be sampled, called after the
+            model loads and before the costly part, so a caller can refuse what it would do with it
+            (``Engine.animate`` checks the render's memory budget).
+
+    Returns:
+        The volume in the image's aspect (the model's rows), anchored.
+
+    Raises:
+        MissingWeightsError: the model (or the backend's files) is not installed.
+        FormatError: the weights folder is damaged.
+        ArgumentError: an argument is out of range.
+        Cancelled: ``job`` was cancelled.
     """
     weights_dir = Path(weights_dir or WEIGHTS_DIR)  # looked up per call: tests and add-ons may repoint it
-    arguments.instance(image, "image", LoadedImage, "gid_engine.imaging.load_image(path)")
+    arguments.instance(image, "image", LoadedImage, "gid_engine.media.imaging.load_image(path)")
     seed = arguments.seed(seed)
     steps = arguments.optional(steps, arguments.integer, "steps", 1, 10_000)
     chosen = _choose_backend(backend, weights_dir)

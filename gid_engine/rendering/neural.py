@@ -31,8 +31,8 @@ class NeuralFrames:
     """Channel handling, padding and the per-still feature cache; subclasses run the two halves.
 
     ``batch_size``: how many frames ``render_frames`` hands over at once (``render_batch``). One on
-    the CPU and through onnxruntime; on a GPU the network is launch-bound one frame at a time
-    (H100: 125-161 fps per frame, 1,053 fps 16 at a time, ``gid bench --gpu``)."""
+    the CPU and through onnxruntime; a GPU backend batches, since the network is launch-bound one
+    frame at a time (README, "Measured": ``gid bench --gpu``)."""
 
     name = "neural"
     batch_size = 1

@@ -1,8 +1,8 @@
 """Renderer configurations, built in code (no downloads).
 
 Two presets: ``tiny`` for tests (a few thousand parameters, seconds on a CPU) and ``small``, the
-shipped model, sized for this project's speed goal (>= 5 fps at 512x288 on 2 CPU cores through
-onnxruntime). The encoder runs once per still; per frame only the splatting and the synthesis
+shipped model, sized for the speed goal of 5 frames a second at 512x288 on 2 CPU cores through
+onnxruntime (README, "Measured"). The encoder runs once per still; per frame only the splatting and the synthesis
 network run, so the cost that matters is the synthesis network's at full resolution: it keeps
 its widest layers at 1/4 resolution and only two narrow convolutions at full size.
 """

@@ -68,11 +68,33 @@ def render_to_dir(image_path: Path | str | LoadedImage, motion: Path | str | Spe
                   options: RenderOptions, fmt: str = "png", depth: Any = None, prefix: str = "frame",
                   preview: Optional[str] = None, overwrite: bool = False, job: Optional[Job] = None,
                   log: Callable[[str], None] | None = None, splatter: Optional[Any] = None) -> RenderResult:
-    """Animate a still: a frame sequence (or one video file), a sidecar, optionally a preview.
+    """Animate a still: a frame sequence (or one video file), its sidecar, optionally a preview,
+    written all or nothing.
 
-    ``image_path`` may be an already loaded image, and ``splatter`` a frame renderer the caller
-    keeps (``Engine`` does, so its onnxruntime sessions are made once, not per call); without one,
-    the renderer ``options`` name is made here."""
+    Args:
+        image_path: the still, as a file or an already loaded image.
+        motion: the spectral volume, as a ``.gidsv`` file or a volume.
+        out_dir: the output folder (made when missing).
+        options: timing, amplitude, fit, backend, renderer and device (``RenderOptions``).
+        fmt: "png", "exr", "mp4" or "gif".
+        depth: bits per channel of the frames (default: the format's).
+        prefix: the frames' name before their number.
+        preview: "gif" or "mp4" beside a sequence, or None.
+        overwrite: replace existing outputs (otherwise they are refused before any work).
+        job: progress and cancellation.
+        log: hears what making the renderer said (a GPU that fell back to the CPU).
+        splatter: a frame renderer the caller keeps (``Engine`` does, so its onnxruntime sessions
+            are made once, not per call); without one, the renderer ``options`` name is made here.
+
+    Returns:
+        The files written, the frame count, the provider and the messages.
+
+    Raises:
+        InputError: a bad argument, or motion that does not fit the image.
+        BudgetError: the render is over the frame or memory budget.
+        ExportError: an output cannot be written, exists, or is one of the inputs.
+        Cancelled: ``job`` was cancelled (nothing is left behind).
+    """
     job = ensure_job(job)
     if fmt not in FORMATS:
         raise InputError(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}")
@@ -137,7 +159,29 @@ def displace_to_dir(size: tuple[int, int], motion: Path | str | SpectralVolume, 
                     options: RenderOptions, kind: str = "both", prefix: str = "disp",
                     overwrite: bool = False, job: Optional[Job] = None,
                     source_image: Optional[str] = None) -> list[Path]:
-    """Per-frame displacement maps: raw forward pixels and/or the Displace-node variant."""
+    """Per-frame displacement maps of a motion at an image's size, written all or nothing.
+
+    Args:
+        size: ``(width, height)`` of the image the maps displace.
+        motion: the spectral volume, as a ``.gidsv`` file or a volume.
+        out_dir: the output folder.
+        options: timing, amplitude, fit, backend and device (``RenderOptions``).
+        kind: "pixels" (forward displacement in pixels), "displace-node" (backward maps scaled for
+            Blender's Displace node, with the scale in their sidecar) or "both".
+        prefix: the maps' name before their number (the node variant adds ``_node``).
+        overwrite: replace existing outputs.
+        job: progress and cancellation.
+        source_image: the image's path, recorded in the sidecars.
+
+    Returns:
+        The files written.
+
+    Raises:
+        InputError: a bad argument.
+        BudgetError: over the frame or memory budget.
+        ExportError: an output cannot be written, exists, or is one of the inputs.
+        Cancelled: ``job`` was cancelled (nothing is left behind).
+    """
     job = ensure_job(job)
     if kind not in ("both", "pixels", "displace-node"):
         raise InputError(f"kind must be both, pixels or displace-node, got {kind!r}")

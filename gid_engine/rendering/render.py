@@ -237,7 +237,7 @@ def render_frames(image: LoadedImage, sv: SpectralVolume, splatter: Splatter, ti
     Every check (arguments, fit, frame count, memory budget) happens here, before the first frame.
     """
     _check_common(sv, timing, amplitude, anchor, fit)
-    arguments.instance(image, "image", LoadedImage, "gid_engine.imaging.load_image(path)")
+    arguments.instance(image, "image", LoadedImage, "gid_engine.media.imaging.load_image(path)")
     job = arguments.job(job)
     if motion_upsample not in MOTION_UPSAMPLING:
         raise InputError(f"motion upsampling must be one of {', '.join(MOTION_UPSAMPLING)}, got {motion_upsample!r}")
@@ -250,7 +250,7 @@ def render_frames(image: LoadedImage, sv: SpectralVolume, splatter: Splatter, ti
 
 def _check_common(sv: SpectralVolume, timing: Timing, amplitude: float, anchor: bool, fit: str) -> None:
     """The arguments ``render_frames`` and ``displacement_frames`` share, checked at the door."""
-    arguments.instance(sv, "volume", SpectralVolume, "gid_engine.sv_file.load_spectral_volume(path)")
+    arguments.instance(sv, "volume", SpectralVolume, "gid_engine.motion.sv_file.load_spectral_volume(path)")
     arguments.instance(timing, "timing", Timing, "e.g. Timing(fps=30)")
     arguments.number(amplitude, "amplitude", 0)
     arguments.boolean(anchor, "anchor")

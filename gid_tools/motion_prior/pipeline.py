@@ -168,8 +168,7 @@ class MotionPriorPipeline:
         self.latent_scale = float(latent_scale)
         self.device = torch.device("cpu")
         # autocast dtype of the denoiser (None = float32). float32 is the default on every device:
-        # on an H100 with CUDA graphs bf16 was slower at the default 50 steps (0.36 s vs 0.26 s) and
-        # only faster at 250 (0.81 s vs 1.01 s), and eager it was slower at both (`gid bench --gpu`)
+        # bf16 is not faster at the default steps on a GPU (README, "Measured": `gid bench --gpu`)
         self.denoiser_dtype: Optional[torch.dtype] = None
         # on CUDA the denoiser call is captured once per input shape as a CUDA graph and replayed
         # (the small U-Net is launch-bound: graphs remove the per-kernel launch cost)

@@ -47,6 +47,7 @@ import torch
 import torch.nn.functional as F
 
 from ...exporters.atomic import atomic_write_bytes
+from ...gid_engine.assets import PRIOR_DIR
 from ...gid_engine.errors import InputError
 from ...gid_engine.motion.normalization import FrequencyNormalizer
 from ...gid_engine.repo_data import DEFAULT_STILL_SET
@@ -62,7 +63,7 @@ from ...gid_engine.model_folder import sha256_file
 from .weights import load_state_dict
 
 STAGES = ("vae", "unet", "freq-attn")
-DEFAULT_EXPORT_DIR = Path(__file__).resolve().parents[1] / "assets" / "motion_prior"
+DEFAULT_EXPORT_DIR = PRIOR_DIR
 
 
 @dataclass

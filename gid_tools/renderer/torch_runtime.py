@@ -13,7 +13,7 @@ from .checkpoint import load_renderer
 from ...gid_engine.rendering.neural import NeuralFrames
 
 
-GPU_BATCH = 16  # frames per network call on a GPU (gid bench --gpu: 1,053 fps at 16 vs ~150 at 1)
+GPU_BATCH = 16  # frames per network call on a GPU, where one frame a call is launch-bound (gid bench --gpu)
 
 
 class TorchNeuralRenderer(NeuralFrames):
