@@ -196,6 +196,25 @@ def test_predict_motion_backends(tiny_weights, tmp_path):
         predict_motion(image, weights_dir=tiny_weights, backend="tensorflow")
 
 
+def test_a_loaded_prior_is_the_callers_own(tiny_weights):
+    """load_prior(shared=False) gives the caller sessions of its own (an Engine keeps one); the
+    volumes are those of a plain predict_motion call, bit for bit."""
+    from gid.gid_engine.prediction.predict import load_prior
+
+    image = from_array(textured_image(48, 64, seed=3))
+    own, other = (load_prior(tiny_weights, backend="onnx", shared=False) for _ in range(2))
+    assert own.backend == "onnx" and own.pipeline is not other.pipeline
+    shared = load_prior(tiny_weights, backend="onnx")
+    assert load_prior(tiny_weights, backend="onnx").pipeline is shared.pipeline is not own.pipeline
+    plain = predict_motion(image, seed=4, steps=2, weights_dir=tiny_weights, backend="onnx")
+    mine = predict_motion(image, seed=4, steps=2, prior=own)
+    assert np.array_equal(plain.coeffs, mine.coeffs) and mine.extra["backend"] == "onnx"
+    torch_prior = load_prior(tiny_weights, backend="torch")
+    assert torch_prior.backend == "torch"
+    assert np.array_equal(predict_motion(image, seed=4, steps=2, prior=torch_prior).coeffs,
+                          predict_motion(image, seed=4, steps=2, weights_dir=tiny_weights, backend="torch").coeffs)
+
+
 def test_cpu_predictions_without_steps_take_fewer(tiny_weights, monkeypatch):
     """No steps asked for: the model's default on a GPU, at most ``CPU_DEFAULT_STEPS`` on the CPU
     (the tiny model's default is 10; the cap is lowered to 3 so the test sees it act), both backends."""

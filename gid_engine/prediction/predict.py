@@ -18,8 +18,9 @@ aspect.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Any, Callable, Optional
 
 from .. import arguments
 from ..assets import PRIOR_DIR
@@ -67,7 +68,8 @@ def predict_motion(image: LoadedImage, *, seed: int = 0, steps: Optional[int] = 
                    weights_dir: Optional[Path] = None, job: Optional[Job] = None, backend: str = "auto",
                    log: Optional[Callable[[str], None]] = None, loop: bool = True,
                    init_strength: Optional[float] = None,
-                   before_sampling: Optional[Callable[[int, int, int], None]] = None) -> SpectralVolume:
+                   before_sampling: Optional[Callable[[int, int, int], None]] = None,
+                   prior: Optional[LoadedPrior] = None) -> SpectralVolume:
     """A spectral volume for ``image`` sampled from the learned prior (paper §4).
 
     The same seed gives the same volume on the same device and backend (the backends draw their
@@ -91,6 +93,9 @@ def predict_motion(image: LoadedImage, *, seed: int = 0, steps: Optional[int] = 
         before_sampling: ``(K, width, height)`` of the volume about to be sampled, called after the
             model loads and before the costly part, so a caller can refuse what it would do with it
             (``Engine.animate`` checks the render's memory budget).
+        prior: a prior the caller loaded and keeps (``load_prior``; ``Engine`` does); without one,
+            the prior of ``weights_dir``, ``backend`` and ``device`` is loaded here (once per
+            folder, device and index version, shared by such calls).
 
     Returns:
         The volume in the image's aspect (the model's rows), anchored.
@@ -101,15 +106,17 @@ def predict_motion(image: LoadedImage, *, seed: int = 0, steps: Optional[int] = 
         ArgumentError: an argument is out of range.
         Cancelled: ``job`` was cancelled.
     """
-    weights_dir = Path(weights_dir or WEIGHTS_DIR)  # looked up per call: tests and add-ons may repoint it
     arguments.instance(image, "image", LoadedImage, "gid_engine.media.imaging.load_image(path)")
     seed = arguments.seed(seed)
     steps = arguments.optional(steps, arguments.integer, "steps", 1, 10_000)
-    chosen = _choose_backend(backend, weights_dir)
     asked = None if init_strength is None else check_strength(init_strength)
+    if prior is None:
+        prior = load_prior(weights_dir, backend=backend, device=device, log=log)
+    elif prior.backend == "onnx":
+        prior.pipeline.use_log(log)
+    chosen, pipe = prior.backend, prior.pipeline
     pixels = _display_rgb(image)
     if chosen == "torch":
-        pipe = added_backend("torch").prior_pipeline(weights_dir, device)
         _check_output_budget(image, pipe.config.num_frequencies, pipe.config.width, pipe.config.height)
         if before_sampling is not None:
             before_sampling(pipe.config.num_frequencies, *output_size(image, pipe.config.width, pipe.config.height))
@@ -118,7 +125,6 @@ def predict_motion(image: LoadedImage, *, seed: int = 0, steps: Optional[int] = 
         if loop:
             vol = _seamless(vol)
     else:
-        pipe = _onnx_pipeline(onnx_dir_for(weights_dir), onnx_device(device), log)
         _check_output_budget(image, pipe.K, pipe.width, pipe.height)
         if before_sampling is not None:
             before_sampling(pipe.K, *output_size(image, pipe.width, pipe.height))
@@ -138,6 +144,47 @@ def predict_motion(image: LoadedImage, *, seed: int = 0, steps: Optional[int] = 
     if size != (vol.width, vol.height):
         vol = vol.resized(*size)
     return vol
+
+
+@dataclass(frozen=True)
+class LoadedPrior:
+    """A prior ready to sample: the backend chosen ("torch" or "onnx") and its pipeline, which holds
+    the onnxruntime sessions or the torch modules."""
+
+    backend: str
+    pipeline: Any
+    weights_dir: Path
+
+
+def load_prior(weights_dir: Optional[Path] = None, *, backend: str = "auto", device: str = "auto",
+               log: Optional[Callable[[str], None]] = None, shared: bool = True) -> LoadedPrior:
+    """Choose the backend for ``weights_dir`` and load its pipeline, checksums verified.
+
+    Args:
+        weights_dir: the weights folder (default: the shipped one).
+        backend: "auto", "torch" or "onnx" (module doc).
+        device: "auto", "gpu"/"cuda" or "cpu".
+        log: hears about provider fallbacks (a GPU asked for but not usable).
+        shared: reuse the process-wide pipeline of this folder and device (what plain
+            ``predict_motion`` calls share); False loads one of the caller's own (an ``Engine``'s).
+
+    Returns:
+        The loaded prior.
+
+    Raises:
+        MissingWeightsError: the model (or the backend's files) is not installed.
+        FormatError: the weights folder is damaged.
+    """
+    weights_dir = Path(weights_dir or WEIGHTS_DIR)  # looked up per call: tests and add-ons may repoint it
+    chosen = _choose_backend(backend, weights_dir)
+    if chosen == "torch":
+        return LoadedPrior(chosen, added_backend("torch").prior_pipeline(weights_dir, device), weights_dir)
+    onnx_dir = onnx_dir_for(weights_dir)
+    if shared:
+        return LoadedPrior(chosen, _onnx_pipeline(onnx_dir, onnx_device(device), log), weights_dir)
+    from .onnx_pipeline import OnnxPriorPipeline
+
+    return LoadedPrior(chosen, OnnxPriorPipeline.load(onnx_dir, device=onnx_device(device), log=log), weights_dir)
 
 
 def output_size(image: LoadedImage, width: int, height: int) -> tuple[int, int]:
