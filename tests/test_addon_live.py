@@ -91,8 +91,8 @@ def _scene(live, still, size: tuple[int, int]) -> bpy.types.Node:
     nt.links.new(emit.outputs[0], out.inputs["Surface"])
     mesh.materials.append(mat)
     atlas = live_nodes.pack_atlas("GID Live Motion Atlas test", encode_exr(live.atlas(), "half", "zip"))
-    group = live_nodes.build_group("GID Live Motion test", atlas, bins=live.bins, width=live.width,
-                                   height=live.height, period=live.period, clip_fps=live.fps, pad=ATLAS_PAD)
+    layout = live_nodes.Layout(live.bins, live.width, live.height, live.period, live.fps, ATLAS_PAD)
+    group = live_nodes.build_group("GID Live Motion test", atlas, layout)
     node = nt.nodes.new("ShaderNodeGroup")
     node.node_tree = group
     coords = nt.nodes.new("ShaderNodeTexCoord")
@@ -163,3 +163,40 @@ def test_the_blend_holds_everything(farm_render):
     assert sorted(d.driver.expression for d in drivers) == ["frame", "rate / base"]
     assert all(d.driver.is_simple_expression for d in drivers)
     assert Path(farm_render["blend"]).stat().st_size < 20 * 2**20  # 13.1 MiB of half-float atlas + the still
+
+
+def test_geometry_nodes_move_a_plane_by_the_forward_series():
+    """The geometry group displaces a subdivided plane's vertices by the forward motion sampled at
+    their UVs, with time from the scene (Scene Time): checked against the engine's series."""
+    from gid.exporters.opencv import cv2
+    from gid.gid_engine.rendering.live import forward_volume
+
+    motion = extract_motion(TREE_CLIP, max_side=96)
+    fwd = forward_volume(motion, amplitude=3.0)
+    scene = fresh_blend()
+    scene.render.fps = 24
+    bpy.ops.mesh.primitive_grid_add(x_subdivisions=17, y_subdivisions=13, size=2.0)
+    plane = bpy.context.object
+    rest = np.array([v.co[:] for v in plane.data.vertices])
+    atlas = live_nodes.pack_atlas("GID Live Motion Atlas geo", encode_exr(fwd.atlas(), "float", "zip"))
+    layout = live_nodes.Layout(fwd.bins, fwd.width, fwd.height, fwd.period, fwd.fps, ATLAS_PAD)
+    group = live_nodes.build_geometry_group("GID Live Motion geo", atlas, layout)
+    mod = plane.modifiers.new("gid", "NODES")
+    mod.node_group = group
+    ids = {item.name: item.identifier for item in group.interface.items_tree if item.item_type == "SOCKET"
+           and item.in_out == "INPUT"}
+    mod[ids["FPS"]] = 24.0
+    uv = np.zeros((len(rest), 2))
+    for loop, loop_uv in zip(plane.data.loops, plane.data.uv_layers.active.data):
+        uv[loop.vertex_index] = loop_uv.uv[:]
+    for frame in (1, 30, 77):
+        scene.frame_set(frame)
+        moved = plane.evaluated_get(bpy.context.evaluated_depsgraph_get()).data
+        got = np.array([v.co[:] for v in moved.vertices]) - rest
+        field = fwd.field_at(tau_at(frame, scene_fps=24, clip_fps=fwd.fps, speed=1.0))
+        xs = (uv[:, 0] * fwd.width - 0.5).astype(np.float32)[None]
+        ys = ((1 - uv[:, 1]) * fwd.height - 0.5).astype(np.float32)[None]
+        dx, dy = (cv2.remap(f, xs, ys, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)[0] for f in field)
+        want = np.stack([dx / fwd.width * 2.0, -dy / fwd.height * 2.0], axis=1)  # Size 2: the UV square spans 2 units
+        assert np.abs(got[:, :2] - want).max() < 1e-4 + 1e-3 * np.abs(want).max(), frame
+        assert frame == 1 or np.abs(want).max() > 1e-3  # it moved

@@ -7,7 +7,7 @@ import pytest
 
 from gid.gid_engine.errors import InputError
 from gid.gid_engine.motion.extract import extract_motion
-from gid.gid_engine.rendering.live import ATLAS_PAD, BIN_STEPS, backward_volume, tau_at
+from gid.gid_engine.rendering.live import ATLAS_PAD, BIN_STEPS, backward_volume, forward_volume, tau_at
 from gid.gid_engine.rendering.render import field_splatter, make_splatter, prepare_motion
 from gid.gid_engine.repo_data import TREE_CLIP
 
@@ -78,3 +78,11 @@ def test_bad_arguments_are_one_line(motion, splatter):
         backward_volume(motion, splatter, tolerance_px=-1)
     with pytest.raises(InputError, match="max_bins"):
         backward_volume(motion, splatter, max_bins=0)
+
+
+def test_the_forward_series_is_the_motion_itself(motion):
+    fwd = forward_volume(motion, amplitude=0.5)
+    anchored = motion.scaled(0.5).anchored()
+    assert fwd.bins == motion.K and fwd.extra["direction"] == "forward"
+    for tau in (0.0, 10.0, 74.5):
+        assert np.allclose(fwd.field_at(tau), anchored.displacement_at(tau), atol=1e-4)

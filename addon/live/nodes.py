@@ -13,6 +13,7 @@ values. Nothing here imports the engine beyond the live volume's layout.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 import bpy
@@ -54,96 +55,171 @@ def pack_atlas(name: str, exr: bytes) -> bpy.types.Image:
     return image
 
 
-def build_group(name: str, atlas: bpy.types.Image, *, bins: int, width: int, height: int, period: int,
-                clip_fps: float, pad: int) -> bpy.types.NodeTree:
-    """The shader node group ``name`` evaluating ``bins`` tiles of ``atlas`` (each ``width`` x
-    ``height`` plus ``pad`` repeated pixels a side) over a loop of ``period`` clip frames."""
+@dataclass(frozen=True)
+class Layout:
+    """Where the live volume's bins sit in its atlas and what one loop is (``LiveVolume``)."""
+
+    bins: int
+    width: int
+    height: int
+    period: int
+    clip_fps: float
+    pad: int
+
+
+class _Builder:
+    """Adds nodes and links to one node tree; the math nodes work in shader and geometry trees."""
+
+    def __init__(self, tree: bpy.types.NodeTree) -> None:
+        self.nodes, self.links = tree.nodes, tree.links
+
+    def _wire(self, node: bpy.types.Node, values: tuple) -> None:
+        for i, v in enumerate(values):
+            if v is None:
+                continue
+            if isinstance(v, (int, float, tuple)):
+                node.inputs[i].default_value = v
+            else:
+                self.links.new(v, node.inputs[i])
+
+    def scalar(self, op: str, a: Any, b: Any = None, loc: tuple[float, float] = (0, 0)) -> Any:
+        n = self.nodes.new("ShaderNodeMath")
+        n.operation, n.location = op, loc
+        self._wire(n, (a, b))
+        return n.outputs[0]
+
+    def combine(self, x: Any, y: Any, loc: tuple[float, float]) -> Any:
+        n = self.nodes.new("ShaderNodeCombineXYZ")
+        n.location = loc
+        self._wire(n, (x, y))
+        return n.outputs[0]
+
+    def vector(self, op: str, a: Any, b: Any, c: Any = None, loc: tuple[float, float] = (0, 0)) -> Any:
+        n = self.nodes.new("ShaderNodeVectorMath")
+        n.operation, n.location = op, loc
+        self._wire(n, (a, b, c))
+        return n.outputs["Value"] if op == "DOT_PRODUCT" else n.outputs["Vector"]
+
+    def loop_fraction(self, frame: Any, anchor: Any, fps: Any, speed: Any, offset: Any, layout: Layout) -> Any:
+        """Motion time as a fraction of the loop: ``((frame - anchor) / fps * speed + offset) * clip_fps / period``."""
+        seconds = self.scalar("DIVIDE", self.scalar("SUBTRACT", frame, anchor, loc=(-1200, 200)), fps, loc=(-1050, 200))
+        moved = self.scalar("ADD", self.scalar("MULTIPLY", seconds, speed, loc=(-900, 200)), offset, loc=(-750, 200))
+        cycles = self.scalar("MULTIPLY", moved, layout.clip_fps / layout.period, loc=(-600, 200))
+        return self.scalar("FLOORED_MODULO", cycles, 1.0, loc=(-450, 200))
+
+    def series(self, frac: Any, uv: Any, atlas: bpy.types.Image, layout: Layout, geometry: bool) -> Any:
+        """The field at ``uv`` and loop fraction ``frac`` as a vector (x right, y down, in pixels of the
+        motion): ``sum_m`` of bin ``m``'s tile sampled at ``uv``, rotated by ``2 pi m frac``."""
+        w, h, pad = layout.width, layout.height, layout.pad
+        aw, ah = layout.bins * (w + 2 * pad), h + 2 * pad
+        total = None
+        for m in range(layout.bins):
+            y = -300.0 * m
+            theta = self.scalar("MULTIPLY", frac, 2.0 * math.pi * m, loc=(-300, y))
+            neg = self.scalar("MULTIPLY", frac, -2.0 * math.pi * m, loc=(-300, y - 60))
+            cos, sin = self.scalar("COSINE", theta, loc=(-150, y)), self.scalar("SINE", neg, loc=(-150, y - 60))
+            rot = self.combine(cos, sin, (0, y))
+            corner = ((m * (w + 2 * pad) + pad) / aw, pad / ah, 0.0)
+            tile_uv = self.vector("MULTIPLY_ADD", uv, (w / aw, h / ah, 0.0), corner, loc=(-300, y - 150))
+            color, alpha = self._sample(atlas, tile_uv, geometry, (-100, y - 150))
+            sep = self.nodes.new("FunctionNodeSeparateColor" if geometry else "ShaderNodeSeparateColor")
+            sep.location = (150, y - 150)
+            self.links.new(color, sep.inputs[0])
+            cx = self.combine(sep.outputs[0], sep.outputs[1], (300, y - 100))
+            cy = self.combine(sep.outputs[2], alpha, (300, y - 200))
+            dx = self.vector("DOT_PRODUCT", cx, rot, loc=(450, y - 100))
+            d = self.combine(dx, self.vector("DOT_PRODUCT", cy, rot, loc=(450, y - 200)), (600, y - 150))
+            total = d if total is None else self.vector("ADD", total, d, loc=(750, y - 150))
+        return total
+
+    def _sample(self, atlas: bpy.types.Image, uv: Any, geometry: bool, loc: tuple[float, float]) -> tuple[Any, Any]:
+        if geometry:
+            tex = self.nodes.new("GeometryNodeImageTexture")
+            tex.inputs["Image"].default_value = atlas
+        else:
+            tex = self.nodes.new("ShaderNodeTexImage")
+            tex.image = atlas
+        tex.interpolation, tex.extension, tex.location = "Linear", "EXTEND", loc
+        self.links.new(uv, tex.inputs["Vector"])
+        return tex.outputs["Color"], tex.outputs["Alpha"]
+
+
+def _new_group(name: str, kind: str, layout: Layout) -> bpy.types.NodeTree:
     old = bpy.data.node_groups.get(name)
     if old is not None:
         bpy.data.node_groups.remove(old)
-    g = bpy.data.node_groups.new(name, "ShaderNodeTree")
+    g = bpy.data.node_groups.new(name, kind)
     g[TAG] = "group"
-    _socket(g, "Vector", "INPUT", "NodeSocketVector")
+    g["gid_bins"], g["gid_size"], g["gid_period"], g["gid_clip_fps"] = (layout.bins, [layout.width, layout.height],
+                                                                        layout.period, layout.clip_fps)
+    return g
+
+
+def _time_inputs(g: bpy.types.NodeTree, skip: tuple[str, ...] = ()) -> None:
     for label, default, lo, hi, tip in INPUTS:
+        if label in skip:
+            continue
         s = _socket(g, label, "INPUT", "NodeSocketFloat")
         s.default_value, s.min_value, s.max_value, s.description = default, lo, hi, tip
+
+
+def build_group(name: str, atlas: bpy.types.Image, layout: Layout) -> bpy.types.NodeTree:
+    """The shader node group ``name``: texture coordinates in, coordinates warped backward by the
+    series of ``atlas`` out (``uv - amplitude * b / size``), for an Image Texture node."""
+    g = _new_group(name, "ShaderNodeTree", layout)
+    _socket(g, "Vector", "INPUT", "NodeSocketVector")
+    _time_inputs(g)
     _socket(g, "Vector", "OUTPUT", "NodeSocketVector")
-    nodes, links = g.nodes, g.links
-    gin = nodes.new("NodeGroupInput")
-    gin.location = (-1400, 0)
-    gout = nodes.new("NodeGroupOutput")
-    gout.location = (1400, 0)
+    b = _Builder(g)
+    gin, gout = b.nodes.new("NodeGroupInput"), b.nodes.new("NodeGroupOutput")
+    gin.location, gout.location = (-1400, 0), (1400, 0)
+    i = gin.outputs
+    frac = b.loop_fraction(i["Frame"], i["Anchor Frame"], i["FPS"], i["Speed"], i["Time Offset"], layout)
+    total = b.series(frac, i["Vector"], atlas, layout, geometry=False)
+    # x right is +u, y down is -v
+    scale = b.combine(b.scalar("DIVIDE", i["Amplitude"], -float(layout.width), loc=(900, 300)),
+                      b.scalar("DIVIDE", i["Amplitude"], float(layout.height), loc=(900, 200)), (1050, 250))
+    b.links.new(b.vector("MULTIPLY_ADD", total, scale, i["Vector"], loc=(1200, 0)), gout.inputs["Vector"])
+    return g
 
-    def scalar(op: str, a: Any, b: Any = None, loc: tuple[float, float] = (0, 0)) -> Any:
-        n = nodes.new("ShaderNodeMath")
-        n.operation = op
-        n.location = loc
-        for i, v in enumerate((a, b)):
-            if v is None:
-                continue
-            if isinstance(v, (int, float)):
-                n.inputs[i].default_value = float(v)
-            else:
-                links.new(v, n.inputs[i])
-        return n.outputs[0]
 
-    def combine(x: Any, y: Any, loc: tuple[float, float]) -> Any:
-        n = nodes.new("ShaderNodeCombineXYZ")
-        n.location = loc
-        for i, v in enumerate((x, y)):
-            if isinstance(v, (int, float)):
-                n.inputs[i].default_value = float(v)
-            else:
-                links.new(v, n.inputs[i])
-        return n.outputs[0]
-
-    def vmath(op: str, a: Any, b: Any, c: Any = None, loc: tuple[float, float] = (0, 0)) -> Any:
-        n = nodes.new("ShaderNodeVectorMath")
-        n.operation = op
-        n.location = loc
-        for i, v in enumerate((a, b, c)):
-            if v is None:
-                continue
-            if isinstance(v, tuple):
-                n.inputs[i].default_value = v
-            else:
-                links.new(v, n.inputs[i])
-        return n.outputs["Value"] if op == "DOT_PRODUCT" else n.outputs["Vector"]
-
-    # motion time as a fraction of the loop: ((frame - anchor) / fps * speed + offset) * clip_fps / period
-    seconds = scalar("DIVIDE", scalar("SUBTRACT", gin.outputs["Frame"], gin.outputs["Anchor Frame"], loc=(-1200, 200)),
-                   gin.outputs["FPS"], loc=(-1050, 200))
-    moved = scalar("ADD", scalar("MULTIPLY", seconds, gin.outputs["Speed"], loc=(-900, 200)),
-                 gin.outputs["Time Offset"], loc=(-750, 200))
-    frac = scalar("FLOORED_MODULO", scalar("MULTIPLY", moved, clip_fps / period, loc=(-600, 200)), 1.0, loc=(-450, 200))
-    aw, ah = bins * (width + 2 * pad), height + 2 * pad
-    uv_scale = (width / aw, height / ah, 0.0)
-    total = None
-    for m in range(bins):
-        y = -300.0 * m
-        theta = scalar("MULTIPLY", frac, 2.0 * math.pi * m, loc=(-300, y))
-        neg = scalar("MULTIPLY", frac, -2.0 * math.pi * m, loc=(-300, y - 60))
-        rot = combine(scalar("COSINE", theta, loc=(-150, y)), scalar("SINE", neg, loc=(-150, y - 60)), (0, y))
-        tile_uv = vmath("MULTIPLY_ADD", gin.outputs["Vector"], uv_scale,
-                        ((m * (width + 2 * pad) + pad) / aw, pad / ah, 0.0), loc=(-300, y - 150))
-        tex = nodes.new("ShaderNodeTexImage")
-        tex.image, tex.interpolation, tex.extension = atlas, "Linear", "EXTEND"
-        tex.location = (-100, y - 150)
-        links.new(tile_uv, tex.inputs["Vector"])
-        sep = nodes.new("ShaderNodeSeparateColor")
-        sep.location = (150, y - 150)
-        links.new(tex.outputs["Color"], sep.inputs["Color"])
-        cx = combine(sep.outputs[0], sep.outputs[1], (300, y - 100))
-        cy = combine(sep.outputs[2], tex.outputs["Alpha"], (300, y - 200))
-        dx = vmath("DOT_PRODUCT", cx, rot, loc=(450, y - 100))
-        d = combine(dx, vmath("DOT_PRODUCT", cy, rot, loc=(450, y - 200)), (600, y - 150))
-        total = d if total is None else vmath("ADD", total, d, loc=(750, y - 150))
-    # uv - amplitude * (bx / width, -by / height): x right = +u, y down = -v
-    scale = combine(scalar("DIVIDE", gin.outputs["Amplitude"], -float(width), loc=(900, 300)),
-                    scalar("DIVIDE", gin.outputs["Amplitude"], float(height), loc=(900, 200)), (1050, 250))
-    out = vmath("MULTIPLY_ADD", total, scale, gin.outputs["Vector"], loc=(1200, 0))
-    links.new(out, gout.inputs["Vector"])
-    g["gid_bins"], g["gid_size"], g["gid_period"], g["gid_clip_fps"] = bins, [width, height], period, clip_fps
+def build_geometry_group(name: str, atlas: bpy.types.Image, layout: Layout) -> bpy.types.NodeTree:
+    """The geometry node group ``name``: moves each point of a mesh by the forward series of
+    ``atlas`` sampled at its UV (``uv_map``), ``Size`` being the object-space size the UV square
+    covers; time is the scene's own (the Scene Time node), so only the FPS input needs a driver."""
+    g = _new_group(name, "GeometryNodeTree", layout)
+    _socket(g, "Geometry", "INPUT", "NodeSocketGeometry")
+    _time_inputs(g, skip=("Frame",))
+    size = _socket(g, "Size", "INPUT", "NodeSocketVector")
+    size.default_value = (2.0, 2.0, 0.0)
+    uv_name = _socket(g, "UV Map", "INPUT", "NodeSocketString")
+    uv_name.default_value = "UVMap"
+    _socket(g, "Geometry", "OUTPUT", "NodeSocketGeometry")
+    b = _Builder(g)
+    gin, gout = b.nodes.new("NodeGroupInput"), b.nodes.new("NodeGroupOutput")
+    gin.location, gout.location = (-1400, 0), (1600, 0)
+    i = gin.outputs
+    time = b.nodes.new("GeometryNodeInputSceneTime")
+    time.location = (-1400, 300)
+    uv = b.nodes.new("GeometryNodeInputNamedAttribute")
+    uv.data_type, uv.location = "FLOAT_VECTOR", (-1400, -300)
+    b.links.new(i["UV Map"], uv.inputs["Name"])
+    frac = b.loop_fraction(time.outputs["Frame"], i["Anchor Frame"], i["FPS"], i["Speed"], i["Time Offset"], layout)
+    total = b.series(frac, uv.outputs["Attribute"], atlas, layout, geometry=True)
+    # pixels of the motion -> object space: x right is +x, y down is -y
+    sep = b.nodes.new("ShaderNodeSeparateXYZ")
+    sep.location = (900, 300)
+    b.links.new(i["Size"], sep.inputs[0])
+    sx = b.scalar("MULTIPLY", b.scalar("DIVIDE", sep.outputs[0], float(layout.width), loc=(1000, 350)),
+                  i["Amplitude"], loc=(1100, 350))
+    sy = b.scalar("MULTIPLY", b.scalar("DIVIDE", sep.outputs[1], -float(layout.height), loc=(1000, 250)),
+                  i["Amplitude"], loc=(1100, 250))
+    offset = b.vector("MULTIPLY", total, b.combine(sx, sy, (1200, 300)), loc=(1300, 0))
+    move = b.nodes.new("GeometryNodeSetPosition")
+    move.location = (1450, 0)
+    b.links.new(i["Geometry"], move.inputs["Geometry"])
+    b.links.new(offset, move.inputs["Offset"])
+    b.links.new(move.outputs["Geometry"], gout.inputs["Geometry"])
     return g
 
 

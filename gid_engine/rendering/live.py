@@ -83,6 +83,18 @@ class LiveVolume:
         return np.ascontiguousarray(np.concatenate(tiles, axis=1), dtype=np.float32)
 
 
+def forward_volume(sv: SpectralVolume, amplitude: float = 1.0) -> LiveVolume:
+    """The forward series itself, exactly: where each point of the still is at motion time ``tau``
+    (anchored, scaled by ``amplitude``). It moves geometry (a vertex at ``uv`` goes to
+    ``uv + d``); pictures are warped by sampling, which needs ``backward_volume``."""
+    native = sv.scaled(amplitude).anchored()
+    weights = np.full(native.K, 2.0, np.float32)
+    weights[0] = 1.0
+    coeffs = native.coeffs * weights[:, None, None, None]
+    return LiveVolume(np.ascontiguousarray(coeffs, dtype=np.float32), int(sv.num_frames), float(sv.fps), 0.0, 0.0,
+                      {"amplitude": float(amplitude), "direction": "forward", "forward_bins": int(sv.K)})
+
+
 def tau_at(frame: float, *, scene_fps: float, clip_fps: float, speed: float = 1.0, anchor_frame: float = 1.0,
            offset: float = 0.0) -> float:
     """Motion time (clip frames) at scene ``frame``: ``anchor_frame`` shows the still, ``speed``
@@ -144,7 +156,7 @@ def backward_volume(sv: SpectralVolume, splatter: Splatter, *, amplitude: float 
     coeffs[:, 0], coeffs[:, 1] = kept[:, 0].real, kept[:, 0].imag
     coeffs[:, 2], coeffs[:, 3] = kept[:, 1].real, kept[:, 1].imag
     return LiveVolume(coeffs, n, float(sv.fps), errors[0], errors[2],
-                      {"amplitude": float(amplitude), "tolerance_px": float(tolerance_px),
+                      {"amplitude": float(amplitude), "direction": "backward", "tolerance_px": float(tolerance_px),
                        "p999_error_px": errors[1], "forward_bins": int(sv.K)})
 
 
