@@ -15,29 +15,16 @@ a handler left behind keeps the bpy module from exiting in headless runs.
 
 from __future__ import annotations
 
-import os
 from typing import Any, Optional
 
 import bpy
 
-from . import props, worker
+from . import props
+from .utils import worker
+from .utils.paths import remap_relative
+from .utils.paths import save_as_dirs as dirs_of_save
 
 REMAPPED_PATHS = ("motion_path", "video_path")
-
-
-def remap_relative(path: str, old_dir: str, new_dir: str) -> str:
-    """A ``//`` path relative to ``old_dir`` rewritten relative to ``new_dir`` (same target).
-
-    Absolute paths and paths on another drive (no relative form) are returned unchanged/absolute.
-    """
-    if not path.startswith("//") or not old_dir or os.path.normcase(old_dir) == os.path.normcase(new_dir):
-        return path
-    target = os.path.normpath(os.path.join(old_dir, path[2:]))
-    try:
-        rel = os.path.relpath(target, new_dir)
-    except ValueError:
-        return target
-    return "//" + rel.replace(os.sep, "/")
 
 
 @bpy.app.handlers.persistent
@@ -70,11 +57,8 @@ def migrate_all_images() -> int:
 
 
 def save_as_dirs(filepath: Optional[str]) -> Optional[tuple[str, str]]:
-    """(old, new) folder of a save that may move the .blend; None for a first save."""
-    old_dir = os.path.dirname(bpy.data.filepath) if bpy.data.filepath else ""
-    if not filepath or not old_dir:
-        return None
-    return old_dir, os.path.dirname(os.path.abspath(filepath))
+    """(old, new) folder of a save of the open .blend that may move it; None for a first save."""
+    return dirs_of_save(bpy.data.filepath, filepath)
 
 
 @bpy.app.handlers.persistent

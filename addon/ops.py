@@ -1,11 +1,13 @@
-"""Operators: predict or extract motion, bake a loop or displacement maps, set up the compositor.
+"""What every feature's operators share: the job operator and the Cancel operator.
 
-Every long operation is split in three, so the UI (threaded, modal) and scripts (synchronous
-``execute``) run exactly the same code:
+Every long operation (predict, extract, bake loop / displacement / interaction) is split in
+three, so the UI (threaded, modal) and scripts (synchronous ``execute``) run exactly the same code:
 
-1. ``prepare_*`` (main thread, bpy): find the image, check every input and the output folder,
-   and capture plain values in a ``Task``. All user errors surface here, before any work.
-2. ``Task.run(job)`` (worker thread in the UI, inline in ``execute``): engine calls only, no bpy.
+1. ``prepare_*`` (main thread, bpy; in each feature's ``ops``): find the image, check every input
+   and the output folder, and capture plain values in a ``Task``. All user errors surface here,
+   before any work.
+2. ``Task.run(job)`` (worker thread in the UI, inline in ``execute``): engine calls only, through
+   ``utils.engines``, no bpy.
 3. ``Task.finish(context, result)`` (main thread, bpy): load what was written, make datablocks
    and nodes. Never called after a cancel or an error, so those create no datablocks.
 
@@ -19,56 +21,17 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 import bpy
-from bpy.props import BoolProperty, StringProperty
+from bpy.props import StringProperty
 
 from . import blender_io as bio
 from . import nodes
-from . import props
-from . import worker
 from ..exporters.errors import ExportError
-from ..exporters.sidecar import read_sidecar
 from ..gid_engine.errors import GidError
 from ..gid_engine.progress import Job
+from .utils import worker
+from .utils.errors import NoImageError
 
 Report = tuple[str, str]  # (level, message) for Operator.report
-
-
-# ----------------------------------------------------------------------------- plain logic
-def render_options(frames: int, fps: float, scene_fps: float, slowmo: float, amplitude: float,
-                   device: str) -> Any:
-    """Panel settings -> engine options: 0 frames is one full loop, 0 fps the scene's rate."""
-    from ..gid_engine.rendering.pipeline import RenderOptions
-
-    return RenderOptions(frames=frames or None, fps=fps or scene_fps, slowmo=slowmo, amplitude=amplitude,
-                         device=device.lower())
-
-
-def scene_fps(scene: bpy.types.Scene) -> float:
-    return scene.render.fps / (scene.render.fps_base or 1.0)
-
-
-def overwrite_policy(folder: Path, prefix: str, ext: str) -> bool:
-    """Whether to overwrite: our previous bake yes, nobody's files no, someone else's refuse."""
-    owner = bio.own_sequence(folder, prefix, ext)
-    if owner is False:
-        raise bio.OutputConflictError(
-            f"{folder} already holds {prefix}_####.{ext} files that are not a GID bake; "
-            "choose another output folder or move them")
-    return owner is True
-
-
-def motion_overwrite_policy(target: Path) -> bool:
-    """A ``.gidsv`` that loads is one of ours (it carries our format and checksum): replace it."""
-    if not target.exists():
-        return False
-    from ..gid_engine.motion.sv_file import load_spectral_volume
-
-    try:
-        load_spectral_volume(target)
-    except (GidError, ExportError):
-        raise bio.OutputConflictError(f"{target} exists and is not a GID motion file; "
-                                      "choose another output folder or move it") from None
-    return True
 
 
 # ----------------------------------------------------------------------------- tasks
@@ -83,207 +46,25 @@ class Task:
     reports: list[Report] = field(default_factory=list)  # said when the task starts (e.g. "replacing")
 
 
-def _settings(ref: bio.SourceRef) -> bpy.types.PropertyGroup:
+def image_settings(ref: bio.SourceRef) -> bpy.types.PropertyGroup:
+    """The GID settings of ``ref``'s image, looked up again (a finishing step runs after the
+    worker: the image may have been deleted or undone meanwhile)."""
     image = ref.image()
     if image is None:
-        raise bio.NoImageError(f"image {ref.image_name!r} is gone (deleted or undone while GID worked)")
+        raise NoImageError(f"image {ref.image_name!r} is gone (deleted or undone while GID worked)")
     return image.gid
 
 
-def _source_file(image: bpy.types.Image) -> Optional[Path]:
-    """The still's file when it has one on disk (extraction does not need it)."""
-    if image is None or image.source != "FILE" or image.packed_file is not None or not image.filepath:
-        return None
-    try:
-        path = bio.image_path(image)
-    except (ValueError, RuntimeError):
-        return None
-    return path if path.is_file() else None
-
-
-def _checked_source(context: bpy.types.Context, image_name: str) -> tuple[bio.SourceRef, Path]:
+def checked_source(context: bpy.types.Context, image_name: str) -> tuple[bio.SourceRef, Path]:
+    """The image to work on, refused unless it is local and its file can be read, and that file."""
     ref = bio.source_from_context(context, image_name)
     bio.check_local(ref.image())  # the job's results are stored on the image
     path = bio.check_source_image(ref.image(), bio.max_pixels(context))
     return ref, path
 
 
-def _save_motion(run_motion: Callable[[Job], Any], target: Path, overwrite: bool) -> Callable[[Job], dict]:
-    """Wrap a job that yields a SpectralVolume so it ends by writing ``target`` atomically."""
-    from ..gid_engine.motion.sv_file import save_spectral_volume
-
-    def run(job: Job) -> dict:
-        sv = run_motion(job)
-        job.check()  # a cancel during the last step must not write the file
-        save_spectral_volume(sv, target, overwrite=overwrite)
-        return {"path": target, "size": (sv.width, sv.height), "source": sv.source,
-                "padding": sv.extra.get("padding") if isinstance(sv.extra, dict) else None}
-
-    return run
-
-
-def _finish_motion(ref: bio.SourceRef, verb: str) -> Callable[[bpy.types.Context, dict], list[Report]]:
-    def finish(context: bpy.types.Context, result: dict) -> list[Report]:
-        settings = _settings(ref)
-        settings.motion_path = bio.blender_relpath(result["path"])
-        w, h = result["size"]
-        note = " (short clip: played forwards and backwards)" if result.get("padding") == "mirror" else ""
-        return [("INFO", f"{verb} {w}x{h} motion into {settings.motion_path}{note}")]
-
-    return finish
-
-
-def prepare_extract(context: bpy.types.Context, image_name: str = "") -> Task:
-    """Video -> spectral volume -> ``<output>/motion.gidsv``, remembered as ``motion_path``."""
-    from ..gid_engine.motion.extract import extract_motion
-
-    ref = bio.source_from_context(context, image_name)
-    bio.check_local(ref.image())  # the motion file is remembered on the image
-    settings = ref.image().gid
-    if not settings.video_path:
-        raise bio.MotionMissingError("choose a video to extract the motion from (Video in the GID panel)")
-    video = bio.file_path(settings.video_path, "video")
-    if not video.exists():
-        raise bio.MotionMissingError(f"video not found: {video}")
-    source = _source_file(ref.image())
-    folder = bio.resolve_output_dir(settings.output_dir, ref.image_name, source)
-    target = folder / bio.MOTION_FILE
-    overwrite = motion_overwrite_policy(target)
-    run = bio.leave_no_trace(_save_motion(lambda job: extract_motion(video, job=job), target, overwrite), folder,
-                             claim=(folder, ref.image_name, source))
-    reports = [("INFO", f"replacing the previous GID motion file {target}")] if overwrite else []
-    return Task("Extracting motion", ref, run, _finish_motion(ref, "Extracted"), reports)
-
-
-def prepare_predict(context: bpy.types.Context, image_name: str = "") -> Task:
-    """Image -> learned motion prior -> ``<output>/motion.gidsv`` (needs the shipped weights)."""
-    from ..gid_engine.media.imaging import load_image
-    from ..gid_engine.prediction.predict import predict_motion
-
-    ref, path = _checked_source(context, image_name)
-    settings = ref.image().gid
-    folder = bio.resolve_output_dir(settings.output_dir, ref.image_name, path)
-    target = folder / bio.MOTION_FILE
-    overwrite = motion_overwrite_policy(target)
-    # 0 is "automatic": the engine picks the model's steps on a GPU and fewer on the CPU
-    seed, steps, device = settings.seed, settings.steps or None, settings.device.lower()
-    strength = settings.variation
-
-    def predict(job: Job) -> Any:
-        return predict_motion(load_image(path), seed=seed, steps=steps, device=device, job=job,
-                              init_strength=strength)
-
-    run = bio.leave_no_trace(_save_motion(predict, target, overwrite), folder, claim=(folder, ref.image_name, path))
-    return Task("Predicting motion", ref, run, _finish_motion(ref, "Predicted"))
-
-
-def prepare_bake_loop(context: bpy.types.Context, image_name: str = "", add_node: bool = True) -> Task:
-    """Still + motion -> ``<output>/loop/frame_####.png`` -> an image sequence (+ a texture node)."""
-    from ..gid_engine.rendering.pipeline import render_to_dir
-
-    ref, image_path = _checked_source(context, image_name)
-    settings = ref.image().gid
-    motion = bio.motion_file(settings)
-    root = bio.resolve_output_dir(settings.output_dir, ref.image_name, image_path)
-    folder = root / bio.LOOP_SUBDIR
-    overwrite = overwrite_policy(folder, bio.LOOP_PREFIX, "png")
-    previous = bio.previous_frame_count(folder, bio.LOOP_PREFIX) if overwrite else 0
-    options = render_options(settings.frames, settings.fps, scene_fps(context.scene), settings.slowmo,
-                             settings.amplitude, settings.device)
-
-    def run(job: Job) -> Any:
-        return render_to_dir(image_path, motion, folder, options, fmt="png", prefix=bio.LOOP_PREFIX,
-                             overwrite=overwrite, job=job)
-
-    def finish(context: bpy.types.Context, result: Any) -> list[Report]:
-        reports: list[Report] = [("INFO", m) for m in result.messages]
-        count = result.frames
-        if previous > count:
-            bio.remove_stale_frames(folder, bio.LOOP_PREFIX, "png", count, previous)
-        first = folder / bio.frame_file_name(bio.LOOP_PREFIX, 1, "png")
-        settings = _settings(ref)
-        seq = _load_or_reload(props.loop_image(settings), first, count, f"GID loop {ref.image_name}", None)
-        props.set_loop_image(settings, seq)
-        settings.loop_frames = count
-        nodes.configure_users(seq, count)
-        user_node, tree = ref.node(), ref.node_tree()
-        if add_node and user_node is not None and tree is not None:
-            if not any(n.bl_idname == "ShaderNodeTexImage" and n.image == seq for n in tree.nodes):
-                node = nodes.add_sequence_texture_node(tree, seq, count, beside=user_node)
-                reports.append(("INFO", f"added Image Texture node {node.name!r} playing the loop"))
-        verb = "Re-baked" if overwrite else "Baked"
-        reports.append(("INFO", f"{verb} {count} frames into {bio.blender_relpath(folder)}"))
-        return reports
-
-    reports = [("INFO", f"replacing the previous GID loop in {folder}")] if overwrite else []
-    return Task("Baking loop", ref, bio.leave_no_trace(run, folder, claim=(root, ref.image_name, image_path)),
-                finish, reports)
-
-
-def prepare_bake_displacement(context: bpy.types.Context, image_name: str = "",
-                              setup_compositor: Optional[bool] = None) -> Task:
-    """Motion -> ``<output>/displacement/disp_####.exr`` + ``disp_node_####.exr`` -> a Non-Color
-    sequence of the Displace-node maps and its scale (+ the compositor setup on request)."""
-    from ..gid_engine.rendering.pipeline import displace_to_dir
-
-    ref, image_path = _checked_source(context, image_name)
-    image = ref.image()
-    settings = image.gid
-    size = tuple(image.size[:])
-    motion = bio.motion_file(settings)
-    root = bio.resolve_output_dir(settings.output_dir, ref.image_name, image_path)
-    folder = root / bio.DISPLACEMENT_SUBDIR
-    overwrite_pixels = overwrite_policy(folder, bio.DISPLACEMENT_PREFIX, "exr")
-    overwrite_node = overwrite_policy(folder, bio.DISPLACE_NODE_PREFIX, "exr")
-    previous = {p: bio.previous_frame_count(folder, p) for p in (bio.DISPLACEMENT_PREFIX, bio.DISPLACE_NODE_PREFIX)}
-    options = render_options(settings.frames, settings.fps, scene_fps(context.scene), settings.slowmo,
-                             settings.amplitude, settings.device)
-    compositor = settings.displacement_compositor if setup_compositor is None else setup_compositor
-
-    def run(job: Job) -> dict:
-        # Two transactions, so a failure in the second must take the first one's files away too.
-        common = dict(job=job, source_image=str(image_path))
-        pixels = displace_to_dir(size, motion, folder, options, kind="pixels", prefix=bio.DISPLACEMENT_PREFIX,
-                                 overwrite=overwrite_pixels, **common)
-        try:
-            node_files = displace_to_dir(size, motion, folder, options, kind="displace-node",
-                                         prefix=bio.DISPLACEMENT_PREFIX, overwrite=overwrite_node, **common)
-        except BaseException:
-            for p in pixels:
-                p.unlink(missing_ok=True)
-            raise
-        doc = read_sidecar(folder / f"{bio.DISPLACE_NODE_PREFIX}.json")
-        return {"files": pixels + node_files, "scale": float(doc["params"]["scale"]),
-                "count": int(doc["files"]["count"])}
-
-    def finish(context: bpy.types.Context, result: dict) -> list[Report]:
-        count, scale = result["count"], result["scale"]
-        for prefix, before in previous.items():
-            if before > count:
-                bio.remove_stale_frames(folder, prefix, "exr", count, before)
-        first = folder / bio.frame_file_name(bio.DISPLACE_NODE_PREFIX, 1, "exr")
-        settings = _settings(ref)
-        seq = _load_or_reload(props.displacement_image(settings), first, count,
-                              f"GID displacement {ref.image_name}", nodes.COLOR_DATA)
-        props.set_displacement_image(settings, seq)
-        settings.displacement_frames = count
-        settings.displacement_scale = scale
-        nodes.configure_users(seq, count)
-        reports: list[Report] = [("INFO", f"Baked {count} displacement maps (scale {scale:.4g} px) into "
-                                          f"{bio.blender_relpath(folder)}")]
-        if compositor:
-            nodes.setup_compositor_displace(context.scene, ref.image(), seq, count, scale)
-            reports.append(("INFO", "compositor: the image displaced by the maps, in the 'GID' frame"))
-        return reports
-
-    reports = [("INFO", f"replacing the previous GID displacement maps in {folder}")] \
-        if (overwrite_pixels or overwrite_node) else []
-    return Task("Baking displacement", ref,
-                bio.leave_no_trace(run, folder, claim=(root, ref.image_name, image_path)), finish, reports)
-
-
-def _load_or_reload(existing: Optional[bpy.types.Image], first: Path, count: int, name: str,
-                    colorspace: Optional[str]) -> bpy.types.Image:
+def load_or_reload(existing: Optional[bpy.types.Image], first: Path, count: int, name: str,
+                   colorspace: Optional[str], relative: bool = True) -> bpy.types.Image:
     """Reuse our image of an earlier bake into the same files (reloaded), else load a new one.
 
     Re-baking must not pile up ``GID loop.001``, ``.002``...: the files are the same, only
@@ -293,7 +74,7 @@ def _load_or_reload(existing: Optional[bpy.types.Image], first: Path, count: int
             and bio.abspath(existing.filepath) == first:
         existing.reload()
         return existing
-    return nodes.load_image_sequence(str(first), count, name, colorspace=colorspace, relative=True)
+    return nodes.load_image_sequence(str(first), count, name, colorspace=colorspace, relative=relative)
 
 
 # ----------------------------------------------------------------------------- operators
@@ -307,7 +88,7 @@ class GidJobOperator:
 
     # Plain class attributes, deliberately not annotated: Blender evaluates an operator's
     # annotations as property definitions (non-property ones kept bpy 4.5 from exiting).
-    _worker = None  # worker.Worker while running modal
+    _worker = None  # utils.worker.Worker while running modal
     _timer = None  # the window-manager timer that drains the worker's queue
     _task = None  # the Task being run
 
@@ -448,95 +229,6 @@ def _redraw(context: bpy.types.Context) -> None:
             area.tag_redraw()
 
 
-class GID_OT_predict_motion(GidJobOperator, bpy.types.Operator):
-    """Predict the image's motion with the learned motion prior (writes motion.gidsv)"""
-
-    bl_idname = "gid.predict_motion"
-    bl_label = "Predict Motion"
-
-    def prepare(self, context: bpy.types.Context) -> Task:
-        return prepare_predict(context, self.image)
-
-
-class GID_OT_extract_motion(GidJobOperator, bpy.types.Operator):
-    """Extract the motion of the reference video into a spectral volume (motion.gidsv)"""
-
-    bl_idname = "gid.extract_motion"
-    bl_label = "Extract Motion from Video"
-
-    def prepare(self, context: bpy.types.Context) -> Task:
-        return prepare_extract(context, self.image)
-
-
-class GID_OT_bake_loop(GidJobOperator, bpy.types.Operator):
-    """Bake a seamless loop of the animated image as a PNG sequence and load it"""
-
-    bl_idname = "gid.bake_loop"
-    bl_label = "Bake Loop"
-
-    add_node: BoolProperty(name="Add Texture Node", default=True, options={"SKIP_SAVE"},
-                           description="Add an Image Texture node playing the loop beside the "
-                                       "active one (the user's node is not changed)")  # type: ignore[valid-type]
-
-    def prepare(self, context: bpy.types.Context) -> Task:
-        return prepare_bake_loop(context, self.image, self.add_node)
-
-
-class GID_OT_bake_displacement(GidJobOperator, bpy.types.Operator):
-    """Bake per-frame displacement maps for the compositor's Displace node"""
-
-    bl_idname = "gid.bake_displacement"
-    bl_label = "Bake Displacement"
-
-    setup_compositor: BoolProperty(name="Set Up Compositor", default=False, options={"SKIP_SAVE"},
-                                   description="Also build the compositor setup (default: the "
-                                               "image's setting)")  # type: ignore[valid-type]
-
-    def prepare(self, context: bpy.types.Context) -> Task:
-        explicit = self.properties.is_property_set("setup_compositor")
-        return prepare_bake_displacement(context, self.image, self.setup_compositor if explicit else None)
-
-
-class GID_OT_setup_compositor_loop(bpy.types.Operator):
-    """Play the baked loop in the compositor (an Image node into the output, no 3D render)"""
-
-    bl_idname = "gid.setup_compositor_loop"
-    bl_label = "Set Up Compositor Loop"
-    bl_options = {"REGISTER", "UNDO"}
-
-    image: StringProperty(name="Image", default="", options={"SKIP_SAVE"},
-                          description="Name of the image whose loop to use; empty: the selected one")  # type: ignore[valid-type]
-    match_scene: BoolProperty(name="Match Scene", default=True, options={"SKIP_SAVE"},
-                              description="Set the render size to the image and the frame range "
-                                          "to one loop")  # type: ignore[valid-type]
-
-    def execute(self, context: bpy.types.Context) -> set[str]:
-        try:
-            ref = bio.source_from_context(context, self.image)
-            source = ref.image()
-            settings = source.gid
-            seq = props.loop_image(settings)  # None too when the baked image was removed or renamed
-            if seq is None or settings.loop_frames < 1:
-                raise bio.MotionMissingError(f"image {source.name!r} has no baked loop yet: bake a loop first")
-            first = bio.abspath(seq.filepath)
-            if not first.is_file():  # else the compositor would play missing (pink) frames
-                raise bio.MotionMissingError(f"baked loop not found: {first}; bake the loop again")
-            nodes.setup_compositor_loop(context.scene, seq, settings.loop_frames, set_range=self.match_scene)
-            if self.match_scene:
-                nodes.match_render_size(context.scene, source)
-        except (GidError, ExportError, ValueError) as exc:
-            message = worker.user_message(exc) if not isinstance(exc, ValueError) else str(exc)
-            self.report({"ERROR"}, message)
-            return {"CANCELLED"}
-        text = f"Compositor plays {seq.name!r} ({settings.loop_frames} frames)"
-        if self.match_scene:
-            w, h = context.scene.render.resolution_x, context.scene.render.resolution_y
-            text += f"; render size {w}x{h}, frames 1-{settings.loop_frames}"
-        settings.status = text
-        self.report({"INFO"}, text)
-        return {"FINISHED"}
-
-
 class GID_OT_cancel_job(bpy.types.Operator):
     """Cancel the running GID job; whatever it was writing is removed"""
 
@@ -558,11 +250,4 @@ class GID_OT_cancel_job(bpy.types.Operator):
         return {"FINISHED"}
 
 
-CLASSES: list[type] = [
-    GID_OT_predict_motion,
-    GID_OT_extract_motion,
-    GID_OT_bake_loop,
-    GID_OT_bake_displacement,
-    GID_OT_setup_compositor_loop,
-    GID_OT_cancel_job,
-]
+CLASSES: list[type] = [GID_OT_cancel_job]

@@ -1,4 +1,5 @@
-"""Properties: per-image settings (saved in the .blend) and per-session job state (not saved).
+"""Properties every feature shares: per-image settings (saved in the .blend) and per-session job
+state (not saved). The interactive dynamics' own properties are in ``dynamics/props.py``.
 
 Settings hang off the Image (``image.gid``) so they travel with it: appending the image into
 another .blend brings its motion file and baked results along, and two backdrops in one scene
@@ -20,9 +21,9 @@ from bpy.props import (
     StringProperty,
 )
 
-from .blender_io import DEFAULT_OUTPUT_DIR
 from ..gid_engine.budget import DEFAULT_MEMORY_BUDGET_GIB
 from ..gid_engine.media.imaging import MAX_IMAGE_PIXELS
+from .utils.paths import DEFAULT_OUTPUT_DIR
 
 MODES = [
     ("LOOP", "Loop", "Bake a seamless looping image sequence of the animated image"),
@@ -86,7 +87,7 @@ class GID_ImageSettings(bpy.types.PropertyGroup):
     # displacement_image() below), not by a PointerProperty: bpy 5.0.1 does not clear an
     # Image-owned pointer property when the image it points to is removed
     # (bpy.data.images.remove), so the pointer dangles and reading, reassigning or purging it
-    # crashes Blender (4.5 clears it; Scene-owned pointers such as pokes.py's are cleared on
+    # crashes Blender (4.5 clears it; Scene-owned pointers such as dynamics/props.py's are cleared on
     # 5.0.1 too). A name cannot dangle: removed or renamed, it just no longer resolves, which
     # reads as "nothing baked".
     loop_image_name: StringProperty(name="Loop", default="",
@@ -224,12 +225,13 @@ POINTERS: list[tuple[type, str, type]] = [
 ]
 
 
-def register_pointers() -> None:
+def register() -> None:
+    """Attach ``Image.gid``, ``Scene.gid`` and ``WindowManager.gid`` (after the classes)."""
     for owner, attr, group in POINTERS:
         setattr(owner, attr, PointerProperty(type=group))
 
 
-def unregister_pointers() -> None:
+def unregister() -> None:
     for owner, attr, _group in reversed(POINTERS):
         if hasattr(owner, attr):
             delattr(owner, attr)

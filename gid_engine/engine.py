@@ -7,17 +7,25 @@
         ...
     engine.animate("backdrop.png", "out/loop")      # predict -> render -> files, all or nothing
 
-Why a class: it holds what is costly to make once (onnxruntime sessions for the prior and the
-renderer) and the choices that apply to every call (device, backend, threads). Every method takes
-an optional ``Job`` for progress and cancellation (``job.cancel()`` from any thread; the work stops
-at its next step with ``Cancelled``). Images may be paths, ``LoadedImage`` or arrays.
+Why a class: it holds what is costly to make once (its own onnxruntime sessions for the prior and
+the renderers) and the choices that apply to every call (device, backend, threads), and it says what
+happens (a GPU that fell back to the CPU) to one ``log``. Every method takes an optional ``Job``
+for progress and cancellation (``job.cancel()`` from any thread; the work stops at its next step
+with ``Cancelled``). Images may be paths, ``LoadedImage`` or arrays.
+
+The front door of the command line and the Blender add-on alike: besides ``predict``,
+``render_frames`` and ``animate``, it extracts motion from a clip (``extract``), writes motion
+files (``save_motion``), loops (``render_to_dir``), displacement maps (``displace_to_dir``) and
+the interactive dynamics' frames (``bake_interaction``), each with the engine's device, backend
+and cached renderers.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable, Iterator, Optional, Union
+from typing import Any, Callable, Iterator, Optional, Union
 
 import numpy as np
 
@@ -26,7 +34,8 @@ from . import arguments
 from .errors import ArgumentTypeError
 from .media.imaging import LoadedImage, from_array, load_image
 from .progress import Job
-from .rendering.pipeline import FORMATS
+from .rendering.pipeline import FORMATS, RenderOptions, RenderResult
+from .rendering.live import LiveVolume
 from .rendering.render import RENDERERS, Timing, make_splatter, render_frames
 from .motion.spectral_volume import SpectralVolume
 
@@ -82,6 +91,8 @@ class Engine:
         self.threads = arguments.optional(threads, arguments.integer, "threads", 1, 1024)
         self.log = arguments.callable_or_none(log, "log") or (lambda _m: None)
         self._renderers: dict[tuple[str, str], object] = {}
+        self._renderer_said: dict[tuple[str, str], list[str]] = {}  # what making each renderer said
+        self._prior: Optional[tuple[str, Any]] = None  # (weights folder, its LoadedPrior): this engine's own
 
     # ------------------------------------------------------------------ motion
     def predict(self, image: ImageLike, *, seed: int = 0, steps: Optional[int] = None,
@@ -91,18 +102,92 @@ class Engine:
 
         _check_prediction(seed, steps, init_strength)
         job = arguments.job(job)
-        return predict_motion(as_image(image), seed=seed, steps=steps, device=self.device,
-                              backend=self.backend, job=job, init_strength=init_strength, log=self.log)
+        image = as_image(image)
+        return predict_motion(image, seed=seed, steps=steps, job=job, init_strength=init_strength, log=self.log,
+                              prior=self.prior())
+
+    def prior(self) -> Any:
+        """The learned prior this engine samples with (``prediction.predict.LoadedPrior``), loaded on
+        first use with the engine's backend and device and kept: its sessions are the engine's, not
+        the process-wide ones. Loaded again when ``prediction.predict.WEIGHTS_DIR`` names another
+        folder (it is looked up per call). What loading said is told on every prediction."""
+        from .prediction import predict as prediction
+
+        weights_dir = Path(prediction.WEIGHTS_DIR)
+        if self._prior is None or self._prior[0] != str(weights_dir):
+            loaded = prediction.load_prior(weights_dir, backend=self.backend, device=self.device, shared=False)
+            self._prior = (str(weights_dir), loaded)
+        return self._prior[1]
+
+    def extract(self, video: Union[str, Path], *, fps: Optional[float] = None, start_frame: int = 0,
+                max_side: int = 512, resolution: Optional[tuple[int, int]] = None, method: Optional[str] = None,
+                job: Optional[Job] = None) -> SpectralVolume:
+        """The spectral volume of a reference clip (a video file or an image sequence), by optical
+        flow (``motion.extract.extract_motion``; ``method`` None: its default)."""
+        from .motion.extract import DEFAULT_METHOD, extract_motion
+
+        video = arguments.path(video, "video")
+        job = arguments.job(job)
+        return extract_motion(video, fps=fps, start_frame=start_frame, max_side=max_side, resolution=resolution,
+                              method=method or DEFAULT_METHOD, job=job)
+
+    def save_motion(self, volume: SpectralVolume, path: Union[str, Path], *, overwrite: bool = False,
+                    job: Optional[Job] = None) -> Path:
+        """Write ``volume`` as a ``.gidsv`` motion file, atomically; an existing file is replaced only
+        with ``overwrite``, and a ``job`` cancelled by now writes nothing."""
+        from .motion.sv_file import save_spectral_volume
+
+        arguments.instance(volume, "volume", SpectralVolume, "Engine.predict or Engine.extract makes one")
+        path = arguments.path(path, "path")
+        arguments.boolean(overwrite, "overwrite")
+        arguments.job(job).check()  # a cancel during the last step must not write the file
+        save_spectral_volume(volume, path, overwrite=overwrite)
+        return path
 
     # ------------------------------------------------------------------ frames
     def frame_renderer(self, renderer: Optional[str] = None):
-        """The (cached) per-frame renderer; onnx unless the backend is torch."""
+        """The (cached) per-frame renderer; onnx unless the backend is torch. What making it said
+        goes to the log once, when it is made."""
+        return self._frame_renderer(renderer)[0]
+
+    def _frame_renderer(self, renderer: Optional[str]) -> tuple[Any, list[str], bool]:
+        """(renderer, what making it said, whether it was made by this call)."""
         kind = arguments.optional(renderer, arguments.choice, "renderer", RENDERERS) or self.renderer
-        backend = "torch" if self.backend == "torch" else "onnx"
-        key = (kind, backend)
-        if key not in self._renderers:
-            self._renderers[key] = make_splatter(backend, self.device, self.threads, log=self.log, renderer=kind)
-        return self._renderers[key]
+        key = (kind, self._frames_backend())
+        made = key not in self._renderers
+        if made:
+            said: list[str] = []
+            self._renderers[key] = make_splatter(key[1], self.device, self.threads, log=said.append, renderer=kind)
+            self._renderer_said[key] = said
+            for message in said:
+                self.log(message)
+        return self._renderers[key], list(self._renderer_said[key]), made
+
+    def _frames_backend(self) -> str:
+        return "torch" if self.backend == "torch" else "onnx"
+
+    def _renderer_for_call(self, renderer: Optional[str]) -> tuple[Any, list[str]]:
+        """The cached renderer for one call that writes files, and what making it said, told to the
+        log on every such call (as the prior's cached sessions are): each caller hears it."""
+        splatter, said, made = self._frame_renderer(renderer)
+        if not made:
+            for message in said:
+                self.log(message)
+        return splatter, said
+
+    def render_options(self, **fields: Any) -> RenderOptions:
+        """``RenderOptions`` (``frames``, ``fps``, ``slowmo``, ``amplitude``, ``fit``...) for this
+        engine: its backend, device, threads and renderer."""
+        fields.setdefault("renderer", self.renderer)
+        return RenderOptions(**fields, backend=self._frames_backend(), device=self.device, threads=self.threads)
+
+    def _own_options(self, options: Optional[RenderOptions]) -> RenderOptions:
+        """``options`` with this engine's backend, device and threads: what runs is what the
+        sidecar records."""
+        if options is None:
+            return self.render_options()
+        arguments.instance(options, "options", RenderOptions, "Engine.render_options(...) makes one")
+        return replace(options, backend=self._frames_backend(), device=self.device, threads=self.threads)
 
     def render_frames(self, image: ImageLike, volume: VolumeLike, *, timing: Timing = Timing(),
                       amplitude: float = 1.0, renderer: Optional[str] = None, fit: str = "stretch",
@@ -115,6 +200,92 @@ class Engine:
         job = arguments.job(job)
         return render_frames(as_image(image), as_volume(volume), self.frame_renderer(renderer), timing, amplitude,
                              fit=fit, job=job)
+
+    # ------------------------------------------------------------------ files
+    def live_volume(self, volume: VolumeLike, *, amplitude: float = 1.0, tolerance_px: Optional[float] = None,
+                    job: Optional[Job] = None) -> LiveVolume:
+        """The backward spectral volume Blender's "GID Live Motion" node group evaluates at any frame
+        (``rendering/live.py``), its fields made by this engine's splatter.
+
+        Args:
+            volume: the spectral volume, or the path of a .gidsv file.
+            amplitude: the motion's amplitude the fields are made at.
+            tolerance_px: the 99.9th-percentile error allowed, in motion pixels (default 0.05).
+            job: progress and cancellation.
+
+        Returns:
+            The live volume, with its measured error.
+
+        Raises:
+            InputError: a bad argument or motion file.
+            Cancelled: ``job`` was cancelled.
+        """
+        from .rendering.live import DEFAULT_TOLERANCE_PX, backward_volume
+
+        arguments.number(amplitude, "amplitude", 0)
+        tolerance = DEFAULT_TOLERANCE_PX if tolerance_px is None else tolerance_px
+        splatter, _ = self._renderer_for_call("splat")
+        return backward_volume(as_volume(volume), splatter, amplitude=amplitude, tolerance_px=tolerance,
+                               job=arguments.job(job))
+
+    def render_to_dir(self, image: ImageLike, motion: VolumeLike, out_dir: Union[str, Path],
+                      options: Optional[RenderOptions] = None, *, fmt: str = "png", depth: Any = None,
+                      prefix: str = "frame", preview: Optional[str] = None, overwrite: bool = False,
+                      job: Optional[Job] = None) -> RenderResult:
+        """Animate a still into ``out_dir``: a frame sequence (or one video), its sidecar and
+        optionally a preview, as one output (``rendering.pipeline.render_to_dir``), with this
+        engine's cached renderer (``options.renderer`` names which). ``motion``: a SpectralVolume or
+        a ``.gidsv`` path. The result's ``messages`` start with what making the renderer said."""
+        from .rendering.pipeline import render_to_dir
+
+        options = self._own_options(options)
+        arguments.choice(fmt, "fmt", FORMATS)
+        arguments.optional(preview, arguments.choice, "preview", PREVIEWS)
+        arguments.boolean(overwrite, "overwrite")
+        job = arguments.job(job)
+        image = image if isinstance(image, (str, Path)) else as_image(image)
+        motion = motion if isinstance(motion, (str, Path)) else as_volume(motion)
+        splatter, said = self._renderer_for_call(options.renderer)
+        result = render_to_dir(image, motion, Path(out_dir), options, fmt=fmt, depth=depth, prefix=prefix,
+                               preview=preview, overwrite=overwrite, job=job, log=self.log, splatter=splatter)
+        result.messages[:0] = said
+        return result
+
+    def displace_to_dir(self, size: tuple[int, int], motion: VolumeLike, out_dir: Union[str, Path],
+                        options: Optional[RenderOptions] = None, *, kind: str = "both", prefix: str = "disp",
+                        overwrite: bool = False, job: Optional[Job] = None,
+                        source_image: Optional[str] = None) -> list[Path]:
+        """Per-frame displacement maps of ``motion`` at ``size`` (width, height) into ``out_dir``:
+        ``kind`` pixels (forward, in pixels), displace-node (the compositor's Displace node) or
+        both, as one output (``rendering.pipeline.displace_to_dir``). Returns the files."""
+        from .rendering.pipeline import displace_to_dir
+
+        options = self._own_options(options)
+        arguments.choice(kind, "kind", ("both", "pixels", "displace-node"))
+        arguments.boolean(overwrite, "overwrite")
+        job = arguments.job(job)
+        width, height = size
+        size = (arguments.integer(width, "width", 1), arguments.integer(height, "height", 1))
+        motion = motion if isinstance(motion, (str, Path)) else as_volume(motion)
+        return displace_to_dir(size, motion, Path(out_dir), options, kind=kind, prefix=prefix, overwrite=overwrite,
+                               job=job, source_image=source_image)
+
+    def bake_interaction(self, image: ImageLike, simulator: Any, pokes: Sequence[Any], frames: Sequence[float],
+                         out_dir: Union[str, Path], *, images: bool = True, displacement: bool = False,
+                         overwrite: bool = False, job: Optional[Job] = None, renderer: str = "splat") -> dict:
+        """The interactive dynamics' ``frames`` (a ``dynamics.modal.ModalSimulator`` under
+        ``pokes``) into ``out_dir``: a PNG sequence (``images``) and/or displacement maps, as one
+        output (``dynamics.interactive.bake_to_dir``), drawn by this engine's cached ``renderer``.
+        Returns ``{"files", "count", "scale"}``."""
+        from .dynamics.interactive import bake_to_dir
+
+        arguments.boolean(images, "images")
+        arguments.boolean(displacement, "displacement")
+        arguments.boolean(overwrite, "overwrite")
+        job = arguments.job(job)
+        splatter, _said = self._renderer_for_call(renderer)
+        return bake_to_dir(as_image(image), simulator, pokes, frames, Path(out_dir), splatter, images=images,
+                           displacement=displacement, overwrite=overwrite, job=job)
 
     # ------------------------------------------------------------------ the main job
     @protected_inputs()  # the still it reads cannot be among its outputs
@@ -130,7 +301,7 @@ class Engine:
         import time
 
         from ..exporters.errors import OutputExistsError
-        from .rendering.pipeline import RenderOptions, render_to_dir
+        from .rendering.pipeline import render_to_dir
         from .motion.sv_file import save_spectral_volume
 
         image_path = arguments.path(image_path, "image_path")
@@ -159,8 +330,8 @@ class Engine:
         def render_fits(k: int, width: int, height: int) -> None:  # before sampling: refused in seconds
             check_render_budget(MotionShape(k, width, height), image.width, image.height)
 
-        volume = predict_motion(image, seed=seed, steps=steps, device=self.device, backend=self.backend, job=job,
-                                init_strength=init_strength, before_sampling=render_fits, log=self.log)
+        volume = predict_motion(image, seed=seed, steps=steps, job=job, init_strength=init_strength,
+                                before_sampling=render_fits, log=self.log, prior=self.prior())
         seconds["predict"] = time.perf_counter() - t0
         t1 = time.perf_counter()
         result = render_to_dir(image, volume, out, options, fmt=fmt, preview=preview if fmt in ("png", "exr") else None,

@@ -10,6 +10,7 @@ from pathlib import Path
 import bpy
 import numpy as np
 
+from gid.addon.utils import worker
 from gid.exporters.frames import decode_frame
 
 
@@ -76,3 +77,36 @@ def image_pixels_top_down(image: bpy.types.Image) -> np.ndarray:
     flat = np.empty(w * h * image.channels, dtype=np.float32)
     image.pixels.foreach_get(flat)
     return flat.reshape(h, w, image.channels)[::-1]
+
+
+def add_material_with_texture(image: bpy.types.Image) -> tuple:
+    """A mesh object whose active material's active node is an Image Texture node of ``image``."""
+    mesh = bpy.data.meshes.new("quad")
+    obj = bpy.data.objects.new("backdrop", mesh)
+    bpy.context.scene.collection.objects.link(obj)
+    bpy.context.view_layer.objects.active = obj
+    mat = bpy.data.materials.new("backdrop")
+    if mat.node_tree is None:  # 5.0+ materials always have nodes (use_nodes is deprecated)
+        mat.use_nodes = True
+    obj.data.materials.append(mat)
+    tree = mat.node_tree
+    tex = tree.nodes.new("ShaderNodeTexImage")
+    tex.image = image
+    tex.location = (-400.0, 300.0)
+    bsdf = tree.nodes["Principled BSDF"]
+    tree.links.new(tex.outputs["Color"], bsdf.inputs["Base Color"])
+    tree.nodes.active = tex
+    return mat, tex
+
+
+def use_motion(image: bpy.types.Image, motion: Path) -> None:
+    """Make ``motion`` the image's motion file (relative to the .blend when it is saved)."""
+    image.gid.motion_path = bpy.path.relpath(str(motion)) if bpy.data.filepath else str(motion)
+
+
+class CancelAfterFirstFrame(worker.Worker):
+    """A real worker thread whose job is cancelled as soon as the first frame is reported."""
+
+    def _progress(self, done: int, total: int, what: str) -> None:
+        super()._progress(done, total, what)
+        self.cancel()

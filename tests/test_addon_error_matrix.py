@@ -41,16 +41,20 @@ import pytest
 
 bpy = pytest.importorskip("bpy")
 
-from gid.addon import nodes, ops, pokes, props, worker
 from gid.addon import blender_io as bio
+from gid.addon import nodes, ops, props
+from gid.addon.dynamics import pokes
+from gid.addon.dynamics.ops import GID_OT_bake_interaction, prepare_bake
+from gid.addon.loops.ops import prepare_bake_displacement, prepare_bake_loop
+from gid.addon.motion.ops import prepare_extract, prepare_predict
+from gid.addon.utils import paths, worker
 from gid.exporters import atomic
 from gid.exporters.atomic import STAGING_PREFIX
 from gid.gid_engine.prediction import predict
 from gid.gid_engine.progress import Job
 
-from test_addon_ops import (  # noqa: F401 - fixtures shared with the operator tests
-    CancelAfterFirstFrame, H, W, add_material_with_texture, motion_file, registered, scene_blend, write_still,
-    write_video)
+from blender_helpers import CancelAfterFirstFrame, add_material_with_texture
+from conftest import H, W, write_still, write_video
 
 OPERATORS = {
     "predict": "predict_motion",
@@ -58,7 +62,7 @@ OPERATORS = {
     "loop": "bake_loop",
     "disp": "bake_displacement",
     "comp": "setup_compositor_loop",
-    "interact": pokes.GID_OT_bake_interaction.bl_idname.split(".", 1)[1],  # gid.bake_interaction
+    "interact": GID_OT_bake_interaction.bl_idname.split(".", 1)[1],  # gid.bake_interaction
 }
 JOB_OPS = ("predict", "extract", "loop", "disp", "interact")  # threaded, with a Job (cancel applies)
 
@@ -318,7 +322,7 @@ def _break(ctx: Ctx) -> None:
     elif cond in ("motion_truncated", "motion_random"):
         if ctx.op in ("predict", "extract"):  # an earlier motion file at the output path, damaged
             ctx.out.mkdir(parents=True)
-            target = ctx.out / bio.MOTION_FILE
+            target = ctx.out / paths.MOTION_FILE
             shutil.copy(ctx.motion, target)
         else:
             target = folder / "in.gidsv"
@@ -332,7 +336,7 @@ def _break(ctx: Ctx) -> None:
     elif cond == "write_denied":
         _fail_nth_write(ctx, 1, errno.EACCES)
     elif cond == "user_files":
-        where = {"predict": ("", bio.MOTION_FILE), "extract": ("", bio.MOTION_FILE),
+        where = {"predict": ("", paths.MOTION_FILE), "extract": ("", paths.MOTION_FILE),
                  "loop": ("loop", "frame_0001.png"), "disp": ("displacement", "disp_0001.exr"),
                  "interact": ("interactive", "frame_0001.png")}[ctx.op]
         sub = ctx.out / where[0]
@@ -472,11 +476,11 @@ class ThreadedHarness(ops.GidJobOperator):
 
 def _prepare_fn(op: str, image_name: str) -> Callable:
     return {
-        "predict": lambda c: ops.prepare_predict(c, image_name),
-        "extract": lambda c: ops.prepare_extract(c, image_name),
-        "loop": lambda c: ops.prepare_bake_loop(c, image_name),
-        "disp": lambda c: ops.prepare_bake_displacement(c, image_name, True),
-        "interact": lambda c: pokes.prepare_bake(c, image_name),
+        "predict": lambda c: prepare_predict(c, image_name),
+        "extract": lambda c: prepare_extract(c, image_name),
+        "loop": lambda c: prepare_bake_loop(c, image_name),
+        "disp": lambda c: prepare_bake_displacement(c, image_name, True),
+        "interact": lambda c: prepare_bake(c, image_name),
     }[op]
 
 

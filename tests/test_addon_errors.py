@@ -15,11 +15,12 @@ bpy = pytest.importorskip("bpy")
 from gid.addon import blender_io as bio
 from gid.addon import props
 from gid.addon.nodes import compositor_tree
+from gid.addon.utils import paths
+from gid.addon.utils.errors import OutputFolderError
 from gid.gid_engine.motion.sv_file import save_spectral_volume
 
-from conftest import random_volume
-from test_addon_ops import (  # noqa: F401 - fixtures shared with the operator tests
-    H, W, motion_file, registered, scene_blend, use_motion, write_still, write_video)
+from blender_helpers import use_motion
+from conftest import H, W, random_volume, write_still, write_video
 
 
 def snapshot(folder: Path) -> dict:
@@ -156,11 +157,11 @@ def test_extract_needs_a_usable_video(scene_blend: dict) -> None:
 
 def test_writable_folder_rule(tmp_path: Path) -> None:
     """The pure check behind the output-folder errors, without bpy state."""
-    assert bio.first_existing_parent(tmp_path / "a" / "b") == tmp_path
-    bio.check_writable_folder(tmp_path / "a" / "b")  # creatable: fine
+    assert paths.first_existing_parent(tmp_path / "a" / "b") == tmp_path
+    paths.check_writable_folder(tmp_path / "a" / "b")  # creatable: fine
     (tmp_path / "f").write_text("x")
-    with pytest.raises(bio.OutputFolderError, match="is a file, not a folder"):
-        bio.check_writable_folder(tmp_path / "f" / "sub")
+    with pytest.raises(OutputFolderError, match="is a file, not a folder"):
+        paths.check_writable_folder(tmp_path / "f" / "sub")
 
 
 def test_unsaved_blend_with_a_relative_video(registered, tmp_path: Path, monkeypatch) -> None:

@@ -30,8 +30,10 @@ from gid.gid_engine.media.imaging import load_image
 from gid.gid_engine.motion.extract import extract_motion
 from gid.gid_engine.rendering.live import ATLAS_PAD, backward_volume, tau_at
 from gid.gid_engine.rendering.render import Timing, make_splatter, render_frames
-from gid.gid_engine.repo_data import TREE_CLIP, TREE_STILL
 
+# The repository's samples: the installed extension (the Blender legs) ships none.
+SAMPLES = Path(__file__).resolve().parents[1] / "samples"
+TREE_CLIP, TREE_STILL = SAMPLES / "tree.avi", SAMPLES / "tree_still.png"
 FRAMES = (1, 37, 75, 112)
 RENDER = r"""
 import sys
@@ -200,3 +202,71 @@ def test_geometry_nodes_move_a_plane_by_the_forward_series():
         want = np.stack([dx / fwd.width * 2.0, -dy / fwd.height * 2.0], axis=1)  # Size 2: the UV square spans 2 units
         assert np.abs(got[:, :2] - want).max() < 1e-4 + 1e-3 * np.abs(want).max(), frame
         assert frame == 1 or np.abs(want).max() > 1e-3  # it moved
+
+
+def _links(tree: bpy.types.NodeTree) -> list[tuple[str, str, str, str]]:
+    return sorted((link.from_node.name, link.from_socket.identifier, link.to_node.name, link.to_socket.identifier)
+                  for link in tree.links)
+
+
+def test_the_operator_inserts_and_removes_the_group_leaving_the_users_nodes(scene_blend, motion_file):
+    from blender_helpers import add_material_with_texture, use_motion
+
+    image = scene_blend["image"]
+    mat, tex = add_material_with_texture(image)
+    other, tex2 = add_material_with_texture(image)
+    mapping = other.node_tree.nodes.new("ShaderNodeMapping")  # a user's own coordinates stay theirs
+    other.node_tree.links.new(mapping.outputs["Vector"], tex2.inputs["Vector"])
+    before = {m.name: (_links(m.node_tree), len(m.node_tree.nodes)) for m in (mat, other)}
+    use_motion(image, motion_file)
+    image.gid.amplitude = 1.5
+    assert bpy.ops.gid.live_motion("EXEC_DEFAULT", image=image.name) == {"FINISHED"}
+    group = bpy.data.node_groups[f"GID Live Motion {image.name}"]
+    for m, t in ((mat, tex), (other, tex2)):
+        feed = t.inputs["Vector"].links[0].from_node
+        assert feed.bl_idname == "ShaderNodeGroup" and feed.node_tree == group
+        assert feed.inputs["Amplitude"].default_value == pytest.approx(1.5)
+        assert sorted(d.driver.expression for d in m.node_tree.animation_data.drivers) == ["frame", "rate / base"]
+    assert other.node_tree.links[0].from_node == mapping or any(
+        link.from_node == mapping and link.to_node.bl_idname == "ShaderNodeGroup" for link in other.node_tree.links)
+    assert image.packed_file is None and image.filepath  # the user's image untouched
+    assert bpy.ops.gid.live_motion("EXEC_DEFAULT", image=image.name) == {"FINISHED"}  # again: no second group node
+    assert sum(n.bl_idname == "ShaderNodeGroup" for n in mat.node_tree.nodes) == 1
+    assert bpy.ops.gid.remove_live_motion("EXEC_DEFAULT", image=image.name) == {"FINISHED"}
+    assert {m.name: (_links(m.node_tree), len(m.node_tree.nodes)) for m in (mat, other)} == before
+    assert f"GID Live Motion {image.name}" not in bpy.data.node_groups
+    assert f"GID Live Motion Atlas {image.name}" not in bpy.data.images
+
+
+def test_without_a_texture_node_or_motion_it_says_so(scene_blend, motion_file):
+    from blender_helpers import use_motion
+
+    image = scene_blend["image"]
+    with pytest.raises(RuntimeError, match="no motion yet"):
+        bpy.ops.gid.live_motion("EXEC_DEFAULT", image=image.name)
+    use_motion(image, motion_file)
+    with pytest.raises(RuntimeError, match="no material shows 'tex.png' through an Image Texture node"):
+        bpy.ops.gid.live_motion("EXEC_DEFAULT", image=image.name)
+
+
+def test_a_damaged_live_setup_is_reported(scene_blend, motion_file):
+    from blender_helpers import add_material_with_texture, use_motion
+
+    from gid.addon.live.ops import check_live
+
+    image = scene_blend["image"]
+    add_material_with_texture(image)
+    use_motion(image, motion_file)
+    assert bpy.ops.gid.live_motion("EXEC_DEFAULT", image=image.name) == {"FINISHED"}
+    assert check_live(image) == ""
+    atlas = bpy.data.images[f"GID Live Motion Atlas {image.name}"]
+    atlas.unpack(method="REMOVE")  # the packed volume replaced by an external file
+    assert "missing or was replaced" in check_live(image)
+    bpy.data.node_groups.remove(bpy.data.node_groups[f"GID Live Motion {image.name}"])
+    assert "node group was deleted" in check_live(image)
+    assert bpy.ops.gid.live_motion("EXEC_DEFAULT", image=image.name) == {"FINISHED"}
+    assert check_live(image) == ""
+    image.scale(image.size[0], image.size[0] * 3)  # the image changed shape after its live motion was made
+    assert "made for a 64x48 motion, not this 64x192 image" in check_live(image)
+    with pytest.raises(RuntimeError, match=r"motion is 64x48 .* but the image is 64x192"):
+        bpy.ops.gid.live_motion("EXEC_DEFAULT", image=image.name)

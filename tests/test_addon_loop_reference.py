@@ -21,12 +21,11 @@ import pytest
 bpy = pytest.importorskip("bpy")
 
 from gid import addon
-from gid.addon import handlers, panel, props
+from gid.addon import handlers, props, ui
 from gid.addon.nodes import compositor_tree
 
-from blender_helpers import fresh_blend
-from test_addon_ops import (  # noqa: F401 - fixtures shared with the operator tests
-    add_material_with_texture, motion_file, registered, scene_blend, use_motion, write_still)
+from blender_helpers import add_material_with_texture, fresh_blend, use_motion
+from conftest import write_still
 
 TESTS = Path(__file__).resolve().parent
 NO_LOOP = "image 'tex.png' has no baked loop yet: bake a loop first"
@@ -36,7 +35,7 @@ DISP_NAME = "GID displacement tex.png"
 
 # ----------------------------------------------------------------------------- helpers
 class LayoutRecorder:
-    """Stands in for ``bpy.types.UILayout`` in ``panel.draw_panel``: records label texts, accepts
+    """Stands in for ``bpy.types.UILayout`` in ``ui.draw_panel``: records label texts, accepts
     every other call (sub-layouts share the record)."""
 
     def __init__(self, labels: list[str] | None = None) -> None:
@@ -59,7 +58,7 @@ class LayoutRecorder:
 def panel_labels() -> list[str]:
     """The label texts the GID panel draws for the current context (the active material's node)."""
     layout = LayoutRecorder()
-    panel.draw_panel(layout, bpy.context)
+    ui.draw_panel(layout, bpy.context)
     return layout.labels
 
 
@@ -115,7 +114,7 @@ def removed_results_scenario(folder_arg: str, motion_arg: str, out_arg: str) -> 
             bpy.data.images.new(f"filler {i}", 8, 8)
         seen["removed"] = [describe(props.loop_image(s)), describe(props.displacement_image(s))]
         seen["removed_names"] = [s.loop_image_name, s.displacement_image_name, s.loop_frames]
-        seen["removed_labels"] = panel.result_labels(s)
+        seen["removed_labels"] = ui.result_labels(s)
         seen["removed_panel"] = panel_labels()
         seen["removed_compositor"] = compositor_loop()
         seen["removed_compositor_tree"] = compositor_tree(bpy.context.scene, create=False) is not None
@@ -185,14 +184,14 @@ def test_renamed_loop_reads_as_not_baked(scene_blend: dict, motion_file: Path) -
     bake(image)
     seq = props.loop_image(image.gid)
     seq.name = "my loop"
-    assert props.loop_image(image.gid) is None and panel.result_labels(image.gid) == []
+    assert props.loop_image(image.gid) is None and ui.result_labels(image.gid) == []
     assert compositor_loop() == NO_LOOP
     # Re-baking loads a datablock of its own; the user's renamed one is left as it is.
     bake(image)
     again = props.loop_image(image.gid)
     assert again is not None and again.name == LOOP_NAME and again != seq
     assert bpy.data.images["my loop"].filepath == again.filepath == "//gid/tex/loop/frame_0001.png"
-    assert panel.result_labels(image.gid) == [(f"Loop: {LOOP_NAME} (4 frames)", "SEQUENCE")]
+    assert ui.result_labels(image.gid) == [(f"Loop: {LOOP_NAME} (4 frames)", "SEQUENCE")]
 
 
 def test_loop_no_node_shows_survives_reload(scene_blend: dict, motion_file: Path) -> None:
@@ -255,14 +254,14 @@ def test_legacy_migration_keeps_names_and_skips_non_sequences(scene_blend: dict,
 
 def test_panel_lists_only_results_that_resolve(scene_blend: dict) -> None:
     s = scene_blend["image"].gid
-    assert panel.result_labels(s) == []
+    assert ui.result_labels(s) == []
     seq = bpy.data.images.new("baked", 4, 4)
     props.set_loop_image(s, seq)
     s.loop_frames = 3
     props.set_displacement_image(s, seq)
     s.displacement_scale = 2.5
     assert seq.use_fake_user
-    assert panel.result_labels(s) == [("Loop: baked (3 frames)", "SEQUENCE"),
+    assert ui.result_labels(s) == [("Loop: baked (3 frames)", "SEQUENCE"),
                                       ("Displacement: baked (scale 2.5)", "MOD_DISPLACE")]
     props.set_displacement_image(s, None)
     assert s.displacement_image_name == "" and props.displacement_image(s) is None

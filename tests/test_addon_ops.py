@@ -1,13 +1,12 @@
 """The add-on's operators end to end with the real bpy (headless Blender 4.5), on tiny files.
 
-Also home of the fixtures the other ``test_addon_*`` modules import: a saved .blend in
-``tmp_path`` with a 64x48 still loaded from a PNG, the add-on registered around each test.
+The fixtures (``conftest.py``): a saved .blend in ``tmp_path`` with a 64x48 still loaded from a
+PNG, the add-on registered around each test.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import time
 from pathlib import Path
 
@@ -16,113 +15,17 @@ import pytest
 
 bpy = pytest.importorskip("bpy")
 
-from gid import addon
 from gid.addon import blender_io as bio
+from gid.addon import ops, props
+from gid.addon.loops.ops import prepare_bake_displacement, prepare_bake_loop
 from gid.addon.nodes import compositor_tree
-from gid.addon import ops, props, worker
+from gid.addon.utils import worker
 from gid.exporters.opencv import cv2
-from gid.gid_engine.errors import Cancelled
 from gid.gid_engine.progress import Job
-from gid.gid_engine.motion.sv_file import load_spectral_volume, save_spectral_volume
+from gid.gid_engine.motion.sv_file import load_spectral_volume
 
-from blender_helpers import fresh_blend
-from conftest import random_volume, textured_image
-
-W, H = 64, 48
-
-
-# ----------------------------------------------------------------------------- fixtures
-def write_still(path: Path, seed: int = 1) -> np.ndarray:
-    """A textured 8-bit RGB PNG; returns its pixels as uint8 RGB, top row first."""
-    rgb = (textured_image(H, W, seed=seed) * 255 + 0.5).astype(np.uint8)
-    assert cv2.imwrite(str(path), rgb[:, :, ::-1])
-    return rgb
-
-
-def write_video(path: Path, frames: int = 40, fps: float = 15.0) -> None:
-    """MJPG clip of a texture swaying sideways at 1 Hz by 2 px (2.7 s: mirrored by extraction)."""
-    base = (textured_image(H, W, seed=3) * 255).astype(np.uint8)
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, (W, H))
-    assert writer.isOpened()
-    for i in range(frames):
-        dx = 2.0 * math.sin(2 * math.pi * 1.0 * i / fps)
-        m = np.float32([[1, 0, dx], [0, 1, 0]])
-        writer.write(cv2.warpAffine(base, m, (W, H), borderMode=cv2.BORDER_REFLECT)[:, :, ::-1])
-    writer.release()
-
-
-@pytest.fixture(scope="session")
-def motion_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A 64x48 spectral volume with a few pixels of motion, made once for all bake tests."""
-    vol = random_volume(h=H, w=W, seed=5)
-    vol = vol.replace(coeffs=vol.coeffs * np.float32(0.5))
-    path = tmp_path_factory.mktemp("motion") / "shared.gidsv"
-    save_spectral_volume(vol, path)
-    return path
-
-
-@pytest.fixture
-def registered():
-    """Empty factory state with the add-on registered; unregistered afterwards."""
-    fresh_blend()
-    addon.register()
-    yield
-    addon.unregister()
-    fresh_blend()
-
-
-@pytest.fixture
-def scene_blend(registered, tmp_path: Path) -> dict:
-    """A .blend saved in tmp_path holding the still ``tex.png`` (a real file on disk)."""
-    still = write_still(tmp_path / "tex.png")
-    blend = tmp_path / "scene.blend"
-    bpy.ops.wm.save_as_mainfile(filepath=str(blend))
-    image = bpy.data.images.load(str(tmp_path / "tex.png"))
-    return {"dir": tmp_path, "blend": blend, "image": image, "still": still}
-
-
-def add_material_with_texture(image: "bpy.types.Image") -> tuple:
-    """A mesh object whose active material's active node is an Image Texture node of ``image``."""
-    mesh = bpy.data.meshes.new("quad")
-    obj = bpy.data.objects.new("backdrop", mesh)
-    bpy.context.scene.collection.objects.link(obj)
-    bpy.context.view_layer.objects.active = obj
-    mat = bpy.data.materials.new("backdrop")
-    if mat.node_tree is None:  # 5.0+ materials always have nodes (use_nodes is deprecated)
-        mat.use_nodes = True
-    obj.data.materials.append(mat)
-    tree = mat.node_tree
-    tex = tree.nodes.new("ShaderNodeTexImage")
-    tex.image = image
-    tex.location = (-400.0, 300.0)
-    bsdf = tree.nodes["Principled BSDF"]
-    tree.links.new(tex.outputs["Color"], bsdf.inputs["Base Color"])
-    tree.nodes.active = tex
-    return mat, tex
-
-
-def use_motion(image: "bpy.types.Image", motion: Path) -> None:
-    image.gid.motion_path = bpy.path.relpath(str(motion)) if bpy.data.filepath else str(motion)
-
-
-def files_under(folder: Path) -> list[str]:
-    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
-
-
-# ----------------------------------------------------------------------------- pure logic
-def test_render_options_map_zero_to_engine_defaults() -> None:
-    opts = ops.render_options(0, 0.0, 24.0, 2.0, 0.5, "GPU")
-    assert (opts.frames, opts.fps, opts.slowmo, opts.amplitude, opts.device) == (None, 24.0, 2.0, 0.5, "gpu")
-    opts = ops.render_options(8, 12.5, 24.0, 1.0, 1.0, "AUTO")
-    assert (opts.frames, opts.fps, opts.device) == (8, 12.5, "auto")
-
-
-def test_safe_names_and_templates() -> None:
-    assert bio.safe_name("Tree bark.png") == "Tree_bark"
-    assert bio.safe_name("a/b\\c:d.jpeg") == "a_b_c_d"
-    assert bio.safe_name("...") == "image"
-    assert bio.expand_output_template("//gid/{image}/", "My Tex.001.png") == "//gid/My_Tex.001/"
-    assert bio.expand_output_template("", "x.png") == "//gid/x/"
+from blender_helpers import CancelAfterFirstFrame, add_material_with_texture, use_motion
+from conftest import H, W, files_under, write_video
 
 
 # ----------------------------------------------------------------------------- operators
@@ -322,19 +225,11 @@ def test_setup_compositor_loop_needs_a_bake(scene_blend: dict) -> None:
 
 
 # ----------------------------------------------------------------------------- cancel
-class CancelAfterFirstFrame(worker.Worker):
-    """A real worker thread whose job is cancelled as soon as the first frame is reported."""
-
-    def _progress(self, done: int, total: int, what: str) -> None:
-        super()._progress(done, total, what)
-        self.cancel()
-
-
 def test_cancel_in_worker_thread_leaves_nothing(scene_blend: dict, motion_file: Path) -> None:
     folder, image = scene_blend["dir"], scene_blend["image"]
     use_motion(image, motion_file)
     image.gid.frames = 8
-    task = ops.prepare_bake_loop(bpy.context, image.name)
+    task = prepare_bake_loop(bpy.context, image.name)
     n_images = len(bpy.data.images)
 
     w = CancelAfterFirstFrame(task.run).start()
@@ -347,7 +242,7 @@ def test_cancel_in_worker_thread_leaves_nothing(scene_blend: dict, motion_file: 
 
     # The same, run inline as execute() does, for displacement maps (two transactions).
     image.gid.frames = 4
-    disp = ops.prepare_bake_displacement(bpy.context, image.name)
+    disp = prepare_bake_displacement(bpy.context, image.name)
     job = Job(lambda done, total, what: job.cancel() if done >= 2 else None)
     outcome = worker.run_job(disp.run, job)
     assert outcome.status == "cancelled"
@@ -359,7 +254,7 @@ def test_cancel_in_second_displacement_pass_removes_first(scene_blend: dict, mot
     folder, image = scene_blend["dir"], scene_blend["image"]
     use_motion(image, motion_file)
     image.gid.frames = 4
-    disp = ops.prepare_bake_displacement(bpy.context, image.name)
+    disp = prepare_bake_displacement(bpy.context, image.name)
     calls = []
 
     def progress(done: int, total: int, what: str) -> None:
@@ -371,18 +266,6 @@ def test_cancel_in_second_displacement_pass_removes_first(scene_blend: dict, mot
     outcome = worker.run_job(disp.run, job)
     assert outcome.status == "cancelled" and len(calls) == 6
     assert not (folder / "gid").exists()
-
-
-def test_worker_reports_errors_as_one_line() -> None:
-    def boom(job: Job) -> None:
-        raise Cancelled()
-
-    assert worker.run_job(boom, Job()).status == "cancelled"
-    w = worker.Worker(lambda job: 1 / 0).start()
-    assert w.join(10.0)
-    _, outcome = w.poll()
-    assert outcome.status == "error" and "ZeroDivisionError" in outcome.error
-    assert worker.progress_fraction(3, 4) == 0.75 and worker.progress_fraction(1, 0) == 0.0
 
 
 # ----------------------------------------------------------------------------- threaded path
@@ -431,13 +314,13 @@ def test_threaded_bake_finishes_on_the_main_thread(scene_blend: dict, motion_fil
     image = scene_blend["image"]
     use_motion(image, motion_file)
     image.gid.frames = 6
-    op = ModalHarness(lambda ctx: ops.prepare_bake_loop(ctx, image.name))
+    op = ModalHarness(lambda ctx: prepare_bake_loop(ctx, image.name))
     result, seen = _drive(op)
     assert result == {"FINISHED"}
     assert props.loop_image(image.gid) is not None and image.gid.loop_frames == 6
     assert op.reports[-1] == ("INFO", "Baked 6 frames into //gid/tex/loop")
     # Baking again replaces our own previous bake, and says so.
-    op = ModalHarness(lambda ctx: ops.prepare_bake_loop(ctx, image.name))
+    op = ModalHarness(lambda ctx: prepare_bake_loop(ctx, image.name))
     assert _drive(op)[0] == {"FINISHED"}
     assert op.reports[0][1].startswith("replacing the previous GID loop in ")
     assert op.reports[-1] == ("INFO", "Re-baked 6 frames into //gid/tex/loop")
@@ -461,7 +344,7 @@ def test_threaded_bake_cancelled_from_the_panel(scene_blend: dict, motion_file: 
     image.gid.frames = 8
     monkeypatch.setattr(worker, "Worker", HoldAfterFirstFrame)
     n_images = len(bpy.data.images)
-    op = ModalHarness(lambda ctx: ops.prepare_bake_loop(ctx, image.name))
+    op = ModalHarness(lambda ctx: prepare_bake_loop(ctx, image.name))
     result, seen = _drive(op, cancel=True)
     assert result == {"CANCELLED"} and 0 < max(seen) < 1
     assert op.reports == [("WARNING", "Baking loop cancelled; nothing was written")]

@@ -16,11 +16,11 @@ import pytest
 
 bpy = pytest.importorskip("bpy")
 
-from gid.addon import blender_io as bio
+from gid.addon.utils import paths
 from gid.exporters.frames import decode_frame
 
-from test_addon_ops import (  # noqa: F401 - fixtures shared with the operator tests
-    motion_file, registered, use_motion, write_still, write_video)
+from blender_helpers import use_motion
+from conftest import write_still, write_video
 
 
 def digests(folder: Path) -> dict[str, str]:
@@ -36,7 +36,7 @@ def two_images(registered, tmp_path: Path, motion_file: Path) -> dict:
     images = {name: bpy.data.images.load(str(tmp_path / name)) for name in stills}
     for image in images.values():
         use_motion(image, motion_file)
-    assert bio.safe_name("tex a.png") == bio.safe_name("tex_a.png") == "tex_a"
+    assert paths.safe_name("tex a.png") == paths.safe_name("tex_a.png") == "tex_a"
     return {"dir": tmp_path, "images": images, "stills": stills}
 
 
@@ -50,12 +50,12 @@ def test_names_that_sanitise_alike_bake_into_their_own_folders(two_images: dict)
     bake(images["tex a.png"])
     first = folder / "gid" / "tex_a"
     before = digests(first)
-    assert json.loads((first / bio.OWNER_FILE).read_text())["image"] == "tex a.png"
+    assert json.loads((first / paths.OWNER_FILE).read_text())["image"] == "tex a.png"
 
     bake(images["tex_a.png"])
     assert digests(first) == before  # the first image's loop, byte for byte
-    second = folder / "gid" / next(k for k in bio.output_keys("tex_a.png") if k != "tex_a")
-    assert json.loads((second / bio.OWNER_FILE).read_text())["image"] == "tex_a.png"
+    second = folder / "gid" / next(k for k in paths.output_keys("tex_a.png") if k != "tex_a")
+    assert json.loads((second / paths.OWNER_FILE).read_text())["image"] == "tex_a.png"
     for name, root in (("tex a.png", first), ("tex_a.png", second)):
         frame = decode_frame(root / "loop" / "frame_0001.png").astype(int)
         own = np.abs(frame - stills[name].astype(int)).mean()
@@ -73,7 +73,7 @@ def test_extracting_for_the_second_image_keeps_the_first_images_motion(two_image
     for image in images.values():
         image.gid.video_path = "//sway.avi"
     assert bpy.ops.gid.extract_motion("EXEC_DEFAULT", image="tex a.png") == {"FINISHED"}
-    motion_a = folder / "gid" / "tex_a" / bio.MOTION_FILE
+    motion_a = folder / "gid" / "tex_a" / paths.MOTION_FILE
     before = motion_a.read_bytes()
     assert bpy.ops.gid.extract_motion("EXEC_DEFAULT", image="tex_a.png") == {"FINISHED"}
     assert motion_a.read_bytes() == before
@@ -100,10 +100,10 @@ def test_a_folder_baked_before_owner_files_is_known_by_its_still(two_images: dic
     folder, images = two_images["dir"], two_images["images"]
     bake(images["tex a.png"])
     root = folder / "gid" / "tex_a"
-    (root / bio.OWNER_FILE).unlink()  # as an older gid left it
+    (root / paths.OWNER_FILE).unlink()  # as an older gid left it
     before = digests(root)
-    assert bio.folder_owner(root) == bio.Owner("", str((folder / "tex a.png").resolve()))
+    assert paths.folder_owner(root) == paths.Owner("", str((folder / "tex a.png").resolve()))
     bake(images["tex_a.png"])
     assert digests(root) == before
     bake(images["tex a.png"])  # its own still: the folder is its own again, and now says so
-    assert json.loads((root / bio.OWNER_FILE).read_text())["image"] == "tex a.png"
+    assert json.loads((root / paths.OWNER_FILE).read_text())["image"] == "tex a.png"

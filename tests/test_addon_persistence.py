@@ -12,10 +12,9 @@ bpy = pytest.importorskip("bpy")
 
 from gid.addon import blender_io as bio
 from gid.addon import props
-from gid.addon.handlers import remap_relative
+from gid.addon.utils.paths import remap_relative
 
-from test_addon_ops import (  # noqa: F401 - fixtures shared with the operator tests
-    add_material_with_texture, motion_file, registered, scene_blend)
+from blender_helpers import add_material_with_texture
 
 
 def _bake_everything(scene_blend: dict, motion_file: Path) -> None:

@@ -10,8 +10,7 @@ import pytest
 
 bpy = pytest.importorskip("bpy")
 
-from gid import addon
-from gid.addon import pokes
+from gid.addon.dynamics import pokes, preview
 from gid.exporters.colors import srgb_to_linear
 from gid.exporters.frames import decode_frame
 from gid.exporters.opencv import cv2
@@ -21,7 +20,7 @@ from gid.gid_engine.dynamics.modal import Poke
 from gid.gid_engine.motion.spectral_volume import SpectralVolume
 from gid.gid_engine.motion.sv_file import save_spectral_volume
 
-from blender_helpers import fresh_blend, image_pixels_top_down
+from blender_helpers import image_pixels_top_down
 from conftest import textured_image
 
 W, H = 64, 48
@@ -40,28 +39,6 @@ def write_motion(path: Path) -> Path:
     coeffs[5, 2] = 1.0 * _bump(cy=0.6)
     save_spectral_volume(SpectralVolume(coeffs, fps=30.0, num_frames=60, source="synthetic"), path)
     return path
-
-
-def _state() -> dict:
-    return {
-        "scene_props": sum(hasattr(bpy.types.Scene, a) for a in ("gid_pokes", "gid_poke_index", "gid_interactive")),
-        "classes": sum(bool(getattr(c, "is_registered", False)) for c in pokes.CLASSES),
-        "ops": sum(hasattr(bpy.types, f"GID_OT_{n}") for n in
-                   ("add_poke", "remove_poke", "drag_poke", "bake_interaction", "refresh_preview", "new_mask")),
-        "handlers": sum(fn in getattr(bpy.app.handlers, n) for n, fn in pokes.HANDLERS),
-        "draw": len(pokes._draw_handles),
-    }
-
-
-@pytest.fixture
-def registered():
-    fresh_blend()
-    addon.register()
-    pokes.register()
-    yield
-    pokes.unregister()
-    addon.unregister()
-    fresh_blend()
 
 
 @pytest.fixture
@@ -99,39 +76,8 @@ def add_two_pokes(scene) -> None:
 def preview_at(scene, frame: int) -> np.ndarray:
     scene.frame_set(frame)
     image = scene.gid_interactive.preview_image
-    assert image is not None, pokes.preview_status(scene)
+    assert image is not None, preview.preview_status(scene)
     return image_pixels_top_down(image).copy()
-
-
-# ----------------------------------------------------------------------------------- register
-def test_register_unregister_twice() -> None:
-    fresh_blend()
-    enabled_by_blender = addon.is_registered()  # as in the installed-extension legs
-    addon.unregister()
-    off = {"scene_props": 0, "classes": 0, "ops": 0, "handlers": 0, "draw": 0}
-    on = {"scene_props": 3, "classes": 10, "ops": 6, "handlers": 5, "draw": 1}
-    assert _state() == off
-    try:
-        for _ in range(2):
-            fresh_blend()
-            addon.register()
-            pokes.register()
-            pokes.register()  # no-op
-            assert _state() == on
-            scene = bpy.context.scene
-            pokes.add_poke(scene, 7, (0.25, 0.75), (0.0, -1.0), 4.0)
-            assert (len(scene.gid_pokes), scene.gid_poke_index, scene.gid_pokes[0].frame) == (1, 0, 7)
-            assert scene.gid_interactive.damping == pytest.approx(0.03)
-            assert bpy.ops.gid.drag_poke.poll() is False  # no Image Editor in a headless session
-            pokes.unregister()
-            pokes.unregister()  # no-op
-            addon.unregister()
-            assert _state() == off
-    finally:
-        pokes.unregister()
-        addon.unregister()
-        if enabled_by_blender:
-            addon.register()
 
 
 # ----------------------------------------------------------------------------------- pokes
@@ -188,14 +134,6 @@ def test_removing_a_poke_moves_later_keyframes_down(setup: dict) -> None:
     assert pokes.read_pokes(scene)[1].radius == pytest.approx(0.15, abs=1e-6)  # keyed 0.1 @ 30, 0.2 @ 50
 
 
-def test_drag_to_poke_maps_a_mouse_drag() -> None:
-    position, direction, strength = pokes.drag_to_poke((0.25, 0.5), (0.25 + 30 / 64, 0.5), (64, 48), 0.1)
-    assert position == (0.25, 0.5) and direction == pytest.approx((1.0, 0.0)) and strength == pytest.approx(3.0)
-    _, direction, strength = pokes.drag_to_poke((0.5, 0.5), (0.5 + 3 / 64, 0.5 + 4 / 48), (64, 48), 1.0)
-    assert direction == pytest.approx((0.6, 0.8)) and strength == pytest.approx(5.0)
-    assert pokes.drag_to_poke((0.5, 0.5), (0.5, 0.5), (64, 48), 1.0) is None
-
-
 # ----------------------------------------------------------------------------------- preview
 def test_preview_is_the_still_until_the_poke_then_moves(setup: dict) -> None:
     scene, still = setup["scene"], setup["still"]
@@ -209,7 +147,7 @@ def test_preview_is_the_still_until_the_poke_then_moves(setup: dict) -> None:
             assert np.array_equal(px, still), frame
     assert all(diffs[f] > 0 for f in range(16, 31))
     assert max(diffs.values()) > 0.1
-    assert pokes.preview_status(scene) == "Frame 30: 2 poke(s), 7 modes"
+    assert preview.preview_status(scene) == "Frame 30: 2 poke(s), 7 modes"
     image = scene.gid_interactive.preview_image
     assert image.name == "GID Preview" and image.is_float and tuple(image.size) == (W, H)
 
@@ -220,7 +158,7 @@ def test_scrubbing_back_gives_the_same_pixels_as_playing_forward(setup: dict) ->
     forward = {f: preview_at(scene, f) for f in range(1, 41)}
     for f in (33, 18, 27, 40, 16, 33):  # backwards, forwards, repeated
         assert np.array_equal(preview_at(scene, f), forward[f]), f
-    pokes.clear_caches()  # a fresh session jumping straight to a frame
+    preview.clear_caches()  # a fresh session jumping straight to a frame
     assert np.array_equal(preview_at(scene, 27), forward[27])
     assert float(np.abs(forward[27] - forward[26]).max()) > 0.01
 
@@ -246,13 +184,13 @@ def test_the_handler_never_raises(setup: dict) -> None:
     add_two_pokes(scene)
     setup["image"].gid.motion_path = "//missing.gidsv"
     scene.frame_set(20)  # would raise into Blender if the handler did
-    assert pokes.preview_status(scene).startswith("Error: motion file not found")
+    assert preview.preview_status(scene).startswith("Error: motion file not found")
     scene.gid_interactive.source_image = None
     scene.frame_set(21)
-    assert pokes.preview_status(scene).startswith("Error: choose the image to poke")
+    assert preview.preview_status(scene).startswith("Error: choose the image to poke")
     scene.gid_interactive.preview_enabled = False
     scene.frame_set(22)
-    assert pokes.preview_status(scene).startswith("Error: choose")  # off: nothing runs, nothing changes
+    assert preview.preview_status(scene).startswith("Error: choose")  # off: nothing runs, nothing changes
 
 
 # ----------------------------------------------------------------------------------- persistence
@@ -311,9 +249,9 @@ def test_bake_equals_the_engines_interactive_frames(setup: dict) -> None:
     assert bpy.ops.gid.bake_interaction("EXEC_DEFAULT") == {"FINISHED"}
     out = folder / "gid" / "tex" / "interactive"
     assert sorted(p.name for p in out.iterdir()) == sorted([f"frame_{i:04d}.png" for i in range(1, 7)] + ["frame.json"])
-    _, sim = pokes.get_simulator(scene)
+    _, sim = preview.get_simulator(scene)
     expected = list(interactive_frames(load_image(folder / "tex.png"), sim, pokes.read_pokes(scene), range(14, 20),
-                                       pokes.get_splatter("cpu")))
+                                       preview.get_splatter("cpu")))
     worst = 0.0
     for i, frame in enumerate(expected, start=1):
         png = decode_frame(out / f"frame_{i:04d}.png").astype(np.float32) / 255.0

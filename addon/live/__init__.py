@@ -1,1 +1,10 @@
-"""Live motion: the spectral volume evaluated by Blender's renderers at any frame, with no bake."""
+"""Live motion: the image's motion evaluated by Blender's own renderers at any frame, with no bake.
+
+* ``nodes``: the "GID Live Motion" shader node group (backward series, for Image Texture nodes)
+  and its Geometry Nodes twin (forward series, for vertices), the packed atlas, the time drivers;
+* ``ops``: ``gid.live_motion`` and ``gid.remove_live_motion``; ``ui``: the Live Motion sub-panel.
+"""
+
+from . import ops, ui
+
+CLASSES: list[type] = [*ops.CLASSES, *ui.CLASSES]

@@ -18,10 +18,10 @@ import traceback
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
-from ..exporters.atomic import protected_inputs
-from ..exporters.errors import ExportError
-from ..gid_engine.errors import Cancelled, GidError
-from ..gid_engine.progress import Job
+from ...exporters.atomic import protected_inputs
+from ...exporters.errors import ExportError
+from ...gid_engine.errors import Cancelled, GidError
+from ...gid_engine.progress import Job
 
 Run = Callable[[Job], Any]
 

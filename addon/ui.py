@@ -1,8 +1,10 @@
-"""The "GID" sidebar tab in the Image Editor and the Shader Editor.
+"""The "GID" sidebar tab in the Image Editor and the Shader Editor: the image's settings and the
+buttons of the motion and loop features (the interactive dynamics add their sub-panel,
+``dynamics/ui.py``).
 
 Panels only draw: they read the image's settings and the WindowManager's job state and place
-operator buttons; all work happens in ``ops``. No gpu drawing here, so nothing to guard for
-headless runs.
+operator buttons; all work happens in the features' ``ops``. No gpu drawing here, so nothing to
+guard for headless runs.
 """
 
 from __future__ import annotations
@@ -13,14 +15,9 @@ import bpy
 
 from . import blender_io as bio
 from . import props
-from .ops import (
-    GID_OT_bake_displacement,
-    GID_OT_bake_loop,
-    GID_OT_cancel_job,
-    GID_OT_extract_motion,
-    GID_OT_predict_motion,
-    GID_OT_setup_compositor_loop,
-)
+from .loops.ops import GID_OT_bake_displacement, GID_OT_bake_loop, GID_OT_setup_compositor_loop
+from .motion.ops import GID_OT_extract_motion, GID_OT_predict_motion
+from .ops import GID_OT_cancel_job
 
 
 def panel_image(context: bpy.types.Context) -> Optional[bpy.types.Image]:
