@@ -198,35 +198,41 @@ def _render_options(args: argparse.Namespace):
 
 # --------------------------------------------------------------------------------- commands
 def cmd_extract(args: argparse.Namespace) -> None:
-    from .motion.extract import extract_motion
-    from .motion.sv_file import save_spectral_volume
+    from .engine import Engine
 
     out = Path(args.output)
     refuse_inputs([out])  # before any work
     if out.exists() and not args.overwrite:
         raise InputError(f"{out} already exists; pass --overwrite to replace it")
+    engine = Engine(log=say)
     job, close = progress_job()
     t0 = time.perf_counter()
     try:
-        sv = extract_motion(args.video, fps=args.fps, start_frame=args.start, max_side=args.max_side,
+        sv = engine.extract(args.video, fps=args.fps, start_frame=args.start, max_side=args.max_side,
                             resolution=args.size, method=args.method, job=job)
     finally:
         close()
-    save_spectral_volume(sv, out, overwrite=args.overwrite)
+    engine.save_motion(sv, out, overwrite=args.overwrite)
     peak = float(sv.mean_magnitude().max())
     say(f"wrote {out}: {sv.width}x{sv.height}, K={sv.K}, {sv.fps:g} fps x {sv.num_frames} frames "
          f"from {sv.source} in {time.perf_counter() - t0:.1f}s (largest mean displacement {peak:.2f} px)")
 
 
-def cmd_render(args: argparse.Namespace) -> None:
-    from .rendering.pipeline import render_to_dir
+def _frames_engine(args: argparse.Namespace):
+    from .engine import Engine
 
+    return Engine(device=getattr(args, "device", "auto"), backend=getattr(args, "backend", "onnx"),
+                  renderer=getattr(args, "renderer", "auto"), log=say)
+
+
+def cmd_render(args: argparse.Namespace) -> None:
+    engine = _frames_engine(args)
     job, close = progress_job()
     t0 = time.perf_counter()
     try:
-        result = render_to_dir(args.image, args.motion, args.output, _render_options(args), fmt=args.format,
-                               depth=args.depth, prefix=args.prefix, preview=args.preview,
-                               overwrite=args.overwrite, job=job, log=say)
+        result = engine.render_to_dir(args.image, args.motion, args.output, _render_options(args), fmt=args.format,
+                                      depth=args.depth, prefix=args.prefix, preview=args.preview,
+                                      overwrite=args.overwrite, job=job)
     finally:
         close()
     dt = time.perf_counter() - t0
@@ -236,16 +242,16 @@ def cmd_render(args: argparse.Namespace) -> None:
 
 def cmd_displace(args: argparse.Namespace) -> None:
     from .media.imaging import load_image
-    from .rendering.pipeline import displace_to_dir
 
     size = args.size
     if size is None:
         image = load_image(args.image)
         size = (image.width, image.height)
+    engine = _frames_engine(args)
     job, close = progress_job()
     try:
-        files = displace_to_dir(size, args.motion, args.output, _render_options(args), kind=args.kind,
-                                prefix=args.prefix, overwrite=args.overwrite, job=job, source_image=args.image)
+        files = engine.displace_to_dir(size, args.motion, args.output, _render_options(args), kind=args.kind,
+                                       prefix=args.prefix, overwrite=args.overwrite, job=job, source_image=args.image)
     finally:
         close()
     say(f"wrote {len(files)} files to {args.output}")
@@ -281,27 +287,26 @@ def cmd_animate(args: argparse.Namespace) -> None:
 
 
 def cmd_predict(args: argparse.Namespace) -> None:
+    from .engine import Engine
     from .media.imaging import load_image
-    from .prediction.predict import WEIGHTS_DIR, predict_motion
-    from .motion.sv_file import save_spectral_volume
+    from .prediction.eulerian_init import check_strength, steps_run
 
+    if args.init_strength is not None:
+        check_strength(args.init_strength)  # the CLI's wording of the range
     out = Path(args.output)
     refuse_inputs([out])  # before any work
     if out.exists() and not args.overwrite:
         raise InputError(f"{out} already exists; pass --overwrite to replace it")
     image = load_image(args.image)
+    engine = Engine(device=args.device, backend=args.backend, log=say, weights_dir=args.weights)
     job, close = progress_job()
     t0 = time.perf_counter()
     try:
-        sv = predict_motion(image, seed=args.seed, steps=args.steps, device=args.device,
-                            weights_dir=Path(args.weights) if args.weights else WEIGHTS_DIR, job=job,
-                            backend=args.backend, log=say, init_strength=args.init_strength)
+        sv = engine.predict(image, seed=args.seed, steps=args.steps, job=job, init_strength=args.init_strength)
     finally:
         close()
     dt = time.perf_counter() - t0
-    save_spectral_volume(sv, out, overwrite=args.overwrite)
-    from .prediction.eulerian_init import steps_run
-
+    engine.save_motion(sv, out, overwrite=args.overwrite)
     start, n = sv.extra.get("init_strength"), sv.extra.get("steps")
     steps = f"{n} steps" + (f" from the Eulerian start ({steps_run(n, start)} run)" if start else "")
     say(f"wrote {out}: {sv.width}x{sv.height}, K={sv.K}, {sv.fps:g} fps x {sv.num_frames} frames, "

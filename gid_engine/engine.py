@@ -80,11 +80,17 @@ class AnimateResult:
 
 
 class Engine:
-    """``device``: auto | gpu | cpu. ``backend``: auto (torch for the prior when it is installed,
-    onnxruntime otherwise), onnx or torch. ``renderer``: auto (neural when installed) | neural | splat."""
+    """The front door: one engine owns its prior's sessions, its frame renderers, its device and its
+    log; the CLI and the Blender add-on both work through it.
+
+    ``device``: auto | gpu | cpu. ``backend``: auto (torch for the prior when that backend is
+    installed, onnxruntime otherwise), onnx or torch. ``renderer``: auto (neural when installed) |
+    neural | splat. ``log``: hears what the engine has to say (a GPU that fell back to the CPU).
+    ``weights_dir``: the prior's weights folder (default: the shipped one)."""
 
     def __init__(self, device: str = "auto", backend: str = "auto", renderer: str = "auto",
-                 threads: Optional[int] = None, log: Callable[[str], None] | None = None) -> None:
+                 threads: Optional[int] = None, log: Callable[[str], None] | None = None,
+                 weights_dir: Union[str, Path, None] = None) -> None:
         self.device = arguments.choice(device, "device", DEVICES)
         self.backend = arguments.choice(backend, "backend", BACKENDS)
         self.renderer = arguments.choice(renderer, "renderer", RENDERERS)
@@ -92,6 +98,7 @@ class Engine:
         self.log = arguments.callable_or_none(log, "log") or (lambda _m: None)
         self._renderers: dict[tuple[str, str], object] = {}
         self._renderer_said: dict[tuple[str, str], list[str]] = {}  # what making each renderer said
+        self.weights_dir = None if weights_dir is None else arguments.path(weights_dir, "weights_dir")
         self._prior: Optional[tuple[str, Any]] = None  # (weights folder, its LoadedPrior): this engine's own
 
     # ------------------------------------------------------------------ motion
@@ -109,11 +116,12 @@ class Engine:
     def prior(self) -> Any:
         """The learned prior this engine samples with (``prediction.predict.LoadedPrior``), loaded on
         first use with the engine's backend and device and kept: its sessions are the engine's, not
-        the process-wide ones. Loaded again when ``prediction.predict.WEIGHTS_DIR`` names another
-        folder (it is looked up per call). What loading said is told on every prediction."""
+        the process-wide ones. The weights are the engine's ``weights_dir``, else the shipped ones
+        (``prediction.predict.WEIGHTS_DIR``, looked up per call: loaded again when it names another
+        folder). What loading said is told on every prediction."""
         from .prediction import predict as prediction
 
-        weights_dir = Path(prediction.WEIGHTS_DIR)
+        weights_dir = Path(self.weights_dir or prediction.WEIGHTS_DIR)
         if self._prior is None or self._prior[0] != str(weights_dir):
             loaded = prediction.load_prior(weights_dir, backend=self.backend, device=self.device, shared=False)
             self._prior = (str(weights_dir), loaded)
