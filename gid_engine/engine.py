@@ -104,7 +104,24 @@ class Engine:
     # ------------------------------------------------------------------ motion
     def predict(self, image: ImageLike, *, seed: int = 0, steps: Optional[int] = None,
                 job: Optional[Job] = None, init_strength: Optional[float] = None) -> SpectralVolume:
-        """A spectral volume for ``image`` from the learned prior (in the image's aspect)."""
+        """A spectral volume for ``image`` from the learned prior, sampled with this engine's prior.
+
+        Args:
+            image: a ``LoadedImage``, an ``(H, W, C)`` array or an image file's path.
+            seed: the sampler's seed (the same seed gives the same volume on the same backend).
+            steps: DDIM steps (default: the model's on a GPU, fewer on the CPU).
+            job: progress and cancellation.
+            init_strength: below 1, start from the static-flow field's motion (``prediction/eulerian_init.py``).
+
+        Returns:
+            The volume in the image's aspect.
+
+        Raises:
+            MissingWeightsError: the learned prior is not installed.
+            FormatError: its weights folder is damaged.
+            ArgumentError: an argument is out of range or of the wrong type.
+            Cancelled: ``job`` was cancelled.
+        """
         from .prediction.predict import predict_motion
 
         _check_prediction(seed, steps, init_strength)
@@ -130,8 +147,25 @@ class Engine:
     def extract(self, video: Union[str, Path], *, fps: Optional[float] = None, start_frame: int = 0,
                 max_side: int = 512, resolution: Optional[tuple[int, int]] = None, method: Optional[str] = None,
                 job: Optional[Job] = None) -> SpectralVolume:
-        """The spectral volume of a reference clip (a video file or an image sequence), by optical
-        flow (``motion.extract.extract_motion``; ``method`` None: its default)."""
+        """The spectral volume of a reference clip by optical flow (``motion.extract.extract_motion``).
+
+        Args:
+            video: a video file or an image sequence.
+            fps: the clip's frame rate, when the file does not say (image sequences).
+            start_frame: the first frame of the window.
+            max_side: the working size's long side (ignored with ``resolution``).
+            resolution: ``(w, h)``, a fixed working size.
+            method: the optical flow (None: the default).
+            job: progress and cancellation.
+
+        Returns:
+            The clip's spectral volume at the working size.
+
+        Raises:
+            InputError: the clip cannot be read, is too short or too small.
+            BudgetError: over the frame or memory budget.
+            Cancelled: ``job`` was cancelled.
+        """
         from .motion.extract import DEFAULT_METHOD, extract_motion
 
         video = arguments.path(video, "video")
@@ -141,8 +175,21 @@ class Engine:
 
     def save_motion(self, volume: SpectralVolume, path: Union[str, Path], *, overwrite: bool = False,
                     job: Optional[Job] = None) -> Path:
-        """Write ``volume`` as a ``.gidsv`` motion file, atomically; an existing file is replaced only
-        with ``overwrite``, and a ``job`` cancelled by now writes nothing."""
+        """Write ``volume`` as a ``.gidsv`` motion file, atomically.
+
+        Args:
+            volume: the spectral volume.
+            path: the file to write.
+            overwrite: replace an existing file (otherwise it is refused).
+            job: a job cancelled by now writes nothing.
+
+        Returns:
+            ``path``.
+
+        Raises:
+            ExportError: the file exists (without ``overwrite``), is an input, or cannot be written.
+            Cancelled: ``job`` was cancelled.
+        """
         from .motion.sv_file import save_spectral_volume
 
         arguments.instance(volume, "volume", SpectralVolume, "Engine.predict or Engine.extract makes one")
@@ -303,9 +350,29 @@ class Engine:
                 renderer: Optional[str] = None, overwrite: bool = False, job: Optional[Job] = None,
                 init_strength: Optional[float] = None) -> AnimateResult:
         """Predict, render and write a seamless loop into ``out_dir``: the frames (or one video), a
-        JSON sidecar, a preview and ``motion.gidsv``. All or nothing: a failure or a cancel at any
-        point leaves none of these files behind, and existing files are never replaced unless
-        ``overwrite``."""
+        JSON sidecar, a preview and ``motion.gidsv``, all or nothing.
+
+        Args:
+            image_path: the still.
+            out_dir: the output folder.
+            seed, steps, init_strength: the prediction's (``predict``).
+            frames, fps, slowmo: the loop's timing (default: one loop at 30 fps).
+            amplitude: the motion's amplitude.
+            fmt: "png", "exr", "mp4" or "gif".
+            preview: "gif" or "mp4" beside a sequence, or None.
+            renderer: "auto", "neural" or "splat" (default: the engine's).
+            overwrite: replace existing outputs (otherwise they are refused before any work).
+            job: progress and cancellation.
+
+        Returns:
+            The files, the motion file, the frame count, the seconds each part took and the messages.
+
+        Raises:
+            MissingWeightsError: the learned prior is not installed.
+            InputError: a bad argument or image; BudgetError: over the frame or memory budget.
+            ExportError: an output exists, is an input, or cannot be written.
+            Cancelled: ``job`` was cancelled (nothing is left behind).
+        """
         import time
 
         from ..exporters.errors import OutputExistsError
