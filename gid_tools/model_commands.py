@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Optional
 
 from ..gid_engine.cli import say, seed_type
 from ..gid_engine.errors import InputError
@@ -40,57 +41,52 @@ def cmd_export_onnx(args: argparse.Namespace) -> None:
     say(f"wrote {target}")
 
 
-def cmd_train(args: argparse.Namespace) -> None:
-    if args.stage == "render":
-        return _train_render(args)
-    if args.stage == "static-flow":
-        return _train_static_flow(args)
+def _export_dir(value: Optional[str], default: Path) -> Optional[Path]:
+    """``--export``: absent None, bare the shipped folder ``default``, else the folder given."""
+    if value is None:
+        return None
+    return Path(value) if value else default
+
+
+def cmd_train_prior(args: argparse.Namespace) -> None:
     from .motion_prior.train import DEFAULT_EXPORT_DIR, TrainArgs, train
 
-    export = None
-    if args.export is not None:
-        export = Path(args.export) if args.export else DEFAULT_EXPORT_DIR
+    init_from, static_flow = getattr(args, "init_from", None), getattr(args, "static_flow", None)
     summary = train(TrainArgs(stage=args.stage, config=args.config, steps=args.steps, batch=args.batch,
                               out=Path(args.out), resume=args.resume, lr=args.lr, data_seed=args.data_seed,
                               pairs=args.pairs, norm_samples=args.norm_samples, ckpt_every=args.ckpt_every,
-                              log_every=args.log_every, export=export, threads=args.threads, workers=args.workers,
-                              time_budget=args.time_budget, pair_cache=not args.no_pair_cache,
-                              init_from=Path(args.init_from) if args.init_from else None,
-                              static_flow=Path(args.static_flow) if args.static_flow else None,
+                              log_every=args.log_every, export=_export_dir(args.export, DEFAULT_EXPORT_DIR),
+                              threads=args.threads, workers=args.workers, time_budget=args.time_budget,
+                              pair_cache=not args.no_pair_cache, init_from=Path(init_from) if init_from else None,
+                              static_flow=Path(static_flow) if static_flow else None,
                               real=tuple(args.real or ()), real_fraction=args.real_weight,
                               stills=args.stills), log=say)
     say(f"{summary['stage']}: loss {summary['first_loss']} -> {summary['last_loss']} in {summary['seconds']}s")
 
 
-def _train_static_flow(args: argparse.Namespace) -> None:
+def cmd_train_static_flow(args: argparse.Namespace) -> None:
     from .motion_prior.static_flow import WEIGHTS_DIR, StaticFlowTrainArgs, train_static_flow
 
-    export = None
-    if args.export is not None:
-        export = Path(args.export) if args.export else WEIGHTS_DIR
     summary = train_static_flow(StaticFlowTrainArgs(
-        steps=args.steps, out=Path(args.out), pairs=args.pairs, batch=args.batch or 8, lr=args.lr or 1e-3,
+        steps=args.steps, out=Path(args.out), pairs=args.pairs, batch=args.batch, lr=args.lr,
         data_seed=args.data_seed, workers=args.workers, time_budget=args.time_budget, resume=args.resume,
-        export=export, threads=args.threads, ckpt_every=args.ckpt_every, stills=args.stills), log=say)
+        export=_export_dir(args.export, WEIGHTS_DIR), threads=args.threads, ckpt_every=args.ckpt_every,
+        log_every=args.log_every, stills=args.stills), log=say)
     say(f"static-flow: L1 {summary['first_loss']:.4f} -> {summary['last_loss']:.4f} px in {summary['seconds']}s")
 
 
-def _train_render(args: argparse.Namespace) -> None:
+def cmd_train_render(args: argparse.Namespace) -> None:
     from .renderer.checkpoint import WEIGHTS_DIR
     from .renderer.train import DEFAULT_REAL, RenderTrainArgs, train_renderer
 
-    if args.config not in ("tiny", "small"):
-        raise InputError("the renderer has the configs tiny and small")
-    export = None
-    if args.export is not None:
-        export = Path(args.export) if args.export else WEIGHTS_DIR
     real = tuple(args.real) if args.real is not None else tuple(str(p) for p in DEFAULT_REAL)
     summary = train_renderer(RenderTrainArgs(
         config=args.config, steps=args.steps, out=Path(args.out), resume=args.resume, batch=args.batch, lr=args.lr,
         data_seed=args.data_seed, pairs=args.pairs, real=real, ckpt_every=args.ckpt_every,
-        log_every=args.log_every, threads=args.threads, export=export, workers=args.workers,
-        time_budget=args.time_budget, same_still=args.same_still, real_weight=args.real_weight, stills=args.stills,
-        extracted_flow=args.extracted_flow, init_from=Path(args.init_from) if args.init_from else None), log=say)
+        log_every=args.log_every, threads=args.threads, export=_export_dir(args.export, WEIGHTS_DIR),
+        workers=args.workers, time_budget=args.time_budget, same_still=args.same_still, real_weight=args.real_weight,
+        stills=args.stills, extracted_flow=args.extracted_flow,
+        init_from=Path(args.init_from) if args.init_from else None), log=say)
     say(f"render: loss {summary['first_loss']:.5f} -> {summary['last_loss']:.5f} in {summary['seconds']}s")
 
 
@@ -131,54 +127,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                    help="with --prior or --neural: the weights folder (default: the shipped one)")
     p.set_defaults(func=cmd_export_onnx)
 
-    p = sub.add_parser("train", help="train the motion prior (stages vae, unet, freq-attn), the neural renderer, "
-                       "or the learned Eulerian baseline of gid eval (static-flow)")
-    p.add_argument("stage", choices=["vae", "unet", "freq-attn", "render", "static-flow"])
-    p.add_argument("--config", choices=["tiny", "small", "paper-like"], default="small")
-    p.add_argument("--steps", type=int, required=True, help="total optimizer steps of this stage")
-    p.add_argument("--batch", type=int, default=None, help="batch size (default: the config's)")
-    p.add_argument("--out", required=True, help="run folder, shared by the three stages (checkpoints/NAME)")
-    p.add_argument("--resume", action="store_true", help="continue from the stage's latest checkpoint")
-    p.add_argument("--lr", type=float, default=None, help="peak learning rate (default: the config's)")
-    p.add_argument("--data-seed", type=int, default=0, help="seed of the training pairs and batches")
-    p.add_argument("--pairs", type=int, default=256, help="training pairs generated and kept in memory")
-    p.add_argument("--stills", choices=list(STILL_SETS), default=DEFAULT_STILL_SET,
-                   help="the licensed stills the synthetic pairs (render: triples) are made from "
-                        "(data/stills/splits.json; v1: the 12 every shipped model was trained on, v2: 24)")
-    p.add_argument("--norm-samples", type=int, default=256, help="pairs the normalization is fit on")
-    p.add_argument("--ckpt-every", type=int, default=200, help="checkpoint interval in steps")
-    p.add_argument("--log-every", type=int, default=10, help="loss.csv / log interval in steps")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
-    p.add_argument("--workers", type=int, default=1, help="processes generating the training data")
-    p.add_argument("--time-budget", type=float, default=None, metavar="SECONDS",
-                   help="fit the training loop (not data generation or export) into this many seconds: the step "
-                        "count is fixed from the first steps' speed (at most --steps), before the learning-rate "
-                        "decay starts; a resumed run keeps that count")
-    p.add_argument("--no-pair-cache", action="store_true",
-                   help="prior stages: do not keep the pairs in OUT/pairs.pt (it takes ~5.5 MB a pair)")
-    p.add_argument("--init-from", default=None, metavar="WEIGHTS",
-                   help="prior stages: warm start from a weights folder (its VAE, normalization and latent scale; "
-                        "the U-Net / attention layers, widened with zeros where the config grew); render: start "
-                        "from a renderer weights folder of the same config")
-    p.add_argument("--static-flow", default=None, metavar="DIR",
-                   help="unet stage: StaticFlowNet weights of the condition (default gid_engine/assets/static_flow)")
-    p.add_argument("--same-still", type=float, default=0.0, metavar="P",
-                   help="render stage: share of synthetic triples whose revealed background is the same still")
-    p.add_argument("--extracted-flow", type=float, default=0.0, metavar="P",
-                   help="render stage: share of synthetic triples whose exact motion is replaced by the flow "
-                        "gid's extraction finds between their frames (what real clips give the renderer)")
-    p.add_argument("--real-weight", type=float, default=0.25, metavar="P",
-                   help="share of the training data drawn from the real clips (render: of each batch; "
-                   "prior stages: of the cached pairs)")
-    p.add_argument("--real", nargs="*", default=None,
-                   help="real clips whose motion joins the training data. render: frame pairs with DIS flow "
-                   "(default: the clips of samples/clips.json); prior stages: extracted spectral volumes, every "
-                   "10th frame a start, as in the paper (default: none; samples/tree.avi is held out and refused)")
-    p.add_argument("--export", nargs="?", const="", default=None, metavar="DIR",
-                   help="afterwards write the shipped weights folder (default gid_engine/assets/motion_prior, "
-                        "gid_engine/assets/renderer for the render stage, gid_engine/assets/static_flow for "
-                        "static-flow)")
-    p.set_defaults(func=cmd_train)
+    _add_train(sub)
 
     p = sub.add_parser("eval",
                        help="evaluate the learned prior or the neural renderer on held-out data (markdown table)")
@@ -207,3 +156,142 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--device", choices=["auto", "gpu", "cpu"], default="auto")
     p.add_argument("--json", default=None, help="also write the results as JSON")
     p.set_defaults(func=cmd_eval)
+
+
+# ----------------------------------------------------------------------------- gid train
+def _at_least_one(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def _add_train(sub: argparse._SubParsersAction) -> None:
+    """``gid train prior {vae,unet,freq-attn}``, ``gid train render``, ``gid train static-flow``.
+
+    Each has only the flags that act on it, each flag with one meaning. The older spelling ``gid
+    train vae|unet|freq-attn`` stays as an unlisted alias of ``gid train prior STAGE``."""
+    p = sub.add_parser("train", help="train a model: the motion prior, stage by stage (prior vae|unet|freq-attn), "
+                                     "the neural renderer (render) or the learned Eulerian baseline (static-flow)",
+                       description="Train a model, resumably (--resume) and optionally within a time budget. "
+                                   "Checkpoints, loss.csv and summary.json go to OUT/STAGE.")
+    what = p.add_subparsers(metavar="{prior,render,static-flow}", required=True)
+    prior = what.add_parser("prior", help="the motion prior, one stage per call: vae, then unet, then freq-attn "
+                                          "(all three share --out)",
+                            description="Train one stage of the motion prior. The stages share --out: the first "
+                                        "fits the normalization and makes the training pairs, the later ones "
+                                        "start from the earlier stages' checkpoints.")
+    stages = prior.add_subparsers(metavar="{vae,unet,freq-attn}", required=True)
+    for stage, text in _PRIOR_STAGES.items():
+        _prior_stage(stages.add_parser(stage, help=text, description=text), stage)
+    _render(what.add_parser("render", help=_RENDER, description=_RENDER))
+    _static_flow(what.add_parser("static-flow", help=_STATIC_FLOW, description=_STATIC_FLOW))
+    for stage, text in _PRIOR_STAGES.items():  # gid train vae|unet|freq-attn: not listed (no help=)
+        _prior_stage(what.add_parser(stage, description=f"{text} (also spelt gid train prior {stage})"), stage)
+
+
+_PRIOR_STAGES = {
+    "vae": "stage 1: the spectral VAE, on single frequency slices of the training pairs' volumes",
+    "unet": "stage 2: the latent denoiser (VAE frozen), one frequency slice per sample",
+    "freq-attn": "stage 3: the frequency-attention layers on the frozen stage-2 U-Net, all slices at once",
+}
+_RENDER = "the neural renderer, on synthetic triples and the real clips' frame pairs"
+_STATIC_FLOW = "the learned Eulerian baseline: StaticFlowNet, a still's static-flow field (gid eval's baseline row)"
+
+
+def _run_flags(p: argparse.ArgumentParser, out: str, pairs: str, batch: str, lr: str, export: str,
+               data: str, log_every: int = 10) -> None:
+    """The flags every trainer has; ``out`` ... ``data``: what each means for this trainer."""
+    p.add_argument("--steps", type=int, required=True,
+                   help="optimizer steps of the run (a resumed run keeps the total it started with)")
+    p.add_argument("--out", required=True, help=out)
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run in --out from its latest checkpoint (bit-identical to an uninterrupted "
+                        "run); without it an --out that has checkpoints is refused")
+    p.add_argument("--pairs", type=int, default=256, help=pairs)
+    p.add_argument("--data-seed", type=int, default=0, help=f"seed of the {data} and of every step's batch")
+    p.add_argument("--stills", choices=list(STILL_SETS), default=DEFAULT_STILL_SET,
+                   help=f"the licensed stills the {data} are made from (data/stills/splits.json; v1: the 12 every "
+                        f"shipped model was trained on, v2: 24)")
+    p.add_argument("--batch", type=int, default=None, help=batch)
+    p.add_argument("--lr", type=float, default=None, help=lr)
+    p.add_argument("--time-budget", type=float, default=None, metavar="SECONDS",
+                   help="fit the training loop (not data generation or export) into this many seconds: the step "
+                        "count is fixed from the first steps' speed (at most --steps), before the learning-rate "
+                        "decay starts; a resumed run keeps that count")
+    p.add_argument("--ckpt-every", type=_at_least_one, default=200, metavar="N",
+                   help="checkpoint every N steps (and at the end); --resume continues from the latest")
+    p.add_argument("--log-every", type=_at_least_one, default=log_every, metavar="N",
+                   help=f"a loss.csv row and a log line every N steps (and at the end; default {log_every})")
+    p.add_argument("--workers", type=int, default=1, help=f"processes generating the {data}")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--export", nargs="?", const="", default=None, metavar="DIR", help=export)
+    # the gid parser gives every command this flag, but only at its first level (gid train): here too, and
+    # SUPPRESS keeps a value given before the subcommand (gid train --memory-budget 4 prior vae ...)
+    p.add_argument("--memory-budget", type=float, default=argparse.SUPPRESS, metavar="GIB",
+                   help="refuse work estimated to need more memory than this (GiB; default GID_MEMORY_BUDGET or 2)")
+
+
+def _prior_stage(p: argparse.ArgumentParser, stage: str) -> None:
+    p.add_argument("--config", choices=["tiny", "small", "paper-like"], default="small",
+                   help="model and data size (every stage of a run uses the same)")
+    _run_flags(p, out="run folder shared by the three stages (checkpoints/NAME); this stage writes OUT/" + stage,
+               pairs="training pairs (a still and its spectral volume) generated once, kept in memory and in "
+                     "OUT/pairs.pt for the next stage",
+               batch="samples per step (default: the config's for this stage)",
+               lr="peak learning rate (default: the config's for this stage)",
+               export="afterwards write the run's shipped weights folder: its VAE and its latest denoiser stage "
+                      "(default gid_engine/assets/motion_prior)",
+               data="training pairs")
+    p.add_argument("--norm-samples", type=int, default=256,
+                   help="pairs the frequency normalization is fit on (by the run's first stage)")
+    p.add_argument("--no-pair-cache", action="store_true",
+                   help="do not keep the pairs in OUT/pairs.pt (it takes ~5.5 MB a pair)")
+    p.add_argument("--real", nargs="*", default=None, metavar="CLIP",
+                   help="real clips whose extracted motion joins the training pairs, every 10th frame a start as "
+                        "in the paper (default: none; samples/tree.avi is held out and refused)")
+    p.add_argument("--real-weight", type=float, default=0.25, metavar="P",
+                   help="share of the training pairs drawn from the --real clips (default 0.25)")
+    if stage != "vae":
+        p.add_argument("--init-from", default=None, metavar="WEIGHTS",
+                       help="warm start from a motion-prior weights folder: its VAE, normalization and latent scale "
+                            "become the run's, and the stage starts from its "
+                            + ("U-Net, widened with zeros where the config grew" if stage == "unet"
+                               else "frequency-attention layers"))
+    if stage == "unet":
+        p.add_argument("--static-flow", default=None, metavar="DIR",
+                       help="StaticFlowNet weights of the condition, for a config that has one (default "
+                            "gid_engine/assets/static_flow)")
+    p.set_defaults(func=cmd_train_prior, stage=stage)
+
+
+def _render(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", choices=["tiny", "small"], default="small", help="renderer size")
+    _run_flags(p, out="run folder; the renderer's checkpoints go to OUT/render",
+               pairs="synthetic triples (frame, exact motion, next frame) generated once into OUT and kept in memory",
+               batch="crops per step (default: the config's)", lr="peak learning rate (default: the config's)",
+               export="afterwards write the shipped renderer weights and ONNX graphs (default "
+                      "gid_engine/assets/renderer)",
+               data="synthetic triples")
+    p.add_argument("--real", nargs="*", default=None, metavar="CLIP",
+                   help="real clips whose training frame pairs (with DIS flow) join the data (default: the clips of "
+                        "samples/clips.json; their held-out frames are left out)")
+    p.add_argument("--real-weight", type=float, default=0.25, metavar="P",
+                   help="share of each batch drawn from the real clips' pairs (default 0.25)")
+    p.add_argument("--same-still", type=float, default=0.0, metavar="P",
+                   help="share of synthetic triples whose revealed background is the foreground's own still")
+    p.add_argument("--extracted-flow", type=float, default=0.0, metavar="P",
+                   help="share of synthetic triples whose exact motion is replaced by the flow gid's extraction "
+                        "finds between their frames (what real clips give the renderer)")
+    p.add_argument("--init-from", default=None, metavar="WEIGHTS",
+                   help="start a new run from a renderer weights folder of the same config")
+    p.set_defaults(func=cmd_train_render)
+
+
+def _static_flow(p: argparse.ArgumentParser) -> None:
+    _run_flags(p, out="run folder; the network's checkpoints go to OUT/static-flow",
+               pairs="training pairs (a still and its static-flow field) generated and kept in memory",
+               batch="images per step (default 8)", lr="peak learning rate (default 1e-3)",
+               export="afterwards write the network's weights folder (default gid_engine/assets/static_flow)",
+               data="training pairs", log_every=50)
+    p.set_defaults(func=cmd_train_static_flow, batch=8, lr=1e-3)

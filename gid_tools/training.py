@@ -1,11 +1,20 @@
-"""What both trainers (the motion prior's three stages and the neural renderer) share.
+"""The one training loop of gid (``TrainLoop``) and what every trainer needs around it.
 
+Each model (the motion prior's three stages, the neural renderer, the learned Eulerian network)
+keeps its data and one step function; ``TrainLoop`` owns the rest, so a resumed, time-boxed or
+multi-process run means the same for all of them:
+
+* Resuming: the model and AdamW moments come from the checkpoint, the run keeps the total it was
+  planned with, ``loss.csv`` keeps its rows up to the checkpoint and ``RunTally`` carries the run's
+  time and first loss.
 * Batches are pure functions of ``(data seed, step, process)`` (``batch_rng``, ``torch_gen``), so a
   resumed or multi-process run sees exactly the batches an uninterrupted one would have.
 * Checkpoints are atomic folders of safetensors shards of at most 16 MiB (model and AdamW moments)
   plus ``state.json``; ``latest.json`` is replaced last, so ``--resume`` never sees a half-written one.
 * ``StepBudget`` turns "train for S seconds" into a step count fixed before the cosine decay starts,
   so a time-boxed run on a lent GPU still ends with a full learning-rate schedule.
+* accelerate: the model and optimiser are prepared, steps run under its autocast (bf16 on CUDA), the
+  gradients are all-reduced across processes, and only the main process writes.
 * ``fill_parallel`` builds the in-memory training sets with a process pool (the pair generators
   are numpy + OpenCV, one core each).
 """
@@ -20,8 +29,9 @@ import shutil
 import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 import torch
@@ -288,7 +298,7 @@ def checkpoint_to_resume(stage_dir: Path, resume: bool, steps: int, threads: Opt
 
 
 def make_accelerator():
-    """The accelerate ``Accelerator`` of both trainers: bf16 on CUDA; on a machine without CUDA
+    """The accelerate ``Accelerator`` of every trainer: bf16 on CUDA; on a machine without CUDA
     ``cpu=True``, without which accelerate ignores a multi-process launch (torchrun, ``accelerate
     launch``) and every process trains alone."""
     from accelerate import Accelerator
@@ -310,6 +320,160 @@ def device_name(accel) -> str:
     if accel.device.type == "cuda":
         return f"{torch.cuda.get_device_name(accel.device)} x{accel.num_processes}"
     return f"cpu x{accel.num_processes}"
+
+
+# ----------------------------------------------------------------------------- the loop
+@dataclass
+class LogPoint:
+    """What a trainer's ``report`` is given at each ``loss.csv`` row (the main process only)."""
+
+    step: int  # steps done
+    total: int  # the run's total (fixed by the time budget where one is set)
+    lr: float  # the learning rate of the last step
+    losses: list[float]  # every step's loss since the previous row
+    infos: list  # what the step function returned beside each of those losses
+    per_step: float  # seconds a step of this part of the run took, on average
+
+
+@dataclass
+class LoopResult:
+    """What a run of the loop did; the trainer's summary quotes it."""
+
+    start: int  # the step this part began at (0: a fresh run)
+    total: int  # the run's total steps
+    last_loss: float  # the last step's loss (NaN: nothing was left to train)
+    tally: dict  # ``RunTally.summary()``: seconds, part_seconds, first_loss of the whole run
+    device: str
+    processes: int
+    elapsed: float  # seconds this part's loop took
+
+    @property
+    def trained(self) -> bool:
+        return self.start < self.total
+
+
+StepFn = Callable[[int, np.random.Generator], tuple[torch.Tensor, Any]]
+ReportFn = Callable[[LogPoint], tuple[dict, str]]
+
+
+class TrainLoop:
+    """The training loop of every gid trainer: each model gives its step, this does the rest.
+
+    A trainer makes its model, optimiser and data, then::
+
+        loop = TrainLoop(accel, model, optimizer, stage_dir, "render", steps=..., lr=..., data_seed=...,
+                         resume=checkpoint_or_None, log_every=..., ckpt_every=..., fields=["l1", ...])
+        result = loop.run(step_fn, report, state={"stage": "render", ...})
+        summary = loop.finish(result, {"stage": "render", "steps": result.total, ...})
+
+    Making the loop resumes from ``resume`` (model weights and AdamW moments, before accelerate
+    wraps them), then prepares both: ``loop.model`` and ``loop.optimizer`` are the ones to use.
+    ``run`` does, for each step: the step's batch RNG (``batch_rng(data_seed, step, process)``), the
+    warm-up + cosine learning rate (``lr_at``), ``step_fn(step, rng) -> (loss, info)`` under
+    accelerate's autocast, the clipped optimiser step (``apply_gradients``), the time budget, a
+    ``loss.csv`` row and a log line every ``log_every`` steps and at the end (``report`` turns the
+    losses and infos since the last row into the row's ``loss`` and ``fields`` and the line), and a
+    checkpoint every ``ckpt_every`` steps and at the end carrying ``state`` (plus ``steps``, the
+    run's total, and the run's tally). ``finish`` writes (or, when nothing was left to train,
+    keeps) ``summary.json``.
+
+    Why one loop: resuming, budgets, logging and checkpoints then mean the same for every model,
+    and a resumed run is bit-identical to an uninterrupted one for all of them (the batches are pure
+    functions of the step, the optimiser state is restored exactly).
+    """
+
+    def __init__(self, accel, model: torch.nn.Module, optimizer: torch.optim.Optimizer, stage_dir: Path,
+                 name: str, *, steps: int, lr: float, data_seed: int, resume: Optional[Path] = None,
+                 params: Optional[Sequence[torch.nn.Parameter]] = None, time_budget: Optional[float] = None,
+                 log_every: int = 10, ckpt_every: int = 200, fields: Sequence[str] = (),
+                 say: Callable[[str], None] = print) -> None:
+        """``steps``: the total of a fresh run (a resumed one keeps its checkpoint's); ``lr``: the
+        peak learning rate; ``params``: what the gradient clip covers (default: all of the model's);
+        ``fields``: the ``loss.csv`` columns after step, seconds, lr and loss; ``say``: the log (the
+        main process's only)."""
+        self.accel = accel
+        self.stage_dir = Path(stage_dir)
+        self.name = name
+        self.lr = lr
+        self.data_seed = data_seed
+        self.time_budget = time_budget
+        if log_every < 1 or ckpt_every < 1:
+            raise InputError("--log-every and --ckpt-every must be >= 1")
+        self.log_every, self.ckpt_every = int(log_every), int(ckpt_every)
+        self.fields = list(fields)
+        self.say = say if accel.is_main_process else (lambda _m: None)
+        self.resumed: dict = {}  # the state.json of the checkpoint resumed from
+        self.start = 0
+        self.planned = int(steps)
+        if resume is not None:
+            self.resumed = load_checkpoint_model(resume, model)
+            files = self.resumed["optimizer_files"]
+            restore_optimizer(optimizer, load_state_dict(resume, files) if files else {}, self.resumed["optimizer"])
+            self.start = int(self.resumed["step"])
+            self.planned = int(self.resumed.get("steps", steps))  # the total its budget fixed
+            self.say(f"{name}: resumed from {resume} at step {self.start}")
+        self.model, self.optimizer = accel.prepare(model, optimizer)
+        self.model.train()
+        self.params = list(params) if params is not None else list(self.model.parameters())
+
+    def run(self, step_fn: StepFn, report: ReportFn, state: dict) -> LoopResult:
+        """Train from ``self.start`` to the run's total. ``step_fn(step, rng)``: the loss of step
+        ``step`` (0-based), drawing its batch from ``rng``, and anything ``report`` wants of it;
+        ``report(point)``: the ``loss.csv`` row (``loss`` and ``fields``) and the log line;
+        ``state``: what every checkpoint's ``state.json`` carries (its data and recipe)."""
+        accel, say = self.accel, self.say
+        main = accel.is_main_process
+        self.stage_dir.mkdir(parents=True, exist_ok=True)
+        loss_log = LossLog(self.stage_dir / "loss.csv", self.fields, self.start) if main else None
+        state = dict(state)
+        t0 = time.perf_counter()
+        tally = RunTally(self.resumed)
+        losses: list[float] = []
+        infos: list = []
+        last = float("nan")
+        budget = StepBudget(self.planned, self.time_budget, self.start)
+        budget.started()
+        total = self.planned
+        state["steps"] = total
+        step = self.start
+        while step < total:
+            rng = batch_rng(self.data_seed, step, accel.process_index)
+            lr = lr_at(step, total, self.lr)
+            set_lr(self.optimizer, lr)
+            with accel.autocast():
+                loss, info = step_fn(step, rng)
+            last = apply_gradients(accel, self.optimizer, loss, self.params)
+            tally.loss(last)
+            step += 1
+            fixed = budget.after_step(step, accel)
+            if fixed is not None:
+                total = fixed
+                state["steps"] = total
+                say(f"{self.name}: time budget {self.time_budget:.0f}s -> {total} steps")
+            if loss_log is not None:
+                losses.append(last)
+                infos.append(info)
+                if step % self.log_every == 0 or step == total:
+                    per_step = (time.perf_counter() - t0) / (step - self.start)
+                    row, line = report(LogPoint(step, total, lr, losses, infos, per_step))
+                    loss_log.write({"step": step, "seconds": f"{time.perf_counter() - t0:.1f}", "lr": f"{lr:.3g}",
+                                    **row})
+                    say(line)
+                    losses, infos = [], []
+            if main and (step % self.ckpt_every == 0 or step == total):
+                save_checkpoint(self.stage_dir, step, accel.unwrap_model(self.model), self.optimizer,
+                                state | tally.state())
+            accel.wait_for_everyone()
+        return LoopResult(self.start, total, last, tally.summary(), device_name(accel), accel.num_processes,
+                          time.perf_counter() - t0)
+
+    def finish(self, result: LoopResult, summary: dict) -> dict:
+        """Write ``summary`` as the run's ``summary.json`` (``settle_summary``: a run with nothing
+        left to train keeps the one on disk) and return what the run's summary now is."""
+        summary = settle_summary(self.stage_dir, summary, trained=result.trained,
+                                 write=self.accel.is_main_process)
+        self.say(f"{self.name}: done, {result.total - result.start} steps in {result.elapsed:.0f}s")
+        return summary
 
 
 # ----------------------------------------------------------------------------- parallel data

@@ -1,4 +1,4 @@
-"""What both trainers share (gid_engine/training.py): time budgets, parallel data, the perceptual
+"""What every trainer shares (gid_tools/training.py): time budgets, parallel data, the perceptual
 loss's weight loading."""
 
 from __future__ import annotations

@@ -3,7 +3,8 @@
     gid train static-flow --pairs 800 --steps 1500 --out checkpoints/static_flow --export
 
 Targets: ``M(p)`` of each training pair's reference volume (``baselines.static_flow_field``),
-canonicalised to ``M_x >= 0``; loss L1 in pixels; images and targets flipped left-right at random.
+canonicalised to ``M_x >= 0``; loss L1 in pixels; images and targets flipped left-right at random;
+the step runs in ``training.TrainLoop`` (resume, time budget, ``loss.csv``, checkpoints).
 Weights go to ``gid_engine/assets/static_flow/`` (``static_flow.safetensors`` + ``static_flow.json``,
 a checksummed model folder with the training summary); ``gid eval`` adds the "static flow (learned)" row
 when they are there.
@@ -11,7 +12,6 @@ when they are there.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Optional
@@ -22,9 +22,7 @@ import torch
 from ...gid_engine.errors import FormatError
 from ...gid_engine.repo_data import DEFAULT_STILL_SET
 from ...gid_engine.motion.spectral_volume import SpectralVolume
-from ..training import (LossLog, RunTally, StepBudget, apply_gradients, batch_rng, checkpoint_to_resume, device_name,
-                        fill_parallel, load_checkpoint_model, lr_at, make_accelerator, refuse_other_data,
-                        restore_optimizer, save_checkpoint, set_lr, settle_summary)
+from ..training import LogPoint, TrainLoop, checkpoint_to_resume, fill_parallel, make_accelerator, refuse_other_data
 from .data.synthetic import still_splits
 from .models.static_flow import StaticFlowNet
 from ...gid_engine.assets import STATIC_FLOW_DIR
@@ -50,6 +48,7 @@ class StaticFlowTrainArgs:
     export: Optional[Path] = None
     threads: Optional[int] = None
     ckpt_every: int = 500
+    log_every: int = 50  # loss.csv / log interval in steps
     stills: str = DEFAULT_STILL_SET  # still set of the synthetic pairs (``repo_data.STILL_SETS``)
 
 
@@ -90,52 +89,29 @@ def train_static_flow(args: StaticFlowTrainArgs, log: Callable[[str], None] = pr
                   log=say, label="pairs")
     model = StaticFlowNet()
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
-    start = 0
-    planned = args.steps  # a resumed run keeps the total its budget fixed (stored in each checkpoint)
-    st: dict = {}
-    if ckpt is not None:
-        st = load_checkpoint_model(ckpt, model)
-        restore_optimizer(optimizer, load_state_dict(ckpt, st["optimizer_files"]), st["optimizer"])
-        start, planned = int(st["step"]), int(st.get("steps", args.steps))
-    model, optimizer = accel.prepare(model, optimizer)
-    model.train()
-    stage_dir.mkdir(parents=True, exist_ok=True)
-    loss_log = LossLog(stage_dir / "loss.csv", [], start) if accel.is_main_process else None
-    budget = StepBudget(planned, args.time_budget, start)
-    budget.started()
-    total, step, t0 = planned, start, time.perf_counter()
-    tally = RunTally(st)
-    last = float("nan")
+    loop = TrainLoop(accel, model, optimizer, stage_dir, "static-flow", steps=args.steps, lr=args.lr,
+                     data_seed=args.data_seed, resume=ckpt, time_budget=args.time_budget, log_every=args.log_every,
+                     ckpt_every=args.ckpt_every, say=say)
+    model = loop.model
     flip_sign = torch.tensor([-1.0, 1.0]).view(1, 2, 1, 1)
-    while step < total:
-        rng = batch_rng(args.data_seed, step, accel.process_index)
+
+    def step_fn(step: int, rng: np.random.Generator) -> tuple[torch.Tensor, None]:
         idx = torch.as_tensor(rng.integers(args.pairs, size=args.batch))
         img, fld = data["images"][idx], data["fields"][idx]
         flips = torch.as_tensor(rng.random(args.batch) < 0.5)
         img = torch.where(flips.view(-1, 1, 1, 1), img.flip(-1), img)
         # mirrored: M_x changes sign, so the canonical field becomes (M_x, -M_y)
         fld = torch.where(flips.view(-1, 1, 1, 1), fld.flip(-1) * flip_sign * -1.0, fld)
-        set_lr(optimizer, lr_at(step, total, args.lr))
-        with accel.autocast():
-            loss = (model(img.to(accel.device)).float() - fld.to(accel.device)).abs().mean()
-        last = apply_gradients(accel, optimizer, loss, model.parameters())
-        tally.loss(last)
-        step += 1
-        fixed = budget.after_step(step, accel)
-        if fixed is not None:
-            total = fixed
-        if loss_log is not None and (step % 50 == 0 or step == total):
-            loss_log.write({"step": step, "seconds": f"{time.perf_counter() - t0:.1f}",
-                            "lr": f"{lr_at(step - 1, total, args.lr):.3g}", "loss": f"{last:.6f}"})
-            say(f"static-flow: step {step}/{total} L1 {last:.4f} px")
-        if accel.is_main_process and (step % args.ckpt_every == 0 or step == total):
-            save_checkpoint(stage_dir, step, accel.unwrap_model(model), optimizer,
-                            {"stage": "static-flow", "steps": total} | data_id | tally.state())
-        accel.wait_for_everyone()
-    summary = {"stage": "static-flow", "steps": total, "start": start, **data_id, "batch": args.batch,
-               "lr": args.lr, **tally.summary(), "last_loss": last,
-               "device": device_name(accel)}
-    summary = settle_summary(stage_dir, summary, trained=start < total, write=accel.is_main_process)
+        return (model(img.to(accel.device)).float() - fld.to(accel.device)).abs().mean(), None
+
+    def report(point: LogPoint) -> tuple[dict, str]:
+        last = point.losses[-1]  # the row's loss is its last step's (an L1 in pixels)
+        return {"loss": f"{last:.6f}"}, f"static-flow: step {point.step}/{point.total} L1 {last:.4f} px"
+
+    result = loop.run(step_fn, report, {"stage": "static-flow", "steps": args.steps} | data_id)
+    summary = {"stage": "static-flow", "steps": result.total, "start": result.start, **data_id, "batch": args.batch,
+               "lr": args.lr, **result.tally, "last_loss": result.last_loss, "device": result.device}
+    summary = loop.finish(result, summary)
     if accel.is_main_process and args.export is not None:
         export_static_flow(accel.unwrap_model(model), Path(args.export), summary)
         say(f"static-flow: exported to {args.export}")

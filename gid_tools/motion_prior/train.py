@@ -1,8 +1,8 @@
 """Training the motion prior in three stages (paper §4.2-4.3, §7) with HF accelerate.
 
-    gid train vae       --config small --steps N --batch B --out checkpoints/run
-    gid train unet      --config small --steps N --batch B --out checkpoints/run
-    gid train freq-attn --config small --steps N --batch B --out checkpoints/run --export
+    gid train prior vae       --config small --steps N --batch B --out checkpoints/run
+    gid train prior unet      --config small --steps N --batch B --out checkpoints/run
+    gid train prior freq-attn --config small --steps N --batch B --out checkpoints/run --export
 
 1. ``vae``: the SpectralVAE on single normalized frequency slices ``(4, H, W)`` (random crops for
    the CPU presets), loss L1 + 0.2 multi-scale gradient + 1e-6 KL.
@@ -19,12 +19,13 @@ and one folder per stage with atomic, resumable checkpoints and ``loss.csv``::
     out/vae/ckpt-0000400/{model.safetensors, optimizer.safetensors, state.json}
     out/vae/latest.json            -> {"checkpoint": "ckpt-0000400", "step": 400}
 
-Checkpoints are written to a temporary folder and renamed into place, then ``latest.json`` is
-replaced atomically; every file is a safetensors shard of at most 16 MiB (the AdamW moments are
-tensors too, stored flat as ``optimizer*.safetensors``; the param-group hyper-parameters go to
-``state.json``), so nothing half-written is ever picked up by ``--resume``. Data order and noise
-are pure functions of ``(data seed, step)``: a resumed run sees exactly the batches an
-uninterrupted one would have.
+Each stage is its data and one step function; ``training.TrainLoop`` runs it (resume, time budget,
+``loss.csv``, checkpoints, summary). Checkpoints are written to a temporary folder and renamed into
+place, then ``latest.json`` is replaced atomically; every file is a safetensors shard of at most
+16 MiB (the AdamW moments are tensors too, stored flat as ``optimizer*.safetensors``; the
+param-group hyper-parameters go to ``state.json``), so nothing half-written is ever picked up by
+``--resume``. Data order and noise are pure functions of ``(data seed, step)``: a resumed run sees
+exactly the batches an uninterrupted one would have.
 
 Data: ``MotionPairDataset(split="train")`` pairs are generated once per run into an in-memory cache
 of ``--pairs`` pairs (the CPU budget cannot afford fresh pairs every step); more pairs on GPUs.
@@ -56,11 +57,9 @@ from .models.configs import PriorConfig
 from .models.vae import vae_loss
 from .data.synthetic import still_splits
 from .pipeline import make_scheduler
-from ..training import (LossLog, RunTally, StepBudget, apply_gradients, batch_rng, checkpoint_to_resume, device_name,
-                        fill_parallel, latest_checkpoint, load_checkpoint_model, make_accelerator, lr_at,
-                        refuse_other_data, restore_optimizer, save_checkpoint, set_lr, settle_summary, torch_gen)
+from ..training import (LogPoint, TrainLoop, checkpoint_to_resume, fill_parallel, latest_checkpoint,
+                        load_checkpoint_model, make_accelerator, refuse_other_data, save_checkpoint, torch_gen)
 from ...gid_engine.model_folder import sha256_file
-from .weights import load_state_dict
 
 STAGES = ("vae", "unet", "freq-attn")
 DEFAULT_EXPORT_DIR = PRIOR_DIR
@@ -230,7 +229,8 @@ def vae_batch(cache: PairCache, batch: int, crop: Optional[tuple[int, int]], rng
 def stage_model(out: Path, stage: str, model: torch.nn.Module) -> dict:
     ckpt = latest_checkpoint(out / stage)
     if ckpt is None:
-        raise InputError(f"stage '{stage}' has no checkpoint in {out}; train it first (gid train {stage} --out {out})")
+        raise InputError(f"stage '{stage}' has no checkpoint in {out}; train it first "
+                         f"(gid train prior {stage} --out {out})")
     return load_checkpoint_model(ckpt, model)
 
 
@@ -377,7 +377,7 @@ def get_latents(out: Path, vae: SpectralVAE, cache: PairCache, seed: int, log, d
     return z, scale
 
 
-# ----------------------------------------------------------------------------- the loop
+# ----------------------------------------------------------------------------- a stage
 def check_run_file(run_file: Path, args: TrainArgs, real_key: list, write: bool) -> None:
     """Refuse a stage whose data differs from what the run's earlier stages saw; the first stage records it.
 
@@ -469,90 +469,48 @@ def train(args: TrainArgs, log: Callable[[str], None] = print, cache: Optional[P
             params = list(model.attention_parameters())
             batch, lr = args.batch or config.attn_batch, args.lr or config.attn_lr
     optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=0.0 if args.stage == "freq-attn" else 1e-4)
-    start = 0
-    planned = args.steps  # a resumed run keeps the total its budget fixed (stored in each checkpoint)
-    st: dict = {}
-    if resume_ckpt is not None:
-        st = load_checkpoint_model(resume_ckpt, model)
-        planned = int(st.get("steps", args.steps))
-        opt_tensors = load_state_dict(resume_ckpt, st["optimizer_files"]) if st["optimizer_files"] else {}
-        restore_optimizer(optimizer, opt_tensors, st["optimizer"])
-        start = int(st["step"])
-        say(f"{args.stage}: resumed from {resume_ckpt} at step {start}")
-    model, optimizer = accel.prepare(model, optimizer)
-    model.train()
-    scheduler = make_scheduler()
-    acp = scheduler.alphas_cumprod.to(accel.device)
-    ntt = scheduler.config.num_train_timesteps
-    k = config.num_frequencies
-    fields = {"vae": ["l1", "grad", "kl"], "unet": [], "freq-attn": []}[args.stage]
-    stage_dir.mkdir(parents=True, exist_ok=True)
-    loss_log = LossLog(stage_dir / "loss.csv", fields, start) if accel.is_main_process else None
-    extra_state = {"stage": args.stage, "config": args.config, "batch": batch, "lr": lr,
-                   "data_seed": args.data_seed, "pairs": args.pairs, "latent_scale": latent_scale}
+    loop = TrainLoop(accel, model, optimizer, stage_dir, args.stage, steps=args.steps, lr=lr, data_seed=args.data_seed,
+                     resume=resume_ckpt, params=params, time_budget=args.time_budget, log_every=args.log_every,
+                     ckpt_every=args.ckpt_every, fields=["l1", "grad", "kl"] if args.stage == "vae" else [], say=say)
+    model = loop.model
     if latents is not None and accel.device.type != "cpu":  # small enough to live on the GPU
         latents = latents.to(accel.device)
         cache = PairCache(cache.volumes, cache.images.to(accel.device), cache.real_key, cache.split)
-    cond_fields = None
-    if latents is not None:
+    if args.stage == "vae":
+        def step_fn(step: int, rng: np.random.Generator) -> tuple[torch.Tensor, dict]:
+            x = vae_batch(cache, batch, config.vae_crop, rng).to(accel.device)
+            recon, post = model(x, sample=True, generator=torch_gen(args.data_seed, step, proc))
+            parts = vae_loss(x, recon, post)
+            return parts.total, {"l1": f"{float(parts.l1):.6f}", "grad": f"{float(parts.grad):.6f}",
+                                 "kl": f"{float(parts.kl):.2f}"}
+    else:
+        scheduler = make_scheduler()
+        acp = scheduler.alphas_cumprod.to(accel.device)
+        ntt = scheduler.config.num_train_timesteps
         cond_fields = static_fields(accel.unwrap_model(model), cache, accel.device, say)
-    t0 = time.perf_counter()
-    tally = RunTally(st)
-    recent: list[float] = []
-    loss_value = float("nan")
-    budget = StepBudget(planned, args.time_budget, start)
-    budget.started()
-    total = planned
-    extra_state["steps"] = total
-    step = start
-    while step < total:
-        rng = batch_rng(args.data_seed, step, proc)
-        gen = torch_gen(args.data_seed, step, proc)
-        cur_lr = lr_at(step, total, lr)
-        set_lr(optimizer, cur_lr)
-        row: dict = {}
-        with accel.autocast():
-            if args.stage == "vae":
-                x = vae_batch(cache, batch, config.vae_crop, rng).to(accel.device)
-                recon, post = model(x, sample=True, generator=gen)
-                parts = vae_loss(x, recon, post)
-                loss = parts.total
-                row.update(l1=f"{float(parts.l1):.6f}", grad=f"{float(parts.grad):.6f}", kl=f"{float(parts.kl):.2f}")
-            else:
-                loss = _denoise_loss(args.stage, model, cache, latents, latent_scale, batch, k, rng, gen, acp, ntt,
-                                     config.cond_dropout, accel.device, cond_fields)
-        loss_value = apply_gradients(accel, optimizer, loss, params)
-        tally.loss(loss_value)
-        recent.append(loss_value)
-        done = step + 1
-        step = done
-        fixed = budget.after_step(done, accel)
-        if fixed is not None:
-            total = fixed
-            extra_state["steps"] = total
-            say(f"{args.stage}: time budget {args.time_budget:.0f}s -> {total} steps")
-        if loss_log is not None and (done % args.log_every == 0 or done == total):
-            avg = sum(recent) / len(recent)
-            recent = []
-            loss_log.write({"step": done, "seconds": f"{time.perf_counter() - t0:.1f}", "lr": f"{cur_lr:.3g}",
-                            "loss": f"{avg:.6f}", **row})
-            say(f"{args.stage}: step {done}/{total} loss {avg:.5f} lr {cur_lr:.2g} "
-                f"({(time.perf_counter() - t0) / (done - start):.3f}s/step)")
-        if accel.is_main_process and (done % args.ckpt_every == 0 or done == total):
-            save_checkpoint(stage_dir, done, accel.unwrap_model(model), optimizer, extra_state | tally.state())
-        accel.wait_for_everyone()
-    elapsed = time.perf_counter() - t0
-    summary = {"stage": args.stage, "config": args.config, "steps": total, "start": start,
-               **tally.summary(), "batch": batch, "lr": lr, "last_loss": loss_value, "latent_scale": latent_scale,
-               "pairs": len(cache), "stills": args.stills,
-               "device": device_name(accel), "processes": accel.num_processes}
+
+        def step_fn(step: int, rng: np.random.Generator) -> tuple[torch.Tensor, None]:
+            return _denoise_loss(args.stage, model, cache, latents, latent_scale, batch, config.num_frequencies, rng,
+                                 torch_gen(args.data_seed, step, proc), acp, ntt, config.cond_dropout, accel.device,
+                                 cond_fields), None
+
+    def report(point: LogPoint) -> tuple[dict, str]:
+        avg = sum(point.losses) / len(point.losses)  # the row's extras (vae: l1, grad, kl) are its last step's
+        return ({"loss": f"{avg:.6f}", **(point.infos[-1] or {})},
+                f"{args.stage}: step {point.step}/{point.total} loss {avg:.5f} lr {point.lr:.2g} "
+                f"({point.per_step:.3f}s/step)")
+
+    state = {"stage": args.stage, "config": args.config, "batch": batch, "lr": lr, "data_seed": args.data_seed,
+             "pairs": args.pairs, "latent_scale": latent_scale}
+    result = loop.run(step_fn, report, state)
+    summary = {"stage": args.stage, "config": args.config, "steps": result.total, "start": result.start,
+               **result.tally, "batch": batch, "lr": lr, "last_loss": result.last_loss, "latent_scale": latent_scale,
+               "pairs": len(cache), "stills": args.stills, "device": result.device, "processes": result.processes}
     if args.real:
         summary.update(real=[Path(c).name for c in args.real], real_fraction=args.real_fraction)
-    summary = settle_summary(stage_dir, summary, trained=start < total, write=accel.is_main_process)
-    if accel.is_main_process:
-        say(f"{args.stage}: done, {total - start} steps in {elapsed:.0f}s")
-        if args.export is not None:
-            export(out, args.export, log=say)
+    summary = loop.finish(result, summary)
+    if accel.is_main_process and args.export is not None:
+        export(out, args.export, log=say)
     return summary
 
 

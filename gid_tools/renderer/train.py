@@ -5,16 +5,16 @@
 Data: ``--pairs`` synthetic triples (exact motion and disocclusions, see ``data``) generated once
 into ``out/triples.npy`` plus every training pair of the real clips (``--real``, DIS flow), held in
 memory; each step draws random crops (``config.crop``) with flips. Loss: L1 + ``perceptual_weight``
-x the EfficientNet-Lite0 feature distance (``perceptual``). Checkpoints are the motion prior's
-(atomic, resumable, safetensors shards ≤ 16 MiB, batches a pure function of (seed, step)), in
-``out/render/``. ``--export`` writes the shipped weights and ONNX graphs.
+x the EfficientNet-Lite0 feature distance (``perceptual``). The step runs in ``training.TrainLoop``,
+whose checkpoints are the motion prior's too (atomic, resumable, safetensors shards ≤ 16 MiB,
+batches a pure function of (seed, step)), in ``out/render/``. ``--export`` writes the shipped
+weights and ONNX graphs.
 Multi-GPU: ``accelerate launch --multi_gpu -m gid.gid_engine.cli train render ...``.
 """
 
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
@@ -24,11 +24,9 @@ import torch
 
 from ...gid_engine.errors import InputError
 from ..motion_prior.data.synthetic import still_splits
-from ..motion_prior.weights import load_state_dict
 from ...gid_engine.repo_data import DEFAULT_STILL_SET
-from ..training import (LossLog, RunTally, StepBudget, apply_gradients, batch_rng, checkpoint_to_resume, device_name,
-                        fill_parallel, latest_checkpoint, load_checkpoint_model, make_accelerator, lr_at,
-                        refuse_other_data, restore_optimizer, save_checkpoint, set_lr, settle_summary)
+from ..training import (LogPoint, TrainLoop, checkpoint_to_resume, fill_parallel, latest_checkpoint,
+                        load_checkpoint_model, make_accelerator, refuse_other_data)
 from .checkpoint import WEIGHTS_DIR
 from ...gid_engine.rendering.neural_config import get_config
 from .data import CLIPS_FILE, real_triples, synthetic_triple
@@ -150,78 +148,44 @@ def train_renderer(args: RenderTrainArgs, log: Callable[[str], None] = print) ->
         say(f"render: starting from the weights in {args.init_from}")
     batch, lr = args.batch or config.batch, args.lr or config.lr
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-5)
-    start = 0
-    planned = args.steps  # a resumed run keeps the total its budget fixed (stored in each checkpoint)
-    st: dict = {}
-    if ckpt is not None:
-        st = load_checkpoint_model(ckpt, model)
-        planned = int(st.get("steps", args.steps))
-        restore_optimizer(optimizer, load_state_dict(ckpt, st["optimizer_files"]) if st["optimizer_files"] else {},
-                           st["optimizer"])
-        start = int(st["step"])
-        warm_start = st.get("warm_start")  # provenance survives resuming
-        say(f"render: resumed from {ckpt} at step {start}")
     perceptual = PerceptualFeatures().to(accel.device)
-    model, optimizer = accel.prepare(model, optimizer)
-    model.train()
-    stage_dir.mkdir(parents=True, exist_ok=True)
-    loss_log = LossLog(stage_dir / "loss.csv", ["l1", "perceptual"], start) if accel.is_main_process else None
-    extra = {"stage": "render", "config": args.config, "batch": batch, "lr": lr} | data_id
-    if warm_start is not None:
-        extra["warm_start"] = warm_start
-    t0 = time.perf_counter()
-    tally = RunTally(st)
-    recent: list[tuple[float, float, float]] = []
-    last = float("nan")
-    budget = StepBudget(planned, args.time_budget, start)
-    budget.started()
-    total = planned
-    extra["steps"] = total
-    step = start
-    while step < total:
-        rng = batch_rng(args.data_seed, step, accel.process_index)
-        n_real = int(round(batch * args.real_weight)) if real else 0
+    loop = TrainLoop(accel, model, optimizer, stage_dir, "render", steps=args.steps, lr=lr, data_seed=args.data_seed,
+                     resume=ckpt, time_budget=args.time_budget, log_every=args.log_every, ckpt_every=args.ckpt_every,
+                     fields=["l1", "perceptual"], say=say)
+    if ckpt is not None:
+        warm_start = loop.resumed.get("warm_start")  # provenance survives resuming
+    model = loop.model
+    n_real = int(round(batch * args.real_weight)) if real else 0
+
+    def step_fn(step: int, rng: np.random.Generator) -> tuple[torch.Tensor, tuple[float, float]]:
         parts = [crop_batch([synthetic], batch - n_real, config.crop, rng)]
         if n_real:
             parts.append(crop_batch(real, n_real, config.crop, rng))
         x = torch.cat(parts).to(accel.device)
         image, flow, z, target = x[:, :3], x[:, 3:5], x[:, 5:6], x[:, 6:9]
-        cur = lr_at(step, total, lr)
-        set_lr(optimizer, cur)
-        with accel.autocast():
-            pred = model(image, flow, z)
-            l1 = (pred - target).abs().mean()
-            perc = perceptual.distance(pred.float(), target).mean()
-            loss = l1 + config.perceptual_weight * perc
-        last = apply_gradients(accel, optimizer, loss, model.parameters())
-        tally.loss(last)
-        recent.append((last, float(l1.detach()), float(perc.detach())))
-        done = step + 1
-        step = done
-        fixed = budget.after_step(done, accel)
-        if fixed is not None:
-            total = fixed
-            extra["steps"] = total
-            say(f"render: time budget {args.time_budget:.0f}s -> {total} steps")
-        if loss_log is not None and (done % args.log_every == 0 or done == total):
-            avg = np.mean(np.array(recent), axis=0)
-            recent = []
-            loss_log.write({"step": done, "seconds": f"{time.perf_counter() - t0:.1f}", "lr": f"{cur:.3g}",
-                            "loss": f"{avg[0]:.6f}", "l1": f"{avg[1]:.6f}", "perceptual": f"{avg[2]:.6f}"})
-            say(f"render: step {done}/{total} loss {avg[0]:.5f} (l1 {avg[1]:.5f}, perceptual {avg[2]:.4f}) "
-                f"({(time.perf_counter() - t0) / (done - start):.2f}s/step)")
-        if accel.is_main_process and (done % args.ckpt_every == 0 or done == total):
-            save_checkpoint(stage_dir, done, accel.unwrap_model(model), optimizer, extra | tally.state())
-        accel.wait_for_everyone()
-    summary = {"stage": "render", "config": args.config, "steps": total, "start": start, "batch": batch,
-               "lr": lr, **data_id, **tally.summary(), "last_loss": last,
-               "device": device_name(accel), "processes": accel.num_processes}
-    if "warm_start" in extra:
-        summary["warm_start"] = extra["warm_start"]
-    summary = settle_summary(stage_dir, summary, trained=start < total, write=accel.is_main_process)
-    if accel.is_main_process:
-        if args.export is not None:
-            export_renderer(out, Path(args.export), log=say)
+        pred = model(image, flow, z)
+        l1 = (pred - target).abs().mean()
+        perc = perceptual.distance(pred.float(), target).mean()
+        return l1 + config.perceptual_weight * perc, (float(l1.detach()), float(perc.detach()))
+
+    def report(point: LogPoint) -> tuple[dict, str]:
+        avg = np.mean(np.array([(loss, *info) for loss, info in zip(point.losses, point.infos)]), axis=0)
+        return ({"loss": f"{avg[0]:.6f}", "l1": f"{avg[1]:.6f}", "perceptual": f"{avg[2]:.6f}"},
+                f"render: step {point.step}/{point.total} loss {avg[0]:.5f} (l1 {avg[1]:.5f}, perceptual "
+                f"{avg[2]:.4f}) ({point.per_step:.2f}s/step)")
+
+    state = {"stage": "render", "config": args.config, "batch": batch, "lr": lr} | data_id
+    if warm_start is not None:
+        state["warm_start"] = warm_start
+    result = loop.run(step_fn, report, state)
+    summary = {"stage": "render", "config": args.config, "steps": result.total, "start": result.start,
+               "batch": batch, "lr": lr, **data_id, **result.tally, "last_loss": result.last_loss,
+               "device": result.device, "processes": result.processes}
+    if warm_start is not None:
+        summary["warm_start"] = warm_start
+    summary = loop.finish(result, summary)
+    if accel.is_main_process and args.export is not None:
+        export_renderer(out, Path(args.export), log=say)
     return summary
 
 
