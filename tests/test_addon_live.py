@@ -183,11 +183,10 @@ def test_geometry_nodes_move_a_plane_by_the_forward_series():
     atlas = live_nodes.pack_atlas("GID Live Motion Atlas geo", encode_exr(fwd.atlas(), "float", "zip"))
     layout = live_nodes.Layout(fwd.bins, fwd.width, fwd.height, fwd.period, fwd.fps, ATLAS_PAD)
     group = live_nodes.build_geometry_group("GID Live Motion geo", atlas, layout)
+    fps = next(item for item in group.interface.items_tree if item.item_type == "SOCKET" and item.name == "FPS")
+    fps.default_value = 24.0  # what a new modifier starts from (modifier inputs are not ID properties in 5.2+)
     mod = plane.modifiers.new("gid", "NODES")
     mod.node_group = group
-    ids = {item.name: item.identifier for item in group.interface.items_tree if item.item_type == "SOCKET"
-           and item.in_out == "INPUT"}
-    mod[ids["FPS"]] = 24.0
     uv = np.zeros((len(rest), 2))
     for loop, loop_uv in zip(plane.data.loops, plane.data.uv_layers.active.data):
         uv[loop.vertex_index] = loop_uv.uv[:]

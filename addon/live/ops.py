@@ -29,6 +29,7 @@ from . import nodes
 
 TAG_NODE = "gid_live_image"  # custom property on the nodes this feature adds: the image they serve
 TAG_SOURCE = "gid_live_source"  # on the group node: the socket path that fed the texture node, if any
+TAG_TARGET = "gid_live_target"  # on the group node: the texture node it feeds (found even if its group is gone)
 
 
 def group_name(image_name: str) -> str:
@@ -56,7 +57,7 @@ def _insert(mat: bpy.types.Material, tex: bpy.types.Node, group: bpy.types.NodeT
     tree = mat.node_tree
     vector = tex.inputs["Vector"]
     node = tree.nodes.new("ShaderNodeGroup")
-    node.node_tree, node.label, node[TAG_NODE] = group, "GID Live Motion", image_name
+    node.node_tree, node.label, node[TAG_NODE], node[TAG_TARGET] = group, "GID Live Motion", image_name, tex.name
     node.location = (tex.location.x - 220, tex.location.y)
     node.width = 200
     if vector.is_linked:
@@ -92,7 +93,8 @@ def remove_live(image_name: str) -> int:
         if tree is None or mat.library is not None:
             continue
         for node in [n for n in tree.nodes if n.get(TAG_NODE) == image_name and n.bl_idname == "ShaderNodeGroup"]:
-            targets = [link.to_socket for link in node.outputs["Vector"].links]
+            target = tree.nodes.get(node.get(TAG_TARGET, ""))
+            targets = [target.inputs["Vector"]] if target is not None and "Vector" in target.inputs else []
             source = None
             saved = node.get(TAG_SOURCE)
             if saved:
@@ -160,9 +162,9 @@ def prepare_live_motion(context: bpy.types.Context, image_name: str = "") -> Tas
         if image is None:
             return [("ERROR", f"image {ref.image_name!r} is gone (deleted or undone while GID worked)")]
         # Computed again: the old group comes off first, each texture node keeping its amplitude and speed.
-        kept = {(mat.name, link.to_node.name): (node.inputs["Amplitude"].default_value,
-                                                node.inputs["Speed"].default_value)
-                for mat, node in _live_nodes(image.name) for link in node.outputs["Vector"].links}
+        kept = {(mat.name, node.get(TAG_TARGET, "")): (node.inputs["Amplitude"].default_value,
+                                                       node.inputs["Speed"].default_value)
+                for mat, node in _live_nodes(image.name)}
         remove_live(image.name)
         atlas = nodes.pack_atlas(atlas_name(image.name), exr)
         layout = nodes.Layout(live.bins, live.width, live.height, live.period, live.fps, ATLAS_PAD)
