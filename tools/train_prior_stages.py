@@ -1,7 +1,7 @@
 """All three motion-prior stages in one process, each within a time budget (a lent GPU's session).
 
 The training pairs (several GiB) are generated once, in parallel, and shared by the stages instead
-of going through ``OUT/pairs.pt``; otherwise this is exactly ``gid train vae|unet|freq-attn``:
+of going through ``OUT/pairs.pt``; otherwise this is exactly ``gid train prior vae|unet|freq-attn``:
 
     python tools/train_prior_stages.py --out checkpoints/gpu --pairs 6000 --workers 12 \\
         --budget 200 420 180 --batch 64 128 16 --lr 1e-3 1e-3 3e-4 --export out/prior_gpu
