@@ -275,3 +275,48 @@ def test_bake_equals_the_engines_interactive_frames(setup: dict) -> None:
     raw = decode_frame(out / "disp_0006.exr")
     np.testing.assert_allclose(np.moveaxis(raw[:, :, :2], 2, 0), sim.displacement_at(19, pokes.read_pokes(scene)),
                                atol=1e-6)
+
+
+def test_live_dynamics_keys_follow_the_pokes(setup: dict) -> None:
+    """gid.live_dynamics keys the group's modal coordinates to the simulation on every frame; the
+    group's series is then the simulator's displacement, and adding a poke rewrites the keys."""
+    from blender_helpers import add_material_with_texture
+
+    from gid.addon.dynamics import pokes as scene_pokes
+    from gid.addon.dynamics import preview
+    from gid.addon.live import ops as live_ops
+    from gid.gid_engine.rendering.live import modal_volume
+
+    scene, image = setup["scene"], setup["image"]
+    scene.frame_start, scene.frame_end = 1, 60
+    add_material_with_texture(image)
+    assert bpy.ops.gid.add_poke(frame=15, position=(0.5, 0.5), direction=(1.0, 0.0), strength=3.0) == {"FINISHED"}
+    assert bpy.ops.gid.live_dynamics(image=image.name) == {"FINISHED"}
+    (node,) = live_ops.dynamics_nodes(scene)
+    assert not node.inputs["Vector"].links[0].from_node.get(live_ops.TAG_DYNAMICS)  # fed by coordinates
+
+    def check(frames: tuple[int, ...]) -> None:
+        _key, sim = preview.get_simulator(scene, image)
+        pokes = scene_pokes.read_pokes(scene)
+        modal = modal_volume(sim.basis)
+        for f in frames:
+            scene.frame_set(f)
+            q = sim.state_at(f, pokes)[0]
+            got = np.array([node.inputs[f"q{j} Re"].default_value + 1j * node.inputs[f"q{j} Im"].default_value
+                            for j in range(len(q))])
+            assert np.allclose(got, q, atol=1e-6 + 1e-5 * np.abs(q).max()), f
+            c = modal.coeffs.astype(np.float64)
+            series = np.stack([(c[:, 0] * got.real[:, None, None] - c[:, 1] * got.imag[:, None, None]).sum(0),
+                               (c[:, 2] * got.real[:, None, None] - c[:, 3] * got.imag[:, None, None]).sum(0)])
+            assert np.allclose(series, sim.displacement_at(f, pokes), atol=1e-4)
+
+    check((10, 20, 33))
+    def keyed_at(f: int) -> list[float]:
+        scene.frame_set(f)
+        return [s.default_value for s in node.inputs if s.name.startswith("q")]
+
+    before = keyed_at(40)
+    assert bpy.ops.gid.add_poke(frame=30, position=(0.3, 0.6), direction=(0.0, 1.0), strength=4.0) == {"FINISHED"}
+    bpy.context.view_layer.update()  # the depsgraph handler sees the new poke and keys again
+    check((35, 40))
+    assert keyed_at(40) != pytest.approx(before)  # the new poke moved the keys

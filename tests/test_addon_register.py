@@ -15,7 +15,7 @@ from gid.addon.dynamics import overlay, pokes
 from blender_helpers import fresh_blend
 
 OPERATORS = ["predict_motion", "extract_motion", "bake_loop", "bake_displacement",
-             "setup_compositor_loop", "cancel_job", "live_motion", "remove_live_motion"]
+             "setup_compositor_loop", "cancel_job", "live_motion", "remove_live_motion", "live_dynamics"]
 INTERACTIVE_OPERATORS = ["add_poke", "remove_poke", "drag_poke", "refresh_preview", "new_mask", "bake_interaction"]
 SCENE_PROPS = ("gid_pokes", "gid_poke_index", "gid_interactive")
 CORE_OPERATORS = [*motion.CLASSES, *loops.CLASSES, ops.GID_OT_cancel_job, *live.ops.CLASSES]
@@ -30,15 +30,16 @@ def _state() -> dict:
         "classes": sum(bool(getattr(c, "is_registered", False)) for c in addon.classes()),
         "ops": sum(hasattr(bpy.types, f"GID_OT_{name}") for name in OPERATORS + INTERACTIVE_OPERATORS),
         "panels": sum(hasattr(bpy.types, c.__name__) for c in [*ui.CLASSES, *live.ui.CLASSES, *dynamics.ui.CLASSES]),
-        "handlers": sum(fn in getattr(bpy.app.handlers, name) for name, fn in handlers.HANDLERS + dynamics.HANDLERS),
+        "handlers": sum(fn in getattr(bpy.app.handlers, name)
+                        for name, fn in handlers.HANDLERS + live.HANDLERS + dynamics.HANDLERS),
         "draw": len(overlay.draw_handles),
     }
 
 
 OFF = {"image_gid": False, "scene_gid": False, "wm_gid": False, "scene_props": 0, "classes": 0, "ops": 0,
        "panels": 0, "handlers": 0, "draw": 0}
-ON = {"image_gid": True, "scene_gid": True, "wm_gid": True, "scene_props": 3, "classes": 24, "ops": 14,
-      "panels": 5, "handlers": 8, "draw": 1}
+ON = {"image_gid": True, "scene_gid": True, "wm_gid": True, "scene_props": 3, "classes": 25, "ops": 15,
+      "panels": 5, "handlers": 9, "draw": 1}
 
 
 def test_register_unregister_twice() -> None:
@@ -47,7 +48,7 @@ def test_register_unregister_twice() -> None:
     addon.unregister()
     assert _state() == OFF
     assert len(addon.classes()) == (len(props.CLASSES) + len(CORE_OPERATORS) + len(ui.CLASSES)
-                                    + len(live.ui.CLASSES) + len(dynamics.CLASSES)) == 11 + 3 + 10 == 24
+                                    + len(live.ui.CLASSES) + len(dynamics.CLASSES)) == 11 + 4 + 10 == 25
     try:
         for _ in range(2):
             fresh_blend()

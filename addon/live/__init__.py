@@ -2,9 +2,19 @@
 
 * ``nodes``: the "GID Live Motion" shader node group (backward series, for Image Texture nodes)
   and its Geometry Nodes twin (forward series, for vertices), the packed atlas, the time drivers;
-* ``ops``: ``gid.live_motion`` and ``gid.remove_live_motion``; ``ui``: the Live Motion sub-panel.
+* ``ops``: ``gid.live_motion``, ``gid.remove_live_motion`` and ``gid.live_dynamics``; ``ui``: the
+  Live Motion sub-panel; ``handlers``: live dynamics keyed again when the pokes change.
 """
 
-from . import ops, ui
+from . import handlers, ops, ui
 
 CLASSES: list[type] = [*ops.CLASSES, *ui.CLASSES]
+HANDLERS = handlers.HANDLERS
+
+
+def register() -> None:
+    handlers.register()
+
+
+def unregister() -> None:
+    handlers.unregister()

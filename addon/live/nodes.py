@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Optional
 
 import bpy
 
@@ -107,18 +107,23 @@ class _Builder:
         cycles = self.scalar("MULTIPLY", moved, layout.clip_fps / layout.period, loc=(-600, 200))
         return self.scalar("FLOORED_MODULO", cycles, 1.0, loc=(-450, 200))
 
-    def series(self, frac: Any, uv: Any, atlas: bpy.types.Image, layout: Layout, geometry: bool) -> Any:
-        """The field at ``uv`` and loop fraction ``frac`` as a vector (x right, y down, in pixels of the
-        motion): ``sum_m`` of bin ``m``'s tile sampled at ``uv``, rotated by ``2 pi m frac``."""
+    def series(self, frac: Any, uv: Any, atlas: bpy.types.Image, layout: Layout, geometry: bool,
+               rotations: Optional[list[Any]] = None) -> Any:
+        """The field at ``uv`` as a vector (x right, y down, in pixels of the motion): ``sum_m`` of bin
+        ``m``'s tile sampled at ``uv`` and rotated, by ``2 pi m frac`` or by ``rotations[m]``, a vector
+        socket (Re q, -Im q) of the modal coordinate ``q``."""
         w, h, pad = layout.width, layout.height, layout.pad
         aw, ah = layout.bins * (w + 2 * pad), h + 2 * pad
         total = None
         for m in range(layout.bins):
             y = -300.0 * m
-            theta = self.scalar("MULTIPLY", frac, 2.0 * math.pi * m, loc=(-300, y))
-            neg = self.scalar("MULTIPLY", frac, -2.0 * math.pi * m, loc=(-300, y - 60))
-            cos, sin = self.scalar("COSINE", theta, loc=(-150, y)), self.scalar("SINE", neg, loc=(-150, y - 60))
-            rot = self.combine(cos, sin, (0, y))
+            if rotations is not None:
+                rot = rotations[m]
+            else:
+                theta = self.scalar("MULTIPLY", frac, 2.0 * math.pi * m, loc=(-300, y))
+                neg = self.scalar("MULTIPLY", frac, -2.0 * math.pi * m, loc=(-300, y - 60))
+                cos, sin = self.scalar("COSINE", theta, loc=(-150, y)), self.scalar("SINE", neg, loc=(-150, y - 60))
+                rot = self.combine(cos, sin, (0, y))
             corner = ((m * (w + 2 * pad) + pad) / aw, pad / ah, 0.0)
             tile_uv = self.vector("MULTIPLY_ADD", uv, (w / aw, h / ah, 0.0), corner, loc=(-300, y - 150))
             color, alpha = self._sample(atlas, tile_uv, geometry, (-100, y - 150))
@@ -181,6 +186,74 @@ def build_group(name: str, atlas: bpy.types.Image, layout: Layout) -> bpy.types.
                       b.scalar("DIVIDE", i["Amplitude"], float(layout.height), loc=(900, 200)), (1050, 250))
     b.links.new(b.vector("MULTIPLY_ADD", total, scale, i["Vector"], loc=(1200, 0)), gout.inputs["Vector"])
     return g
+
+
+def build_modal_group(name: str, atlas: bpy.types.Image, layout: Layout) -> bpy.types.NodeTree:
+    """The interactive-dynamics shader group ``name``: texture coordinates in, coordinates warped by
+    ``sum_j Re(U_j q_j)`` out, each mode ``U_j`` a tile of ``atlas`` and ``q_j`` the inputs
+    "q{j} Re" and "q{j} Im", which ``write_modal_keys`` keys to the simulation on every frame."""
+    g = _new_group(name, "ShaderNodeTree", layout)
+    g[TAG] = "dynamics"
+    _socket(g, "Vector", "INPUT", "NodeSocketVector")
+    amp = _socket(g, "Amplitude", "INPUT", "NodeSocketFloat")
+    amp.default_value, amp.min_value, amp.max_value = 1.0, 0.0, 100.0
+    for j in range(layout.bins):
+        for part in ("Re", "Im"):
+            _socket(g, f"q{j} {part}", "INPUT", "NodeSocketFloat").description = f"Modal coordinate {j}, {part} part"
+    _socket(g, "Vector", "OUTPUT", "NodeSocketVector")
+    b = _Builder(g)
+    gin, gout = b.nodes.new("NodeGroupInput"), b.nodes.new("NodeGroupOutput")
+    gin.location, gout.location = (-1400, 0), (1400, 0)
+    i = gin.outputs
+    rotations = [b.combine(i[f"q{j} Re"], b.scalar("MULTIPLY", i[f"q{j} Im"], -1.0, loc=(-300, -300.0 * j - 60)),
+                           (-150, -300.0 * j)) for j in range(layout.bins)]
+    total = b.series(None, i["Vector"], atlas, layout, geometry=False, rotations=rotations)
+    scale = b.combine(b.scalar("DIVIDE", i["Amplitude"], -float(layout.width), loc=(900, 300)),
+                      b.scalar("DIVIDE", i["Amplitude"], float(layout.height), loc=(900, 200)), (1050, 250))
+    b.links.new(b.vector("MULTIPLY_ADD", total, scale, i["Vector"], loc=(1200, 0)), gout.inputs["Vector"])
+    return g
+
+
+def write_modal_keys(node: bpy.types.Node, frames: list[int], q: Any) -> None:
+    """Key the group node's "q{j} Re/Im" inputs to the modal coordinates ``q`` ``(F, J)`` at ``frames``
+    (linear between frames), replacing the keys they had."""
+    tree = node.id_data
+    for j in range(q.shape[1]):
+        for part, values in (("Re", q[:, j].real), ("Im", q[:, j].imag)):
+            socket = node.inputs[f"q{j} {part}"]
+            path = socket.path_from_id("default_value")
+            anim = tree.animation_data or tree.animation_data_create()
+            curve = next((c for c in _curves(anim) if c.data_path == path), None)
+            if curve is None:
+                socket.keyframe_insert("default_value", frame=frames[0] if frames else 0)
+                curve = next(c for c in _curves(anim) if c.data_path == path)
+            curve.keyframe_points.clear()
+            curve.keyframe_points.add(len(frames))
+            co = [v for pair in zip(frames, values) for v in (float(pair[0]), float(pair[1]))]
+            curve.keyframe_points.foreach_set("co", co)
+            curve.keyframe_points.foreach_set("interpolation", [_LINEAR] * len(frames))
+            curve.update()
+
+
+_LINEAR = 1  # the enum value of 'LINEAR' in keyframe interpolation (CONSTANT 0, LINEAR 1, BEZIER 2)
+
+
+def _curves(anim: Any) -> Any:
+    """The F-curves of an animation data block: its action's (slotted actions in 4.4+ keep them in
+    a channelbag; ``action.fcurves`` before)."""
+    action = anim.action
+    if action is None:
+        return []
+    fcurves = getattr(action, "fcurves", None)
+    if fcurves is not None:
+        return fcurves
+    slot = anim.action_slot
+    for layer in action.layers:
+        for strip in layer.strips:
+            bag = strip.channelbag(slot)
+            if bag is not None:
+                return bag.fcurves
+    return []
 
 
 def build_geometry_group(name: str, atlas: bpy.types.Image, layout: Layout) -> bpy.types.NodeTree:

@@ -53,7 +53,7 @@ def texture_users(image: bpy.types.Image) -> list[tuple[bpy.types.Material, bpy.
 
 
 def _insert(mat: bpy.types.Material, tex: bpy.types.Node, group: bpy.types.NodeTree, image_name: str,
-            scene: bpy.types.Scene, amplitude: float, speed: float) -> bpy.types.Node:
+            scene: bpy.types.Scene, amplitude: float, speed: float, timed: bool = True) -> bpy.types.Node:
     tree = mat.node_tree
     vector = tex.inputs["Vector"]
     node = tree.nodes.new("ShaderNodeGroup")
@@ -73,8 +73,9 @@ def _insert(mat: bpy.types.Material, tex: bpy.types.Node, group: bpy.types.NodeT
     tree.links.new(source, node.inputs["Vector"])
     tree.links.new(node.outputs["Vector"], vector)
     node.inputs["Amplitude"].default_value = amplitude
-    node.inputs["Speed"].default_value = speed
-    nodes.drive_time(node, scene)
+    if timed:
+        node.inputs["Speed"].default_value = speed
+        nodes.drive_time(node, scene)
     return node
 
 
@@ -92,7 +93,8 @@ def remove_live(image_name: str) -> int:
         tree = mat.node_tree
         if tree is None or mat.library is not None:
             continue
-        for node in [n for n in tree.nodes if n.get(TAG_NODE) == image_name and n.bl_idname == "ShaderNodeGroup"]:
+        for node in [n for n in tree.nodes if n.get(TAG_NODE) == image_name and n.bl_idname == "ShaderNodeGroup"
+                     and not n.get(TAG_DYNAMICS)]:
             target = tree.nodes.get(node.get(TAG_TARGET, ""))
             targets = [target.inputs["Vector"]] if target is not None and "Vector" in target.inputs else []
             source = None
@@ -111,8 +113,9 @@ def remove_live(image_name: str) -> int:
                 if source is not None:
                     tree.links.new(source, target)
                 restored += 1
-        for node in [n for n in tree.nodes if n.get(TAG_NODE) == image_name]:
-            tree.nodes.remove(node)  # the Texture Coordinate nodes it added
+        for node in [n for n in tree.nodes if n.get(TAG_NODE) == image_name and n.bl_idname == "ShaderNodeTexCoord"
+                     and not any(o.is_linked for o in n.outputs)]:
+            tree.nodes.remove(node)  # the Texture Coordinate nodes it added, once nothing uses them
     for data, name in ((bpy.data.node_groups, group_name(image_name)), (bpy.data.images, atlas_name(image_name))):
         found = data.get(name)
         if found is not None:
@@ -178,6 +181,102 @@ def prepare_live_motion(context: bpy.types.Context, image_name: str = "") -> Tas
     return Task("Computing live motion", ref, run, finish, [])
 
 
+TAG_DYNAMICS = "gid_live_dynamics"  # on a dynamics group node: the image whose pokes it follows
+
+
+def dynamics_group_name(image_name: str) -> str:
+    return f"GID Live Dynamics {image_name}"
+
+
+def dynamics_nodes(scene: bpy.types.Scene) -> list[bpy.types.Node]:
+    """The live dynamics group nodes of every material (their keys follow ``scene``'s pokes)."""
+    return [n for mat in bpy.data.materials if mat.node_tree is not None and mat.library is None
+            for n in mat.node_tree.nodes if n.get(TAG_DYNAMICS) and n.node_tree is not None]
+
+
+def write_dynamics_keys(scene: bpy.types.Scene) -> int:
+    """Key every live dynamics group node to the simulation of the scene's pokes, on every frame of
+    the scene's range; returns how many nodes were keyed."""
+    from ...gid_engine.rendering.live import modal_coordinates
+    from ..dynamics import pokes as scene_pokes
+    from ..dynamics import preview
+
+    found = dynamics_nodes(scene)
+    if not found:
+        return 0
+    _key, sim = preview.get_simulator(scene)
+    frames = list(range(scene.frame_start, scene.frame_end + 1))
+    q = modal_coordinates(sim, scene_pokes.read_pokes(scene), frames)
+    for node in found:
+        nodes.write_modal_keys(node, frames, q)
+    return len(found)
+
+
+class GID_OT_live_dynamics(bpy.types.Operator):
+    """Show the interactive dynamics live in Cycles and EEVEE: the modes as a packed image in a node
+    group in front of the image's texture nodes, their coordinates keyed on every frame to the
+    simulation of the pokes (keyed again whenever the pokes change); no bake, no Python at render time"""
+
+    bl_idname = "gid.live_dynamics"
+    bl_label = "Live Dynamics"
+    bl_options = {"REGISTER", "UNDO"}
+
+    image: StringProperty(name="Image", default="", description="Image to animate (default: the poked one)")
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        from ...gid_engine.errors import GidError
+        from ...gid_engine.rendering.live import modal_volume
+        from ..dynamics import preview
+
+        scene = context.scene
+        try:
+            image = bpy.data.images.get(self.image) if self.image else scene.gid_interactive.source_image
+            if image is None:
+                raise InputError("choose the image to poke (Image in the GID Interactive panel)")
+            _key, sim = preview.get_simulator(scene, image)
+            modal = modal_volume(sim.basis)
+            users = texture_users(image)
+            if not users:
+                raise InputError(f"no material shows {image.name!r} through an Image Texture node; add one first")
+            atlas = nodes.pack_atlas(f"GID Live Dynamics Atlas {image.name}", encode_exr(modal.atlas(), "half", "zip"))
+            layout = nodes.Layout(modal.bins, modal.width, modal.height, 1, 1.0, ATLAS_PAD)
+            for mat in bpy.data.materials:  # computed again: the old nodes come off first
+                if mat.node_tree is not None:
+                    for node in [n for n in mat.node_tree.nodes if n.get(TAG_DYNAMICS) == image.name]:
+                        _unlink_group(mat.node_tree, node)
+            group = nodes.build_modal_group(dynamics_group_name(image.name), atlas, layout)
+            for mat, tex in users:
+                node = _insert(mat, tex, group, image.name, scene, 1.0, 1.0, timed=False)
+                node[TAG_DYNAMICS] = image.name
+                node.label = "GID Live Dynamics"
+            write_dynamics_keys(scene)
+        except GidError as exc:
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        self.report({"INFO"}, f"Live dynamics on {len(users)} texture node(s) of {image.name!r}: "
+                              f"{modal.bins} modes keyed on frames {scene.frame_start}-{scene.frame_end}")
+        return {"FINISHED"}
+
+
+def _unlink_group(tree: bpy.types.NodeTree, node: bpy.types.Node) -> None:
+    """Take one added group node out, its texture node fed as before."""
+    target = tree.nodes.get(node.get(TAG_TARGET, ""))
+    source = None
+    saved = node.get(TAG_SOURCE)
+    if saved:
+        name, ident = saved.split("|", 1)
+        src_node = tree.nodes.get(name)
+        if src_node is not None:
+            source = next((s for s in src_node.outputs if s.identifier == ident), None)
+    coords = [link.from_node for link in node.inputs["Vector"].links] if "Vector" in node.inputs else []
+    tree.nodes.remove(node)
+    for c in coords:
+        if c.get(TAG_NODE) and c.bl_idname == "ShaderNodeTexCoord":
+            tree.nodes.remove(c)
+    if target is not None and source is not None:
+        tree.links.new(source, target.inputs["Vector"])
+
+
 class GID_OT_live_motion(GidJobOperator, bpy.types.Operator):
     """Animate the image in Cycles and EEVEE at any frame, with no baked files: a node group in front
     of every Image Texture node that shows it (saved in the .blend; renders without the extension)"""
@@ -208,4 +307,4 @@ class GID_OT_remove_live_motion(bpy.types.Operator):
         return {"FINISHED"}
 
 
-CLASSES = (GID_OT_live_motion, GID_OT_remove_live_motion)
+CLASSES = (GID_OT_live_motion, GID_OT_remove_live_motion, GID_OT_live_dynamics)

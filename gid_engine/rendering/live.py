@@ -18,7 +18,7 @@ is exactly zero (the still), and frame ``T`` equals frame 0 (the loop is exact).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import TYPE_CHECKING, Optional, Sequence
 
 import numpy as np
 
@@ -31,6 +31,9 @@ from .render import Splatter, field_splatter, prepare_motion
 # The bins kept: the fewest (of BIN_STEPS) whose 99.9th-percentile error against the splatted fields
 # is within the tolerance, in pixels of the motion. The largest errors sit on a few occlusion edges,
 # where the splat switches which pixel wins; the percentile keeps them from asking for every bin.
+if TYPE_CHECKING:
+    from ..dynamics.modal import ModalBasis, ModalSimulator
+
 DEFAULT_TOLERANCE_PX = 0.05
 MAX_BINS = 64
 BIN_STEPS = (8, 12, 16, 20, 24, 28, 32, 40, 48, 56, 64, 96, 128)
@@ -93,6 +96,27 @@ def forward_volume(sv: SpectralVolume, amplitude: float = 1.0) -> LiveVolume:
     coeffs = native.coeffs * weights[:, None, None, None]
     return LiveVolume(np.ascontiguousarray(coeffs, dtype=np.float32), int(sv.num_frames), float(sv.fps), 0.0, 0.0,
                       {"amplitude": float(amplitude), "direction": "forward", "forward_bins": int(sv.K)})
+
+
+def modal_volume(basis: "ModalBasis") -> LiveVolume:
+    """The modes of interactive dynamics as a live volume: bin ``j`` holds ``mask * U_j`` as
+    (Re x, Im x, Re y, Im y), so that ``sum_j Re(U_j q_j)``, the displacement of modal coordinates
+    ``q``, is what the node group sums when its inputs are the keyframed ``q_j(t)``
+    (``modal_coordinates``). Pictures warp by sampling with this forward field: exact where the
+    motion is smooth at the scale of a pixel's displacement, as small poke responses are."""
+    modes = np.asarray(basis.modes)
+    if basis.mask is not None:
+        modes = modes * basis.mask[None, None]
+    coeffs = np.stack([modes[:, 0].real, modes[:, 0].imag, modes[:, 1].real, modes[:, 1].imag], axis=1)
+    return LiveVolume(np.ascontiguousarray(coeffs, dtype=np.float32), 1, 1.0, 0.0, 0.0,
+                      {"direction": "modal", "modes": int(basis.num_modes)})
+
+
+def modal_coordinates(simulator: "ModalSimulator", pokes: Sequence, frames: Sequence[float]) -> np.ndarray:
+    """``(len(frames), J)`` complex128: the simulation's modal coordinates ``q_j`` at each frame
+    (deterministic per frame), what the node group's inputs are keyed to."""
+    return np.stack([simulator.state_at(float(f), pokes)[0] for f in frames]) if len(frames) else np.zeros(
+        (0, simulator.basis.num_modes), np.complex128)
 
 
 def tau_at(frame: float, *, scene_fps: float, clip_fps: float, speed: float = 1.0, anchor_frame: float = 1.0,
