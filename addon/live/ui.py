@@ -34,9 +34,9 @@ class GID_PT_live(bpy.types.Panel):
         found = live_nodes(image)
         row = layout.row(align=True)
         row.operator(ops.GID_OT_live_motion.bl_idname, icon="NODETREE").image = image.name
+        layout.operator(ops.GID_OT_live_dynamics.bl_idname, icon="FORCE_WIND").image = image.name
         if found:
             row.operator(ops.GID_OT_remove_live_motion.bl_idname, icon="X", text="").image = image.name
-        layout.operator(ops.GID_OT_live_dynamics.bl_idname, icon="FORCE_WIND").image = image.name
             node = found[0]
             col = layout.column(align=True)
             for name in ("Amplitude", "Speed", "Time Offset", "Anchor Frame"):
