@@ -1,7 +1,7 @@
 """Live motion renders in a Blender that does not have the extension: the .blend carries everything.
 
-A scene is built with the add-on's node-group builder (a camera-filling plane showing the tree
-still through an Image Texture node, "GID Live Motion" in front of it), saved, and rendered with
+A scene is built by a script (a camera-filling plane showing the tree still through an Image
+Texture node) and given live motion with ``gid.live_motion``, saved, and rendered with
 Cycles in a fresh Python process whose Blender has no extension installed and where ``gid``
 cannot even be imported. Its frames are compared with the still (frame 1), with the engine's own
 evaluation of the same series (a numpy backward warp) and with ``gid render``'s frames of the same
@@ -28,7 +28,7 @@ from gid.addon.live import nodes as live_nodes
 from gid.exporters.frames import encode_exr
 from gid.gid_engine.media.imaging import load_image
 from gid.gid_engine.motion.extract import extract_motion
-from gid.gid_engine.rendering.live import ATLAS_PAD, backward_volume, tau_at
+from gid.gid_engine.rendering.live import ATLAS_PAD, tau_at
 from gid.gid_engine.rendering.render import Timing, make_splatter, render_frames
 
 # The repository's samples: the installed extension (the Blender legs) ships none.
@@ -60,8 +60,8 @@ def _psnr(a: np.ndarray, b: np.ndarray) -> float:
     return float(10 * np.log10(1.0 / np.mean((a.astype(np.float64) - b) ** 2)))
 
 
-def _scene(live, still, size: tuple[int, int]) -> bpy.types.Node:
-    """Camera-filling plane, emission of the still through its Image Texture node, the live group."""
+def _scene(still: Path, size: tuple[int, int]) -> bpy.types.Image:
+    """Camera-filling plane whose emission shows ``still`` through an Image Texture node (Cycles)."""
     w, h = size
     scene = fresh_blend()
     r = scene.render
@@ -81,7 +81,6 @@ def _scene(live, still, size: tuple[int, int]) -> bpy.types.Node:
     scene.collection.objects.link(cam)
     scene.camera = cam
     image = bpy.data.images.load(str(still))
-    image.pack()
     mat = bpy.data.materials.new("still")
     mat.use_nodes = True
     nt = mat.node_tree
@@ -92,28 +91,34 @@ def _scene(live, still, size: tuple[int, int]) -> bpy.types.Node:
     nt.links.new(tex.outputs["Color"], emit.inputs["Color"])
     nt.links.new(emit.outputs[0], out.inputs["Surface"])
     mesh.materials.append(mat)
-    atlas = live_nodes.pack_atlas("GID Live Motion Atlas test", encode_exr(live.atlas(), "half", "zip"))
-    layout = live_nodes.Layout(live.bins, live.width, live.height, live.period, live.fps, ATLAS_PAD)
-    group = live_nodes.build_group("GID Live Motion test", atlas, layout)
-    node = nt.nodes.new("ShaderNodeGroup")
-    node.node_tree = group
-    coords = nt.nodes.new("ShaderNodeTexCoord")
-    nt.links.new(coords.outputs["UV"], node.inputs["Vector"])
-    nt.links.new(node.outputs["Vector"], tex.inputs["Vector"])
-    live_nodes.drive_time(node, scene)
-    return node
+    return image
 
 
 @pytest.fixture(scope="module")
 def farm_render(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """The scene built by a script through gid.live_motion, saved, rendered where gid is absent."""
+    from gid import addon
+    from gid.gid_engine.engine import Engine
+    from gid.gid_engine.motion.sv_file import save_spectral_volume
+
     tmp = tmp_path_factory.mktemp("live")
     motion = extract_motion(TREE_CLIP)
-    splatter = make_splatter("onnx", "cpu", 2)
-    live = backward_volume(motion, splatter)
+    save_spectral_volume(motion, tmp / "motion.gidsv")
     image = load_image(TREE_STILL)
-    _scene(live, TREE_STILL, (image.width, image.height))
-    blend = tmp / "scene.blend"
-    save_blend(blend)
+    ours = not addon.is_registered()  # in the installed-extension legs Blender has registered it
+    if ours:
+        addon.register()
+    try:
+        still = _scene(TREE_STILL, (image.width, image.height))
+        blend = tmp / "scene.blend"
+        save_blend(blend)
+        still.gid.motion_path = str(tmp / "motion.gidsv")
+        assert bpy.ops.gid.live_motion("EXEC_DEFAULT", image=still.name) == {"FINISHED"}
+        still.pack()  # the farm has no files: the still travels in the .blend too
+        save_blend(blend)
+    finally:
+        if ours:
+            addon.unregister()
     home = tmp / "home"
     home.mkdir()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "BLENDER_", "GID_"))}
@@ -124,8 +129,11 @@ def farm_render(tmp_path_factory: pytest.TempPathFactory) -> dict:
     from gid.exporters.opencv import cv2
 
     frames = {f: _srgb(cv2.imread(str(tmp / f"f{f:04d}.exr"), cv2.IMREAD_UNCHANGED)[:, :, 2::-1]) for f in FRAMES}
+    splatter = make_splatter("onnx", "cpu", 2)
+    live = Engine(device="cpu").live_volume(motion)
     reference = list(render_frames(image, motion, splatter, Timing(fps=30), 1.0, True, "check"))
-    return {"frames": frames, "live": live, "image": image, "reference": reference, "blend": blend}
+    return {"frames": frames, "live": live, "image": image, "reference": reference, "blend": blend,
+            "still": TREE_STILL.name}
 
 
 def test_frame_one_is_the_still(farm_render):
@@ -158,7 +166,7 @@ def test_frames_match_gid_render(farm_render):
 def test_the_blend_holds_everything(farm_render):
     """One file: the atlas packed, no external path, the time drivers plain expressions."""
     bpy.ops.wm.open_mainfile(filepath=str(farm_render["blend"]))
-    atlas = bpy.data.images["GID Live Motion Atlas test"]
+    atlas = bpy.data.images[f"GID Live Motion Atlas {farm_render['still']}"]
     assert atlas.packed_file is not None and atlas.colorspace_settings.name == "Non-Color"
     assert all(img.packed_file is not None for img in bpy.data.images if img.source == "FILE")
     drivers = bpy.data.materials["still"].node_tree.animation_data.drivers
