@@ -277,3 +277,32 @@ def test_a_damaged_live_setup_is_reported(scene_blend, motion_file):
     assert "made for a 64x48 motion, not this 64x192 image" in check_live(image)
     with pytest.raises(RuntimeError, match=r"motion is 64x48 .* but the image is 64x192"):
         bpy.ops.gid.live_motion("EXEC_DEFAULT", image=image.name)
+
+
+def test_a_blend_made_by_blender_4_2_renders_in_this_blender_without_gid(tmp_path):
+    """tests/data/live_4.2.blend was saved by Blender 4.2 LTS (tools/make_live_blend.py); this
+    Blender (4.5 here, 4.2-5.3 in the legs) renders it without the extension, as the engine says."""
+    from gid.exporters.opencv import cv2
+    from gid.gid_engine.engine import Engine
+    from gid.gid_engine.motion.sv_file import load_spectral_volume
+
+    data = Path(__file__).resolve().parent / "data"
+    motion = load_spectral_volume(data / "live_motion.gidsv")
+    live = Engine(device="cpu").live_volume(motion)
+    frames = (1, 40)
+    home = tmp_path / "home"
+    home.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "BLENDER_", "GID_"))}
+    env.update(HOME=str(home), XDG_CONFIG_HOME=str(home / ".config"), BLENDER_USER_RESOURCES=str(tmp_path / "b"))
+    done = subprocess.run([sys.executable, "-c", RENDER, str(data / "live_4.2.blend"), str(tmp_path),
+                           json.dumps(frames)], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    still = cv2.imread(str(data / "live_still.png"))[:, :, ::-1].astype(np.float32) / 255.0
+    h, w = still.shape[:2]
+    xs, ys = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    for f in frames:
+        got = _srgb(cv2.imread(str(tmp_path / f"f{f:04d}.exr"), cv2.IMREAD_UNCHANGED)[:, :, 2::-1])
+        b = live.field_at(tau_at(f, scene_fps=30, clip_fps=live.fps))
+        want = cv2.remap(still, xs - b[0], ys - b[1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        assert _psnr(got, want) > 48.0, f  # measured 52.7 dB at frame 40; the still itself is 46 dB from it
+    assert _psnr(still, want) < _psnr(got, want)  # frame 40 moved, and the render moved with it
