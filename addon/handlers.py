@@ -85,15 +85,25 @@ HANDLERS: list[tuple[str, Any]] = [
 ]
 
 
-def register() -> None:
-    for name, fn in HANDLERS:
+def add_app_handlers(pairs: list[tuple[str, Any]]) -> None:
+    """Append each ``(bpy.app.handlers list name, function)`` once (registering twice adds nothing)."""
+    for name, fn in pairs:
         handlers = getattr(bpy.app.handlers, name)
         if fn not in handlers:
             handlers.append(fn)
 
 
-def unregister() -> None:
-    for name, fn in reversed(HANDLERS):
+def remove_app_handlers(pairs: list[tuple[str, Any]]) -> None:
+    """Remove every copy of each ``(name, function)``, in reverse order."""
+    for name, fn in reversed(pairs):
         handlers = getattr(bpy.app.handlers, name)
         while fn in handlers:
             handlers.remove(fn)
+
+
+def register() -> None:
+    add_app_handlers(HANDLERS)
+
+
+def unregister() -> None:
+    remove_app_handlers(HANDLERS)

@@ -7,7 +7,7 @@ from typing import Any, Optional
 
 import bpy
 
-from ..handlers import save_as_dirs
+from ..handlers import add_app_handlers, remove_app_handlers, save_as_dirs
 from ..utils.paths import remap_relative
 from . import pokes, preview
 
@@ -55,14 +55,8 @@ HANDLERS = [("frame_change_post", on_frame_change_post), ("load_post", on_load_p
 
 
 def register() -> None:
-    for name, fn in HANDLERS:
-        handlers = getattr(bpy.app.handlers, name)
-        if fn not in handlers:
-            handlers.append(fn)
+    add_app_handlers(HANDLERS)
 
 
 def unregister() -> None:
-    for name, fn in reversed(HANDLERS):
-        handlers = getattr(bpy.app.handlers, name)
-        while fn in handlers:
-            handlers.remove(fn)
+    remove_app_handlers(HANDLERS)

@@ -8,6 +8,7 @@ from typing import Any
 import bpy
 from bpy.app.handlers import persistent
 
+from ..handlers import add_app_handlers, remove_app_handlers
 from . import ops
 
 _written: dict[str, Any] = {}  # scene name -> what its keys were written for
@@ -40,13 +41,9 @@ HANDLERS = [("depsgraph_update_post", on_depsgraph_update_post)]
 
 
 def register() -> None:
-    for name, fn in HANDLERS:
-        if fn not in getattr(bpy.app.handlers, name):
-            getattr(bpy.app.handlers, name).append(fn)
+    add_app_handlers(HANDLERS)
 
 
 def unregister() -> None:
-    for name, fn in HANDLERS:
-        if fn in getattr(bpy.app.handlers, name):
-            getattr(bpy.app.handlers, name).remove(fn)
+    remove_app_handlers(HANDLERS)
     _written.clear()

@@ -95,24 +95,7 @@ def remove_live(image_name: str) -> int:
             continue
         for node in [n for n in tree.nodes if n.get(TAG_NODE) == image_name and n.bl_idname == "ShaderNodeGroup"
                      and not n.get(TAG_DYNAMICS)]:
-            target = tree.nodes.get(node.get(TAG_TARGET, ""))
-            targets = [target.inputs["Vector"]] if target is not None and "Vector" in target.inputs else []
-            source = None
-            saved = node.get(TAG_SOURCE)
-            if saved:
-                name, ident = saved.split("|", 1)
-                src_node = tree.nodes.get(name)
-                if src_node is not None:
-                    source = next((s for s in src_node.outputs if s.identifier == ident), None)
-            if tree.animation_data is not None:
-                for fc in list(tree.animation_data.drivers):
-                    if fc.data_path.startswith(f'nodes["{node.name}"]'):
-                        tree.animation_data.drivers.remove(fc)
-            tree.nodes.remove(node)
-            for target in targets:
-                if source is not None:
-                    tree.links.new(source, target)
-                restored += 1
+            restored += _unlink_group(tree, node)
         for node in [n for n in tree.nodes if n.get(TAG_NODE) == image_name and n.bl_idname == "ShaderNodeTexCoord"
                      and not any(o.is_linked for o in n.outputs)]:
             tree.nodes.remove(node)  # the Texture Coordinate nodes it added, once nothing uses them
@@ -258,8 +241,9 @@ class GID_OT_live_dynamics(bpy.types.Operator):
         return {"FINISHED"}
 
 
-def _unlink_group(tree: bpy.types.NodeTree, node: bpy.types.Node) -> None:
-    """Take one added group node out, its texture node fed as before."""
+def _unlink_group(tree: bpy.types.NodeTree, node: bpy.types.Node) -> bool:
+    """Take one added group node out (its drivers and the Texture Coordinate node it added too), its
+    texture node fed as before. Returns whether that texture node is still there."""
     target = tree.nodes.get(node.get(TAG_TARGET, ""))
     source = None
     saved = node.get(TAG_SOURCE)
@@ -268,13 +252,20 @@ def _unlink_group(tree: bpy.types.NodeTree, node: bpy.types.Node) -> None:
         src_node = tree.nodes.get(name)
         if src_node is not None:
             source = next((s for s in src_node.outputs if s.identifier == ident), None)
+    if tree.animation_data is not None:
+        for fc in list(tree.animation_data.drivers):
+            if fc.data_path.startswith(f'nodes["{node.name}"]'):
+                tree.animation_data.drivers.remove(fc)
     coords = [link.from_node for link in node.inputs["Vector"].links] if "Vector" in node.inputs else []
     tree.nodes.remove(node)
     for c in coords:
-        if c.get(TAG_NODE) and c.bl_idname == "ShaderNodeTexCoord":
+        if c.get(TAG_NODE) and c.bl_idname == "ShaderNodeTexCoord" and not any(o.is_linked for o in c.outputs):
             tree.nodes.remove(c)
-    if target is not None and source is not None:
+    if target is None or "Vector" not in target.inputs:
+        return False
+    if source is not None:
         tree.links.new(source, target.inputs["Vector"])
+    return True
 
 
 class GID_OT_live_motion(GidJobOperator, bpy.types.Operator):
