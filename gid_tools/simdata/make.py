@@ -28,7 +28,7 @@ from ...gid_engine.errors import InputError
 from ...gid_engine.motion.spectral_volume import DEFAULT_K
 from ...gid_engine.repo_data import STILL_SETS
 from ..motion_prior.data.synthetic import split_names
-from .scenes import build_scene
+from .scenes import Camera, Scene, build_scene
 from .shards import View, read_shard, shard_name, write_shard
 from .truth import amplitude_px, spectral_volume, trajectories
 
@@ -58,6 +58,39 @@ class MakeSettings:
         return tuple(split_names(held_out if self.split == "eval" else train))
 
 
+@dataclass
+class PreparedView:
+    """One camera's exact motion at the gain its draws ask for (``scene`` is the scaled scene)."""
+
+    scene: Scene
+    gain: float
+    texture: np.ndarray
+    moving: np.ndarray
+    wants_triple: bool
+    triple_frame: int
+
+
+def prepare_view(stage: Any, scene: Scene, camera: Camera, rng: np.random.Generator, settings: MakeSettings
+                 ) -> PreparedView | None:
+    """Aim ``stage``'s camera, cast the first frame's rays and compute the exact trajectories, scaled
+    to a random target amplitude; None when the view sees too little motion. Draws the same three
+    numbers from ``rng`` whatever the outcome, so every camera's draws depend only on the seed."""
+    lo, hi = (a * settings.width / 256 for a in settings.amplitude_px)
+    target = math.exp(rng.uniform(math.log(lo), math.log(hi)))
+    wants_triple = bool(rng.random() < settings.triple_fraction)
+    t = int(rng.integers(1, scene.num_frames))
+    proj = stage.use_camera(camera)
+    hits = stage.hits(proj)
+    texture, moving = trajectories(scene, hits, proj)
+    amp = amplitude_px(texture, moving)
+    if moving.mean() < settings.min_moving or amp <= 0:
+        return None
+    gain = target / amp
+    scaled = scene.scaled(gain)
+    texture, moving = trajectories(scaled, hits, proj)
+    return PreparedView(scaled, gain, texture, moving, wants_triple, t)
+
+
 _STAGE: Any = None
 
 
@@ -82,34 +115,27 @@ def make_scene(index: int, settings: MakeSettings, out: Path, threads: int = 1) 
         except (InputError, Exception):  # a damaged shard is made again
             path.unlink()
     start = time.perf_counter()
+    out.mkdir(parents=True, exist_ok=True)
     stage = _stage(settings, threads)
     scene = build_scene(seed, stills=settings.stills(), cameras=settings.cameras)
     stage.build(scene)
     rng = np.random.default_rng([seed, 7])
     views, renders = [], 0
-    lo, hi = (a * settings.width / 256 for a in settings.amplitude_px)
     for ci, camera in enumerate(scene.cameras):
-        target = math.exp(rng.uniform(math.log(lo), math.log(hi)))
-        wants_triple = rng.random() < settings.triple_fraction
-        t = int(rng.integers(1, scene.num_frames))
-        proj = stage.use_camera(camera)
-        hits = stage.hits(proj)
-        texture, moving = trajectories(scene, hits, proj)
-        amp = amplitude_px(texture, moving)
-        if moving.mean() < settings.min_moving or amp <= 0:
+        view = prepare_view(stage, scene, camera, rng, settings)
+        if view is None:
             continue
-        gain = target / amp
-        scaled = scene.scaled(gain)
-        texture, moving = trajectories(scaled, hits, proj)
-        volume = spectral_volume(scaled, texture, settings.k, camera=ci)
-        info = {"camera": ci, "gain": gain, "amplitude_px": amplitude_px(texture, moving),
-                "moving": float(moving.mean()), "lens_mm": camera.lens_mm}
-        view = View(stage.render(None), volume, info=info)
+        info = {"camera": ci, "gain": view.gain, "amplitude_px": amplitude_px(view.texture, view.moving),
+                "moving": float(view.moving.mean()), "lens_mm": camera.lens_mm}
+        out_view = View(stage.render(None), spectral_volume(view.scene, view.texture, settings.k, camera=ci),
+                        info=info)
         renders += 1
-        if wants_triple:
-            view.target, view.flow, view.target_frame = stage.render(t, gain), texture[t].copy(), t
+        if view.wants_triple:
+            t = view.triple_frame
+            out_view.target, out_view.flow = stage.render(t, view.gain), view.texture[t].copy()
+            out_view.target_frame = t
             renders += 1
-        views.append(view)
+        views.append(out_view)
     meta = {"kind": scene.kind, "seed": seed, "index": index, "split": settings.split, "scene": scene.info,
             "settings": asdict(settings)}
     write_shard(path, views, meta, size=(settings.width, settings.height), k=settings.k, fps=scene.fps,

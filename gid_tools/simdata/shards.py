@@ -17,6 +17,7 @@ A shard holds the scene's usable camera views:
 from __future__ import annotations
 
 import json
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
@@ -129,7 +130,7 @@ def read_shard(path: Path) -> Shard:
             meta = json.loads(str(z["meta"]))
     except FileNotFoundError:
         raise InputError(f"shard not found: {path}") from None
-    except (OSError, ValueError, KeyError, EOFError) as exc:
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
         raise FormatError(f"cannot read shard {path}: {exc}") from None
     if meta.get("format") != SHARD_FORMAT:
         raise FormatError(f"{path}: not a gid simulated-data shard")

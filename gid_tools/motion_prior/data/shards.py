@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 import time
+import zipfile
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from multiprocessing import get_context
@@ -90,7 +91,7 @@ def read_shard(path: str | Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
             images, volumes, indices = z["images"], z["volumes"], z["indices"]
     except FileNotFoundError:
         raise InputError(f"shard not found: {path}") from None
-    except (OSError, ValueError, KeyError) as exc:
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
         raise FormatError(f"cannot read shard {path}: {exc}") from None
     if images.ndim != 4 or volumes.ndim != 5 or len(images) != len(volumes) or len(indices) != len(images):
         raise FormatError(f"{path}: inconsistent shard arrays")
