@@ -60,6 +60,7 @@ def cmd_train_prior(args: argparse.Namespace) -> None:
                               pair_cache=not args.no_pair_cache, init_from=Path(init_from) if init_from else None,
                               static_flow=Path(static_flow) if static_flow else None,
                               real=tuple(args.real or ()), real_fraction=args.real_weight,
+                              sim=tuple(args.sim or ()), sim_fraction=args.sim_weight,
                               stills=args.stills), log=say)
     say(f"{summary['stage']}: loss {summary['first_loss']} -> {summary['last_loss']} in {summary['seconds']}s")
 
@@ -86,7 +87,8 @@ def cmd_train_render(args: argparse.Namespace) -> None:
         log_every=args.log_every, threads=args.threads, export=_export_dir(args.export, WEIGHTS_DIR),
         workers=args.workers, time_budget=args.time_budget, same_still=args.same_still, real_weight=args.real_weight,
         stills=args.stills, extracted_flow=args.extracted_flow,
-        init_from=Path(args.init_from) if args.init_from else None), log=say)
+        init_from=Path(args.init_from) if args.init_from else None,
+        sim=tuple(args.sim or ()), sim_weight=args.sim_weight), log=say)
     say(f"render: loss {summary['first_loss']:.5f} -> {summary['last_loss']:.5f} in {summary['seconds']}s")
 
 
@@ -98,7 +100,8 @@ def cmd_eval(args: argparse.Namespace) -> None:
         real = tuple(args.real) if args.real is not None else RenderEvalArgs().real
         run_render_eval(RenderEvalArgs(weights=Path(args.weights) if args.weights else RENDERER_DIR,
                                        n=args.n if args.n is not None else 32, seed=args.seed, real=real,
-                                       json_path=args.json, stills=args.stills), log=say)
+                                       json_path=args.json, stills=args.stills,
+                                       sim=Path(args.sim) if args.sim else None), log=say)
         return
     from .motion_prior.evaluate import HELD_OUT_REAL, EvalArgs, run_eval
     from ..gid_engine.prediction.predict import WEIGHTS_DIR
@@ -109,7 +112,8 @@ def cmd_eval(args: argparse.Namespace) -> None:
                       real_pairs=args.real_pairs, seam=args.seam,
                       seam_steps=args.seam_steps, json_path=args.json, device=args.device,
                       guidance=args.guidance, repeats=args.repeats, init_strength=args.init_strength,
-                      stills=args.stills, static_flow=Path(args.static_flow) if args.static_flow else None), log=say)
+                      stills=args.stills, static_flow=Path(args.static_flow) if args.static_flow else None,
+                      sim=Path(args.sim) if args.sim else None), log=say)
 
 
 
@@ -153,6 +157,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                         "every table so far; v2: 4)")
     p.add_argument("--static-flow", default=None, metavar="DIR",
                    help="prior: weights of the learned Eulerian baseline row (default gid_engine/assets/static_flow)")
+    p.add_argument("--sim", default=None, metavar="DIR",
+                   help="also evaluate on the held-out simulated scenes (gid make-data --split eval) in DIR")
     p.add_argument("--device", choices=["auto", "gpu", "cpu"], default="auto")
     p.add_argument("--json", default=None, help="also write the results as JSON")
     p.set_defaults(func=cmd_eval)
@@ -252,6 +258,10 @@ def _prior_stage(p: argparse.ArgumentParser, stage: str) -> None:
                         "in the paper (default: none; samples/tree.avi is held out and refused)")
     p.add_argument("--real-weight", type=float, default=0.25, metavar="P",
                    help="share of the training pairs drawn from the --real clips (default 0.25)")
+    p.add_argument("--sim", nargs="*", default=None, metavar="DIR",
+                   help="folders of simulated shards (gid make-data) whose train views join the training pairs")
+    p.add_argument("--sim-weight", type=float, default=0.5, metavar="P",
+                   help="share of the non-real training pairs drawn from the --sim shards (default 0.5)")
     if stage != "vae":
         p.add_argument("--init-from", default=None, metavar="WEIGHTS",
                        help="warm start from a motion-prior weights folder: its VAE, normalization and latent scale "
@@ -285,6 +295,10 @@ def _render(p: argparse.ArgumentParser) -> None:
                         "finds between their frames (what real clips give the renderer)")
     p.add_argument("--init-from", default=None, metavar="WEIGHTS",
                    help="start a new run from a renderer weights folder of the same config")
+    p.add_argument("--sim", nargs="*", default=None, metavar="DIR",
+                   help="folders of simulated shards (gid make-data) whose train triples join the data")
+    p.add_argument("--sim-weight", type=float, default=0.4, metavar="P",
+                   help="share of each batch drawn from the --sim triples (default 0.4)")
     p.set_defaults(func=cmd_train_render)
 
 

@@ -313,3 +313,39 @@ def test_cli_predict_and_eval(weights, tmp_path, capsys):
     assert main(["eval", "--weights", str(weights), "--n", "1", "--real", "--steps", "2", "--seam", "0",
                  "--static-flow", str(tmp_path / "no_such_weights")]) == 2
     assert "no static-flow weights" in capsys.readouterr().err
+
+
+def test_simulated_views_join_the_training_pairs(tmp_path):
+    """``--sim``: the cached pairs drawn from simulated shards are their stills (or mirrors) with
+    their exact volumes, normalized; the cache's key names the shards, so other shards rebuild it."""
+    from gid.gid_tools.motion_prior.models import get_config
+    from gid.gid_tools.motion_prior.train import PairCache
+    from gid.gid_tools.simdata.shards import View, write_shard
+    from gid.gid_engine.motion.normalization import FrequencyNormalizer
+    from gid.gid_engine.motion.spectral_volume import SpectralVolume
+
+    config = get_config("tiny")
+    k, h, w = config.num_frequencies, config.height, config.width
+    rng = np.random.default_rng(0)
+    views = [View(rng.random((h, w, 3)).astype(np.float32),
+                  SpectralVolume(rng.normal(0, 1, (k, 4, h, w)).astype(np.float32))) for _ in range(2)]
+    folder = tmp_path / "sim"
+    folder.mkdir()
+    write_shard(folder / "train_00000000.npz", views, {"kind": "tree", "seed": 0}, size=(w, h), k=k, fps=30.0,
+                num_frames=150)
+    norm = FrequencyNormalizer(np.ones(k, dtype=np.float32))
+    cache_file = tmp_path / "pairs.pt"
+    cache = PairCache.build(6, config, norm, seed=0, log=lambda m: None, cache_file=cache_file, sim=(str(folder),),
+                            sim_fraction=1.0)
+    stills = [torch.from_numpy(np.rint(v.image * 255).transpose(2, 0, 1) / 255 * 2.0 - 1.0).half() for v in views]
+    for cached in cache.images:  # every pair is one of the two views, some mirrored
+        assert min(float((cached - s).abs().max()) for v in stills for s in (v, v.flip(-1))) < 2e-3
+    peak = max(float(np.abs(norm.normalize(v.volume.coeffs)).max()) for v in views)
+    assert float(cache.volumes.float().abs().max()) == pytest.approx(peak, rel=2e-2)
+    first_key = torch.load(cache_file)["real"]
+    write_shard(folder / "train_00000001.npz", views[:1], {"kind": "tree", "seed": 1}, size=(w, h), k=k, fps=30.0,
+                num_frames=150)
+    PairCache.build(6, config, norm, seed=0, log=lambda m: None, cache_file=cache_file, sim=(str(folder),),
+                    sim_fraction=1.0)
+    key = torch.load(cache_file)["real"]
+    assert key[-1][0] == "sim" and key != first_key  # a third view: the cache was rebuilt

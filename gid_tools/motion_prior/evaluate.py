@@ -79,6 +79,7 @@ class EvalArgs:
     init_strength: Optional[float] = None
     stills: str = DEFAULT_STILL_SET  # still set whose held-out split gives the synthetic pairs (v2: 4 held-out stills)
     static_flow: Optional[Path] = None  # the learned Eulerian baseline's weights (default: the shipped ones)
+    sim: Optional[Path] = None  # a folder of simulated shards whose held-out (eval) scenes are evaluated too
 
 
 # ----------------------------------------------------------------------------- metrics
@@ -164,6 +165,10 @@ def run_eval(args: EvalArgs, log: Callable[[str], None] = print) -> dict:
                            k=cfg.num_frequencies)
     if real:
         datasets["real (" + ", ".join(Path(c).name for c in args.real) + ")"] = real
+    if args.sim is not None:
+        from ..simdata.datasets import sim_pairs
+
+        datasets["simulated (held-out scenes)"] = sim_pairs(args.sim, "eval", limit=max(args.n, 1))
     datasets = {name: pairs for name, pairs in datasets.items() if pairs}  # --n 0: the real clips alone
     if not datasets:
         raise InputError("nothing to evaluate: --n is 0 and no real clip was found")

@@ -55,7 +55,7 @@ from ...gid_engine.repo_data import DEFAULT_STILL_SET
 from .models import FrequencyCoordinatedDenoiser, FrequencyDenoiser, SpectralVAE, get_config
 from .models.configs import PriorConfig
 from .models.vae import vae_loss
-from .data.synthetic import still_splits
+from .data.synthetic import pair_rng, still_splits
 from .pipeline import make_scheduler
 from ..training import (LogPoint, TrainLoop, checkpoint_to_resume, fill_parallel, latest_checkpoint,
                         load_checkpoint_model, make_accelerator, refuse_other_data, save_checkpoint, torch_gen)
@@ -93,6 +93,9 @@ class TrainArgs:
     real: tuple[str, ...] = ()
     real_fraction: float = 0.25  # the CLI's --real-weight default
     stills: str = DEFAULT_STILL_SET  # still set of the synthetic pairs (``repo_data.STILL_SETS``)
+    # folders of simulated shards (``gid make-data``) whose train views join the pairs at ``sim_fraction``
+    sim: tuple[str, ...] = ()
+    sim_fraction: float = 0.5
 
 
 # ----------------------------------------------------------------------------- data cache
@@ -113,11 +116,12 @@ class PairCache:
     def build(cls, n: int, config: PriorConfig, normalizer: FrequencyNormalizer, seed: int,
               log: Callable[[str], None] = print, cache_file: Optional[Path] = None,
               workers: int = 1, real: tuple[str, ...] = (), real_fraction: float = 0.25,
-              real_key: Optional[list] = None, split: str = "train") -> "PairCache":
+              real_key: Optional[list] = None, split: str = "train", sim: tuple[str, ...] = (),
+              sim_fraction: float = 0.5) -> "PairCache":
         """``real_key``: the clips' :func:`real_data_key` when the caller has it (hashing a clip reads it whole);
         ``split``: the stills' split the synthetic pairs come from."""
         if real_key is None:
-            real_key = real_data_key(real, real_fraction)
+            real_key = real_data_key(real, real_fraction) + ([sim_data_key(sim, sim_fraction)] if sim else [])
         if cache_file is not None and cache_file.is_file():
             blob = torch.load(cache_file)
             if (blob["n"] == n and blob["seed"] == seed and blob.get("real", []) == real_key
@@ -136,6 +140,14 @@ class PairCache:
             picks = [i for i in range(n) if real_pick(seed, split, i, len(real_set), real_fraction) is not None]
             fill_parallel(_PairFiller(seed, config.width, config.height, k, normalizer, real_set, real_fraction, split),
                           n, tensors, 1, log=log, label="real pairs", indices=picks)
+            synthetic = sorted(set(synthetic) - set(picks))
+        if sim:
+            from ..simdata.datasets import SimViews
+
+            views = SimViews(sim, "train")
+            picks = [i for i in synthetic if pair_rng(seed, split, i, stream="sim").random() < sim_fraction]
+            fill_parallel(_SimFiller(views, seed, split, normalizer), n, tensors, 1, log=log, label="simulated pairs",
+                          indices=picks)
             synthetic = sorted(set(synthetic) - set(picks))
         fill = _PairFiller(seed, config.width, config.height, k, normalizer, split=split)
         fill_parallel(fill, n, tensors, workers, log=log, label="pairs", indices=synthetic)
@@ -171,6 +183,34 @@ def real_data_key(real: tuple[str, ...], real_fraction: float) -> list:
             raise InputError(f"{clip} is the real clip gid eval prior holds out; train on other clips")
         digests.append(digest)
     return [digests, float(real_fraction)]
+
+
+def sim_data_key(sim: tuple[str, ...], sim_fraction: float) -> list:
+    """What the pair cache must match for simulated data: the shards (by name and size) and the share."""
+    if not 0.0 <= sim_fraction <= 1.0:
+        raise InputError(f"--sim-weight must be in [0, 1], got {sim_fraction}")
+    if not sim:
+        return []
+    from ..simdata.datasets import SimViews
+
+    return ["sim", SimViews(sim, "train").key(), float(sim_fraction)]
+
+
+class _SimFiller:
+    """Pair ``i`` drawn from the simulated views (randomly mirrored), as the cache stores it."""
+
+    def __init__(self, views, seed: int, split: str, normalizer: FrequencyNormalizer) -> None:
+        self.views, self.seed, self.split, self.normalizer = views, seed, split, normalizer
+
+    def __call__(self, i: int) -> dict[str, np.ndarray]:
+        from .data.dataset import flip_coeffs, flip_image, pair_to_tensors
+
+        rng = pair_rng(self.seed, self.split, i, stream="sim-pick")
+        image, coeffs = self.views.pair(int(rng.integers(len(self.views))))
+        if rng.random() < 0.5:
+            image, coeffs = flip_image(image), flip_coeffs(coeffs)
+        item = pair_to_tensors(image, coeffs, self.normalizer)
+        return {"volumes": item["volume"].to(torch.float16).numpy(), "images": item["image"].to(torch.float16).numpy()}
 
 
 def load_real_pairs(real: tuple[str, ...], config: PriorConfig, log: Callable[[str], None]) -> list:
@@ -408,6 +448,7 @@ def train(args: TrainArgs, log: Callable[[str], None] = print, cache: Optional[P
     if args.stage not in STAGES:
         raise InputError(f"unknown stage {args.stage!r}; choose one of {', '.join(STAGES)}")
     real_key = real_data_key(tuple(args.real), args.real_fraction)  # bad clips refused before any write
+    real_key = real_key + ([sim_data_key(tuple(args.sim), args.sim_fraction)] if args.sim else [])
     split = still_splits(args.stills)[0]
     out = Path(args.out)
     stage_dir = out / args.stage
@@ -435,7 +476,8 @@ def train(args: TrainArgs, log: Callable[[str], None] = print, cache: Optional[P
             cache = PairCache.build(args.pairs, config, normalizer, args.data_seed, log=say,
                                     cache_file=out / "pairs.pt" if args.pair_cache else None,
                                     workers=args.workers, real=tuple(args.real), real_fraction=args.real_fraction,
-                                    real_key=real_key, split=split)
+                                    real_key=real_key, split=split, sim=tuple(args.sim),
+                                    sim_fraction=args.sim_fraction)
 
     latent_scale = 1.0
     latents = None
@@ -508,6 +550,8 @@ def train(args: TrainArgs, log: Callable[[str], None] = print, cache: Optional[P
                "pairs": len(cache), "stills": args.stills, "device": result.device, "processes": result.processes}
     if args.real:
         summary.update(real=[Path(c).name for c in args.real], real_fraction=args.real_fraction)
+    if args.sim:
+        summary.update(sim=[str(f) for f in args.sim], sim_fraction=args.sim_fraction)
     summary = loop.finish(result, summary)
     if accel.is_main_process and args.export is not None:
         export(out, args.export, log=say)

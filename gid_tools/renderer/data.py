@@ -47,6 +47,12 @@ class Triple:
         return np.concatenate([self.image, self.flow, self.z, self.target], axis=0)
 
 
+def stack_triple(stack: np.ndarray) -> Triple:
+    """The ``Triple`` of a ``(9, H, W)`` stack (``Triple.stacked``'s inverse)."""
+    x = np.ascontiguousarray(stack, dtype=np.float32)
+    return Triple(x[:3], x[3:5], x[5:6], x[6:9])
+
+
 def synthetic_triple(index: int, *, seed: int = 0, split: str = "train", width: int = 256, height: int = 160,
                      amplitude: tuple[float, float] = (1.5, 4.0), same_still: float = 0.0,
                      extracted_flow: float = 0.0) -> Triple:

@@ -26,7 +26,7 @@ from ..motion_prior.data.synthetic import still_splits
 from ...gid_engine.repo_data import DEFAULT_STILL_SET
 from ..splat_torch import FULL_COVERAGE, softmax_splat
 from .checkpoint import WEIGHTS_DIR, load_renderer
-from .data import Triple, real_triples, synthetic_triple, with_extracted_flow
+from .data import Triple, real_triples, stack_triple, synthetic_triple, with_extracted_flow
 from .train import DEFAULT_REAL
 
 
@@ -38,6 +38,7 @@ class RenderEvalArgs:
     real: tuple = field(default_factory=lambda: tuple(str(p) for p in DEFAULT_REAL))
     json_path: Optional[str] = None
     stills: str = DEFAULT_STILL_SET  # whose held-out stills make the synthetic triples
+    sim: Optional[Path] = None  # a folder of simulated shards whose held-out (eval) triples are evaluated too
 
 
 def psnr(a: np.ndarray, b: np.ndarray, mask: np.ndarray | None = None) -> float:
@@ -107,6 +108,11 @@ def run_render_eval(args: RenderEvalArgs, log: Callable[[str], None] = print) ->
                # of the real-footage gap is the flow rather than the pictures
                "synthetic, extracted flow": evaluate_triples(model, [with_extracted_flow(t) for t in held_out],
                                                              perceptual)}
+    if args.sim is not None:
+        from ..simdata.datasets import sim_triple_stacks
+
+        stacks = sim_triple_stacks(args.sim, "eval")
+        results["simulated held-out scenes"] = evaluate_triples(model, [stack_triple(x) for x in stacks], perceptual)
     for clip in args.real:
         results[f"real {Path(clip).name}"] = evaluate_triples(model, real_triples(clip, split="eval"), perceptual)
     log(table(results))

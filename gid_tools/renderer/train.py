@@ -60,6 +60,8 @@ class RenderTrainArgs:
     init_from: Optional[Path] = None  # shipped renderer weights a new run starts from (not a resume)
     stills: str = DEFAULT_STILL_SET  # still set of the synthetic triples (``repo_data.STILL_SETS``)
     extracted_flow: float = 0.0  # share of synthetic triples carrying extracted (DIS) flow, as real ones do
+    sim: tuple = ()  # folders of simulated shards (gid make-data) whose train triples join the data
+    sim_weight: float = 0.4  # share of each batch drawn from the simulated triples
 
 
 def build_triples(n: int, seed: int, width: int, height: int, cache: Path | None,
@@ -120,13 +122,15 @@ def train_renderer(args: RenderTrainArgs, log: Callable[[str], None] = print) ->
     out = Path(args.out)
     stage_dir = out / "render"
     for flag, share in (("--same-still", args.same_still), ("--real-weight", args.real_weight),
-                        ("--extracted-flow", args.extracted_flow)):
+                        ("--extracted-flow", args.extracted_flow), ("--sim-weight", args.sim_weight)):
         if not 0.0 <= share <= 1.0:  # a probability or a share: anything else is a typo, refused before any work
             raise InputError(f"{flag} must be in [0, 1], got {share}")
     ckpt = checkpoint_to_resume(stage_dir, args.resume, args.steps, args.threads)
     data_id = {"data_seed": args.data_seed, "pairs": args.pairs, "same_still": args.same_still,
                "real_weight": args.real_weight, "real": [Path(p).name for p in args.real], "stills": args.stills,
                "extracted_flow": args.extracted_flow}
+    if args.sim:
+        data_id.update(sim=[str(f) for f in args.sim], sim_weight=args.sim_weight)
     refuse_other_data(ckpt, data_id, defaults={"stills": DEFAULT_STILL_SET, "extracted_flow": 0.0})
     split = still_splits(args.stills)[0]
     config = get_config(args.config)
@@ -140,7 +144,13 @@ def train_renderer(args: RenderTrainArgs, log: Callable[[str], None] = print) ->
         synthetic = build_triples(args.pairs, args.data_seed, 256, 160, out / name, say, workers=args.workers,
                                   same_still=args.same_still, split=split, extracted_flow=args.extracted_flow)
     real = [np.stack([t.stacked() for t in real_triples(p, split="train")]) for p in args.real]
-    say(f"render data: {synthetic.shape[0]} synthetic + {sum(r.shape[0] for r in real)} real triples")
+    sim = []
+    if args.sim:
+        from ..simdata.datasets import sim_triple_stacks
+
+        sim = [sim_triple_stacks(folder, "train") for folder in args.sim]
+    say(f"render data: {synthetic.shape[0]} synthetic + {sum(r.shape[0] for r in real)} real + "
+        f"{sum(s.shape[0] for s in sim)} simulated triples")
     model = NeuralRenderer(config)
     warm_start = None
     if args.init_from is not None and ckpt is None:
@@ -156,11 +166,14 @@ def train_renderer(args: RenderTrainArgs, log: Callable[[str], None] = print) ->
         warm_start = loop.resumed.get("warm_start")  # provenance survives resuming
     model = loop.model
     n_real = int(round(batch * args.real_weight)) if real else 0
+    n_sim = min(batch - n_real, int(round(batch * args.sim_weight))) if sim else 0
 
     def step_fn(step: int, rng: np.random.Generator) -> tuple[torch.Tensor, tuple[float, float]]:
-        parts = [crop_batch([synthetic], batch - n_real, config.crop, rng)]
+        parts = [crop_batch([synthetic], batch - n_real - n_sim, config.crop, rng)] if batch - n_real - n_sim else []
         if n_real:
             parts.append(crop_batch(real, n_real, config.crop, rng))
+        if n_sim:
+            parts.append(crop_batch(sim, n_sim, config.crop, rng))
         x = torch.cat(parts).to(accel.device)
         image, flow, z, target = x[:, :3], x[:, 3:5], x[:, 5:6], x[:, 6:9]
         pred = model(image, flow, z)

@@ -63,7 +63,7 @@ class MotionPairDataset(Dataset):
         if pick is not None:
             choice, flip = pick
             image, coeffs = self.real[choice]
-            return (_flip_image(image), _flip_coeffs(coeffs), True) if flip else (image, coeffs, True)
+            return (flip_image(image), flip_coeffs(coeffs), True) if flip else (image, coeffs, True)
         image, volume = synthetic_pair(index, seed=self.seed, split=self.split, width=self.width,
                                        height=self.height, k=self.k)
         return image, volume.coeffs, False
@@ -130,11 +130,12 @@ def _fit_real(image: np.ndarray, volume: SpectralVolume, width: int, height: int
     return np.ascontiguousarray(np.clip(img, 0.0, 1.0)), coeffs
 
 
-def _flip_image(image: np.ndarray) -> np.ndarray:
+def flip_image(image: np.ndarray) -> np.ndarray:
+    """Mirror an (H, W, C) image left-right."""
     return np.ascontiguousarray(image[:, ::-1])
 
 
-def _flip_coeffs(coeffs: np.ndarray) -> np.ndarray:
+def flip_coeffs(coeffs: np.ndarray) -> np.ndarray:
     """Mirror left-right: the field is flipped and its x displacements change sign."""
     out = np.ascontiguousarray(coeffs[..., ::-1])
     out[:, 0:2] *= -1.0
