@@ -261,6 +261,7 @@ def build_geometry_group(name: str, atlas: bpy.types.Image, layout: Layout) -> b
     ``atlas`` sampled at its UV (``uv_map``), ``Size`` being the object-space size the UV square
     covers; time is the scene's own (the Scene Time node), so only the FPS input needs a driver."""
     g = _new_group(name, "GeometryNodeTree", layout)
+    g[TAG] = "geometry"
     _socket(g, "Geometry", "INPUT", "NodeSocketGeometry")
     _time_inputs(g, skip=("Frame",))
     size = _socket(g, "Size", "INPUT", "NodeSocketVector")
@@ -301,10 +302,48 @@ def drive_time(node: bpy.types.Node, scene: bpy.types.Scene) -> None:
     rate: simple expressions, evaluated without Python (no auto-run needed)."""
     frame = node.inputs["Frame"].driver_add("default_value").driver
     frame.type, frame.expression = "SCRIPTED", "frame"
-    fps = node.inputs["FPS"].driver_add("default_value").driver
-    fps.type = "SCRIPTED"
+    _fps_driver(node.inputs["FPS"].driver_add("default_value").driver, scene)
+
+
+def _modifier_slot(mod: bpy.types.Modifier, name: str) -> tuple[Any, str]:
+    """Where a Geometry Nodes modifier keeps its value of group input ``name``: the struct and the
+    property (``properties.inputs.<id>.value`` in Blender 5.2+, the ID property ``["<id>"]`` before)."""
+    ident = next(item.identifier for item in mod.node_group.interface.items_tree
+                 if item.item_type == "SOCKET" and item.in_out == "INPUT" and item.name == name)
+    props = getattr(mod, "properties", None)
+    if props is not None:
+        return getattr(props.inputs, ident), "value"
+    return mod, f'["{ident}"]'
+
+
+def modifier_input(mod: bpy.types.Modifier, name: str) -> Any:
+    """The modifier's value of its group's input ``name`` (a float, a string or a 3-tuple)."""
+    owner, prop = _modifier_slot(mod, name)
+    value = owner.path_resolve(prop)
+    return tuple(value) if hasattr(value, "__len__") and not isinstance(value, str) else value
+
+
+def set_modifier_input(mod: bpy.types.Modifier, name: str, value: Any) -> None:
+    """Set the modifier's value of its group's input ``name``."""
+    owner, prop = _modifier_slot(mod, name)
+    if prop.startswith("["):
+        owner[prop[2:-2]] = value
+    else:
+        setattr(owner, prop, value)
+
+
+def drive_modifier_fps(obj: bpy.types.Object, mod: bpy.types.Modifier, scene: bpy.types.Scene) -> None:
+    """Drive the modifier's FPS input with the scene's frame rate (the simple expression
+    ``rate / base``, evaluated without Python); time itself is the group's Scene Time node."""
+    owner, prop = _modifier_slot(mod, "FPS")
+    driver = owner.driver_add(prop).driver
+    _fps_driver(driver, scene)
+
+
+def _fps_driver(driver: Any, scene: bpy.types.Scene) -> None:
+    driver.type = "SCRIPTED"
     for name, path in (("rate", "render.fps"), ("base", "render.fps_base")):
-        var = fps.variables.new()
+        var = driver.variables.new()
         var.name, var.type = name, "SINGLE_PROP"
         var.targets[0].id_type, var.targets[0].id, var.targets[0].data_path = "SCENE", scene, path
-    fps.expression = "rate / base"
+    driver.expression = "rate / base"
