@@ -11,6 +11,7 @@ against the numpy warp, 42.5-46.6 dB against ``gid render`` at frames 37, 75 and
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -31,8 +32,13 @@ from gid.gid_engine.motion.extract import extract_motion
 from gid.gid_engine.rendering.live import ATLAS_PAD, tau_at
 from gid.gid_engine.rendering.render import Timing, make_splatter, render_frames
 
-# The repository's samples: the installed extension (the Blender legs) ships none.
-SAMPLES = Path(__file__).resolve().parents[1] / "samples"
+# The repository's samples and bpy-only scene builders: the installed extension (the Blender legs)
+# ships neither, and gid there is the extension, so the builders are loaded by their file path.
+REPO = Path(__file__).resolve().parents[1]
+SAMPLES = REPO / "samples"
+_spec = importlib.util.spec_from_file_location("gid_blender_scenes", REPO / "gid_tools" / "blender_scenes.py")
+SCENES = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(SCENES)
 TREE_CLIP, TREE_STILL = SAMPLES / "tree.avi", SAMPLES / "tree_still.png"
 FRAMES = (1, 37, 75, 112)
 RENDER = r"""
@@ -62,36 +68,9 @@ def _psnr(a: np.ndarray, b: np.ndarray) -> float:
 
 def _scene(still: Path, size: tuple[int, int]) -> bpy.types.Image:
     """Camera-filling plane whose emission shows ``still`` through an Image Texture node (Cycles)."""
-    w, h = size
-    scene = fresh_blend()
-    r = scene.render
-    r.engine, r.resolution_x, r.resolution_y, r.resolution_percentage, r.fps = "CYCLES", w, h, 100, 30
-    r.filter_size = 0.01  # one sample per pixel at its centre, as the engine samples
-    scene.cycles.samples, scene.cycles.use_denoising = 1, False
-    scene.view_settings.view_transform, scene.view_settings.look = "Standard", "None"
-    mesh = bpy.data.meshes.new("plane")
-    mesh.from_pydata([(-w / h, -1, 0), (w / h, -1, 0), (w / h, 1, 0), (-w / h, 1, 0)], [], [(0, 1, 2, 3)])
-    uv = mesh.uv_layers.new()
-    for loop, co in zip(uv.data, [(0, 0), (1, 0), (1, 1), (0, 1)]):
-        loop.uv = co
-    plane = bpy.data.objects.new("plane", mesh)
-    scene.collection.objects.link(plane)
-    cam = bpy.data.objects.new("cam", bpy.data.cameras.new("cam"))
-    cam.data.type, cam.data.ortho_scale, cam.location = "ORTHO", 2 * w / h, (0, 0, 5)
-    scene.collection.objects.link(cam)
-    scene.camera = cam
-    image = bpy.data.images.load(str(still))
-    mat = bpy.data.materials.new("still")
-    mat.use_nodes = True
-    nt = mat.node_tree
-    nt.nodes.clear()
-    tex = nt.nodes.new("ShaderNodeTexImage")
-    tex.image, tex.interpolation = image, "Linear"
-    emit, out = nt.nodes.new("ShaderNodeEmission"), nt.nodes.new("ShaderNodeOutputMaterial")
-    nt.links.new(tex.outputs["Color"], emit.inputs["Color"])
-    nt.links.new(emit.outputs[0], out.inputs["Surface"])
-    mesh.materials.append(mat)
-    return image
+    *_, tex = SCENES.camera_filling_plane(*size)
+    tex.image = bpy.data.images.load(str(still))
+    return tex.image
 
 
 @pytest.fixture(scope="module")
