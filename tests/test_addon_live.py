@@ -36,6 +36,7 @@ from gid.gid_engine.rendering.render import Timing, make_splatter, render_frames
 # ships neither, and gid there is the extension, so the builders are loaded by their file path.
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO / "samples"
+DATA = REPO / "tests" / "data"
 _spec = importlib.util.spec_from_file_location("gid_blender_scenes", REPO / "gid_tools" / "blender_scenes.py")
 SCENES = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(SCENES)
@@ -360,33 +361,80 @@ def test_a_damaged_live_setup_is_reported(scene_blend, motion_file):
         bpy.ops.gid.live_motion("EXEC_DEFAULT", image=image.name)
 
 
-def test_a_blend_made_by_blender_4_2_renders_in_this_blender_without_gid(tmp_path):
-    """tests/data/live_4.2.blend was saved by Blender 4.2 LTS (tools/make_live_blend.py); this
-    Blender (4.5 here, 4.2-5.3 in the legs) renders it without the extension, as the engine says."""
+def _render_without_gid(python: str, blend: Path, folder: Path, frames: tuple[int, ...]) -> subprocess.CompletedProcess:
+    """Render ``frames`` of ``blend`` as EXRs into ``folder`` with ``python`` (a Blender's Python) in
+    a fresh process with a fresh user folder, where gid cannot be imported."""
+    home = folder / "home"
+    home.mkdir(exist_ok=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "BLENDER_", "GID_"))}
+    env.update(HOME=str(home), XDG_CONFIG_HOME=str(home / ".config"), BLENDER_USER_RESOURCES=str(folder / "b"))
+    return subprocess.run([python, "-c", RENDER, str(blend), str(folder), json.dumps(frames)], env=env, cwd=folder,
+                          capture_output=True, text=True, timeout=600)
+
+
+def _data_live() -> tuple[object, np.ndarray]:
+    """The live volume of tests/data's motion (96x72, the engine's) and the still it moves."""
     from gid.exporters.opencv import cv2
     from gid.gid_engine.engine import Engine
     from gid.gid_engine.motion.sv_file import load_spectral_volume
 
-    data = Path(__file__).resolve().parent / "data"
-    motion = load_spectral_volume(data / "live_motion.gidsv")
-    live = Engine(device="cpu").live_volume(motion)
-    frames = (1, 40)
-    home = tmp_path / "home"
-    home.mkdir()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "BLENDER_", "GID_"))}
-    env.update(HOME=str(home), XDG_CONFIG_HOME=str(home / ".config"), BLENDER_USER_RESOURCES=str(tmp_path / "b"))
-    done = subprocess.run([sys.executable, "-c", RENDER, str(data / "live_4.2.blend"), str(tmp_path),
-                           json.dumps(frames)], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr[-3000:]
-    still = cv2.imread(str(data / "live_still.png"))[:, :, ::-1].astype(np.float32) / 255.0
+    live = Engine(device="cpu").live_volume(load_spectral_volume(DATA / "live_motion.gidsv"))
+    return live, cv2.imread(str(DATA / "live_still.png"))[:, :, ::-1].astype(np.float32) / 255.0
+
+
+def _check_frames(folder: Path, live, still: np.ndarray, frames: tuple[int, ...]) -> None:
+    """The rendered frames are the still warped by the engine's series (frame 1 the still itself)."""
+    from gid.exporters.opencv import cv2
+
     h, w = still.shape[:2]
     xs, ys = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
     for f in frames:
-        got = _srgb(cv2.imread(str(tmp_path / f"f{f:04d}.exr"), cv2.IMREAD_UNCHANGED)[:, :, 2::-1])
+        got = _srgb(cv2.imread(str(folder / f"f{f:04d}.exr"), cv2.IMREAD_UNCHANGED)[:, :, 2::-1])
         b = live.field_at(tau_at(f, scene_fps=30, clip_fps=live.fps))
         want = cv2.remap(still, xs - b[0], ys - b[1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         assert _psnr(got, want) > 48.0, f  # measured 52.7 dB at frame 40; the still itself is 46 dB from it
-    assert _psnr(still, want) < _psnr(got, want)  # frame 40 moved, and the render moved with it
+    assert _psnr(still, want) < _psnr(got, want)  # the last frame moved, and the render moved with it
+
+
+def test_a_blend_made_by_blender_4_2_renders_in_this_blender_without_gid(tmp_path):
+    """tests/data/live_4.2.blend was saved by Blender 4.2 LTS (tools/make_live_blend.py); this
+    Blender (4.5 here, 4.2-5.3 in the legs) renders it without the extension, as the engine says."""
+    frames = (1, 40)
+    done = _render_without_gid(sys.executable, DATA / "live_4.2.blend", tmp_path, frames)
+    assert done.returncode == 0, done.stderr[-3000:]
+    _check_frames(tmp_path, *_data_live(), frames)
+
+
+def _leg_python(version: str) -> Path:
+    python = REPO / ".venv-blender" / version / "bin" / "python"
+    if not python.is_file():
+        pytest.skip(f"no Blender {version} here: {python} is missing (make it as tools/blender_matrix.py says)")
+    return python
+
+
+def test_a_blend_saved_by_blender_5_3_in_older_blenders(tmp_path):
+    """The same live-motion scene saved by Blender 5.3 (the newest leg): Blender 4.5 opens it (with
+    a "newer Blender" warning) and renders the moving frames the engine computes; Blender 4.2 cannot
+    read the 5.x file format at all and stops at the open with one line, before any frame is written."""
+    newest, lts45, lts42 = _leg_python("5.3"), _leg_python("4.5"), _leg_python("4.2")
+    spec = importlib.util.spec_from_file_location("make_live_blend", REPO / "tools" / "make_live_blend.py")
+    maker = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(maker)
+    live, still = _data_live()
+    blend = tmp_path / "live_5.3.blend"
+    made = maker.write_blend(str(newest), blend, live, DATA / "live_still.png")
+    assert made.returncode == 0 and "saved with Blender 5.3" in made.stdout, made.stderr[-3000:]
+    frames = (1, 40)
+    (tmp_path / "4.5").mkdir()
+    done = _render_without_gid(str(lts45), blend, tmp_path / "4.5", frames)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "File written by newer Blender binary (503" in done.stdout + done.stderr
+    _check_frames(tmp_path / "4.5", live, still, frames)
+    (tmp_path / "4.2").mkdir()
+    done = _render_without_gid(str(lts42), blend, tmp_path / "4.2", frames)
+    assert done.returncode != 0
+    assert f"Failed to read blend file '{blend}', not a blend file" in done.stderr
+    assert not list((tmp_path / "4.2").glob("*.exr"))  # nothing rendered, black or otherwise
 
 
 class _Layout:

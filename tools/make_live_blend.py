@@ -1,6 +1,6 @@
 """Make tests/data/live_4.2.blend: live motion saved by the oldest supported Blender (4.2 LTS).
 
-    .venv/bin/python tools/make_live_blend.py .venv-blender/4.2/bin/python
+    .venv/bin/python tools/make_live_blend.py .venv-blender/4.2/bin/python [OUT.blend]
 
 The engine side runs here (the tree clip's motion at 96x72, its backward volume as a half-float
 EXR atlas); the scene is built by that Blender's Python with ``addon/live/nodes.py`` and
@@ -11,10 +11,12 @@ tests/test_addon_live.py renders it in every later Blender without the extension
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 OUT = REPO / "tests" / "data"
@@ -40,17 +42,33 @@ print("saved with Blender", bpy.app.version_string)
 """
 
 
-def main(blender_python: str) -> int:
+def write_blend(blender_python: str, out: Path, live: Any, still_png: Path) -> subprocess.CompletedProcess:
+    """Have ``blender_python`` (a Blender's own Python, ``gid`` not importable) save ``out``: the
+    camera-filling plane showing ``still_png`` (packed) through the "GID Live Motion" group of the
+    live volume ``live`` (its atlas packed), the time drivers set."""
     import json
 
-    import numpy as np
-
     from gid.exporters.frames import encode_exr
+    from gid.gid_engine.rendering.live import ATLAS_PAD
+
+    with tempfile.TemporaryDirectory() as tmp:
+        atlas = Path(tmp) / "atlas.exr"
+        atlas.write_bytes(encode_exr(live.atlas(), "half", "zip"))
+        meta = Path(tmp) / "meta.json"
+        meta.write_text(json.dumps({"size": [live.width, live.height], "still": str(still_png), "atlas": str(atlas),
+                                    "layout": [live.bins, live.width, live.height, live.period, live.fps, ATLAS_PAD]}))
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "BLENDER_"))}
+        return subprocess.run([blender_python, "-c", BUILD, str(REPO / "addon" / "live" / "nodes.py"), str(out),
+                               str(meta), str(REPO / "gid_tools" / "blender_scenes.py")],
+                              capture_output=True, text=True, env=env, cwd=tmp, timeout=600)
+
+
+def main(blender_python: str, out: str = "") -> int:
+    """Build the .blend with ``blender_python`` into ``out`` (default tests/data/live_4.2.blend)."""
     from gid.exporters.opencv import cv2
     from gid.gid_engine.engine import Engine
     from gid.gid_engine.motion.extract import extract_motion
     from gid.gid_engine.motion.sv_file import save_spectral_volume
-    from gid.gid_engine.rendering.live import ATLAS_PAD
 
     motion = extract_motion(REPO / "samples" / "tree.avi", max_side=96)
     still = cv2.resize(cv2.imread(str(REPO / "samples" / "tree_still.png")), (motion.width, motion.height),
@@ -59,20 +77,11 @@ def main(blender_python: str) -> int:
     OUT.mkdir(exist_ok=True)
     save_spectral_volume(motion, OUT / "live_motion.gidsv", overwrite=True)
     cv2.imwrite(str(OUT / "live_still.png"), still)
-    with tempfile.TemporaryDirectory() as tmp:
-        atlas = Path(tmp) / "atlas.exr"
-        atlas.write_bytes(encode_exr(live.atlas(), "half", "zip"))
-        meta = Path(tmp) / "meta.json"
-        meta.write_text(json.dumps({"size": [motion.width, motion.height], "still": str(OUT / "live_still.png"),
-                                    "atlas": str(atlas), "layout": [live.bins, live.width, live.height, live.period,
-                                                                    live.fps, ATLAS_PAD]}))
-        done = subprocess.run([blender_python, "-c", BUILD, str(REPO / "addon" / "live" / "nodes.py"),
-                               str(OUT / "live_4.2.blend"), str(meta), str(REPO / "gid_tools" / "blender_scenes.py")],
-                              capture_output=True, text=True)
+    done = write_blend(blender_python, Path(out) if out else OUT / "live_4.2.blend", live, OUT / "live_still.png")
     print(done.stdout[-500:], done.stderr[-2000:])
-    print(f"{live.bins} bins; {np.asarray(still).shape}")
+    print(f"{live.bins} bins; {still.shape}")
     return done.returncode
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1]))
+    sys.exit(main(*sys.argv[1:3]))
