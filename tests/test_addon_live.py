@@ -311,6 +311,7 @@ def test_the_operator_inserts_and_removes_the_group_leaving_the_users_nodes(scen
     image.gid.amplitude = 1.5
     assert bpy.ops.gid.live_motion("EXEC_DEFAULT", image=image.name) == {"FINISHED"}
     group = bpy.data.node_groups[f"GID Live Motion {image.name}"]
+    assert len(group.nodes) == 6 * group["gid_bins"] + 15  # six a Fourier bin, 15 for time, scale and ends
     for m, t in ((mat, tex), (other, tex2)):
         feed = t.inputs["Vector"].links[0].from_node
         assert feed.bl_idname == "ShaderNodeGroup" and feed.node_tree == group
