@@ -117,23 +117,20 @@ def add_geometry_motion(context: bpy.types.Context, image_name: str, object_name
     volume = load_spectral_volume(bio.motion_file(settings))
     check_aspect(volume, *image.size[:])
     live = forward_volume(volume)
-    size = uv_size(obj.data)
     defaults = {"Amplitude": float(settings.amplitude), "Speed": 1.0 / max(float(settings.slowmo), 1e-6)}
-
     kept: dict[str, dict[str, Any]] = {}
     for user, mod in geometry_users(image.name):
         kept[user.name] = {name: nodes.modifier_input(mod, name) for name in KEPT}
+    targets = [target_mesh(context, name) for name in kept if name != obj.name] + [obj]
+    sizes = [uv_size(user.data) for user in targets]  # every refusal before anything is removed
     remove_geometry(image.name)
     atlas = nodes.pack_atlas(geometry_atlas_name(image.name), encode_exr(live.atlas(), "half", "zip"))
     layout = nodes.Layout(live.bins, live.width, live.height, live.period, live.fps, ATLAS_PAD)
     group = nodes.build_geometry_group(geometry_group_name(image.name), atlas, layout)
     group[TAG_IMAGE] = image.name
-    targets = [bpy.data.objects[name] for name in kept if name in bpy.data.objects and name != obj.name] + [obj]
     added = None
-    for user in targets:
-        values = kept.get(user.name, defaults)
-        added = _add_modifier(user, group, context.scene, {**defaults, **values},
-                              size if user == obj else uv_size(user.data))
+    for user, size in zip(targets, sizes):
+        added = _add_modifier(user, group, context.scene, {**defaults, **kept.get(user.name, {})}, size)
     return obj, added, live
 
 
