@@ -254,8 +254,11 @@ def test_the_geometry_operator_moves_a_mesh_and_removal_restores_it(scene_blend,
     assert moved > 1e-2  # the comparison is not of two meshes at rest
     assert np.array_equal(np.array([v.co[:] for v in plane.data.vertices]), rest)  # the mesh data untouched
     live_nodes.set_modifier_input(mod, "Amplitude", 2.0)  # the user's own amplitude
+    plane.modifiers.new("after", "WAVE")  # and a modifier of their own after it
     assert bpy.ops.gid.live_geometry(image=image.name, object=plane.name) == {"FINISHED"}  # again: one modifier
-    assert len(plane.modifiers) == 1 and live_nodes.modifier_input(plane.modifiers[0], "Amplitude") == 2.0
+    assert [m.type for m in plane.modifiers] == ["NODES", "WAVE"]  # in its place in the stack
+    assert live_nodes.modifier_input(plane.modifiers[0], "Amplitude") == 2.0
+    plane.modifiers.remove(plane.modifiers["after"])
     assert bpy.ops.gid.remove_live_motion(image=image.name) == {"FINISHED"}
     assert len(plane.modifiers) == 0 and not plane.animation_data.drivers
     assert f"GID Live Motion Geometry {image.name}" not in bpy.data.node_groups

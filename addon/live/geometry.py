@@ -119,8 +119,10 @@ def add_geometry_motion(context: bpy.types.Context, image_name: str, object_name
     live = forward_volume(volume)
     defaults = {"Amplitude": float(settings.amplitude), "Speed": 1.0 / max(float(settings.slowmo), 1e-6)}
     kept: dict[str, dict[str, Any]] = {}
+    places: dict[str, int] = {}  # where in its stack each modifier was (a Subdivision before it stays before)
     for user, mod in geometry_users(image.name):
         kept[user.name] = {name: nodes.modifier_input(mod, name) for name in KEPT}
+        places[user.name] = list(user.modifiers).index(mod)
     targets = [target_mesh(context, name) for name in kept if name != obj.name] + [obj]
     sizes = [uv_size(user.data) for user in targets]  # every refusal before anything is removed
     remove_geometry(image.name)
@@ -131,6 +133,8 @@ def add_geometry_motion(context: bpy.types.Context, image_name: str, object_name
     added = None
     for user, size in zip(targets, sizes):
         added = _add_modifier(user, group, context.scene, {**defaults, **kept.get(user.name, {})}, size)
+        if user.name in places:
+            user.modifiers.move(len(user.modifiers) - 1, min(places[user.name], len(user.modifiers) - 1))
     return obj, added, live
 
 
