@@ -21,6 +21,7 @@ import numpy as np
 
 from ..exporters.opencv import cv2
 from .bench import machine_description, smooth_volume
+from .blender_scenes import camera_filling_plane
 from ..gid_engine.motion.sv_file import save_spectral_volume
 from ..addon import props
 from ..addon.demo import empty_file_with_gid
@@ -52,37 +53,6 @@ def bake_benchmark(width: int = 1920, height: int = 1080, frames: int = 150) -> 
     return {"task": f"bake {frames}-frame {width}x{height} loop into Blender", "seconds": seconds,
             "peak_rss_gib": peak_gib, "goal_seconds": GOAL_SECONDS, "goal_peak_gib": GOAL_PEAK_GIB,
             "machine": machine_description(), "blender": bpy.app.version_string}
-
-
-def _plane_scene(width: int, height: int, samples: int) -> tuple[bpy.types.Scene, bpy.types.NodeTree,
-                                                                  bpy.types.Node]:
-    """A camera-filling plane whose emission shows an Image Texture node (Cycles on the CPU)."""
-    bpy.ops.wm.read_homefile(use_empty=True, use_factory_startup=True)
-    scene = bpy.context.scene
-    r = scene.render
-    r.engine, r.resolution_x, r.resolution_y, r.resolution_percentage, r.fps = "CYCLES", width, height, 100, 30
-    scene.cycles.device, scene.cycles.samples, scene.cycles.use_denoising = "CPU", samples, False
-    aspect = width / height
-    mesh = bpy.data.meshes.new("plane")
-    mesh.from_pydata([(-aspect, -1, 0), (aspect, -1, 0), (aspect, 1, 0), (-aspect, 1, 0)], [], [(0, 1, 2, 3)])
-    for loop, co in zip(mesh.uv_layers.new().data, [(0, 0), (1, 0), (1, 1), (0, 1)]):
-        loop.uv = co
-    plane = bpy.data.objects.new("plane", mesh)
-    scene.collection.objects.link(plane)
-    cam = bpy.data.objects.new("cam", bpy.data.cameras.new("cam"))
-    cam.data.type, cam.data.ortho_scale, cam.location = "ORTHO", 2 * aspect, (0, 0, 5)
-    scene.collection.objects.link(cam)
-    scene.camera = cam
-    mat = bpy.data.materials.new("backdrop")
-    mat.use_nodes = True
-    nt = mat.node_tree
-    nt.nodes.clear()
-    tex = nt.nodes.new("ShaderNodeTexImage")
-    emit, out = nt.nodes.new("ShaderNodeEmission"), nt.nodes.new("ShaderNodeOutputMaterial")
-    nt.links.new(tex.outputs["Color"], emit.inputs["Color"])
-    nt.links.new(emit.outputs[0], out.inputs["Surface"])
-    mesh.materials.append(mat)
-    return scene, nt, tex
 
 
 def _render_seconds(scene: bpy.types.Scene, frames: list[int], folder: Path) -> float:
@@ -131,13 +101,13 @@ def live_benchmark(width: int = 1920, height: int = 1080, samples: int = 4,
         first_4k = next(iter(render_frames(big, motion, splatter, Timing(fps=30, frames=2), 1.0, True, "stretch")))
         png_4k = len(encode_png(first_4k, 8))
 
-        scene, nt, tex = _plane_scene(width, height, samples)
+        scene, nt, tex = camera_filling_plane(width, height, samples=samples, exact=False, material="backdrop")
         tex.image = bpy.data.images.load(str(seq / "frame_0001.png"))
         tex.image.source = "SEQUENCE"
         tex.image_user.frame_duration, tex.image_user.use_auto_refresh = 150, True
         baked = _render_seconds(scene, list(frames), folder)
 
-        scene, nt, tex = _plane_scene(width, height, samples)
+        scene, nt, tex = camera_filling_plane(width, height, samples=samples, exact=False, material="backdrop")
         tex.image = bpy.data.images.load(str(folder / "backdrop.png"))
         tex.image.pack()
         atlas = live_nodes.pack_atlas("GID Live Motion Atlas", encode_exr(live.atlas(), "half", "zip"))

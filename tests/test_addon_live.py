@@ -11,6 +11,7 @@ against the numpy warp, 42.5-46.6 dB against ``gid render`` at frames 37, 75 and
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -31,8 +32,14 @@ from gid.gid_engine.motion.extract import extract_motion
 from gid.gid_engine.rendering.live import ATLAS_PAD, tau_at
 from gid.gid_engine.rendering.render import Timing, make_splatter, render_frames
 
-# The repository's samples: the installed extension (the Blender legs) ships none.
-SAMPLES = Path(__file__).resolve().parents[1] / "samples"
+# The repository's samples and bpy-only scene builders: the installed extension (the Blender legs)
+# ships neither, and gid there is the extension, so the builders are loaded by their file path.
+REPO = Path(__file__).resolve().parents[1]
+SAMPLES = REPO / "samples"
+DATA = REPO / "tests" / "data"
+_spec = importlib.util.spec_from_file_location("gid_blender_scenes", REPO / "gid_tools" / "blender_scenes.py")
+SCENES = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(SCENES)
 TREE_CLIP, TREE_STILL = SAMPLES / "tree.avi", SAMPLES / "tree_still.png"
 FRAMES = (1, 37, 75, 112)
 RENDER = r"""
@@ -62,36 +69,9 @@ def _psnr(a: np.ndarray, b: np.ndarray) -> float:
 
 def _scene(still: Path, size: tuple[int, int]) -> bpy.types.Image:
     """Camera-filling plane whose emission shows ``still`` through an Image Texture node (Cycles)."""
-    w, h = size
-    scene = fresh_blend()
-    r = scene.render
-    r.engine, r.resolution_x, r.resolution_y, r.resolution_percentage, r.fps = "CYCLES", w, h, 100, 30
-    r.filter_size = 0.01  # one sample per pixel at its centre, as the engine samples
-    scene.cycles.samples, scene.cycles.use_denoising = 1, False
-    scene.view_settings.view_transform, scene.view_settings.look = "Standard", "None"
-    mesh = bpy.data.meshes.new("plane")
-    mesh.from_pydata([(-w / h, -1, 0), (w / h, -1, 0), (w / h, 1, 0), (-w / h, 1, 0)], [], [(0, 1, 2, 3)])
-    uv = mesh.uv_layers.new()
-    for loop, co in zip(uv.data, [(0, 0), (1, 0), (1, 1), (0, 1)]):
-        loop.uv = co
-    plane = bpy.data.objects.new("plane", mesh)
-    scene.collection.objects.link(plane)
-    cam = bpy.data.objects.new("cam", bpy.data.cameras.new("cam"))
-    cam.data.type, cam.data.ortho_scale, cam.location = "ORTHO", 2 * w / h, (0, 0, 5)
-    scene.collection.objects.link(cam)
-    scene.camera = cam
-    image = bpy.data.images.load(str(still))
-    mat = bpy.data.materials.new("still")
-    mat.use_nodes = True
-    nt = mat.node_tree
-    nt.nodes.clear()
-    tex = nt.nodes.new("ShaderNodeTexImage")
-    tex.image, tex.interpolation = image, "Linear"
-    emit, out = nt.nodes.new("ShaderNodeEmission"), nt.nodes.new("ShaderNodeOutputMaterial")
-    nt.links.new(tex.outputs["Color"], emit.inputs["Color"])
-    nt.links.new(emit.outputs[0], out.inputs["Surface"])
-    mesh.materials.append(mat)
-    return image
+    *_, tex = SCENES.camera_filling_plane(*size)
+    tex.image = bpy.data.images.load(str(still))
+    return tex.image
 
 
 @pytest.fixture(scope="module")
@@ -175,10 +155,43 @@ def test_the_blend_holds_everything(farm_render):
     assert Path(farm_render["blend"]).stat().st_size < 20 * 2**20  # 13.1 MiB of half-float atlas + the still
 
 
+def _vertex_uvs(mesh: bpy.types.Mesh) -> np.ndarray:
+    uv = np.zeros((len(mesh.vertices), 2))
+    for loop, loop_uv in zip(mesh.loops, mesh.uv_layers.active.data):
+        uv[loop.vertex_index] = loop_uv.uv[:]
+    return uv
+
+
+def _bilinear(image: np.ndarray, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
+    """``image`` sampled at pixel coordinates (centres at integers, edges repeated), in float64:
+    exact, where cv2.remap rounds positions to 1/32 pixel (2 % of a noisy field's range)."""
+    h, w = image.shape
+    x, y = np.clip(xs, 0, w - 1), np.clip(ys, 0, h - 1)
+    x0, y0 = np.minimum(np.floor(x).astype(int), w - 2), np.minimum(np.floor(y).astype(int), h - 2)
+    fx, fy = x - x0, y - y0
+    im = image.astype(np.float64)
+    top = im[y0, x0] * (1 - fx) + im[y0, x0 + 1] * fx
+    bottom = im[y0 + 1, x0] * (1 - fx) + im[y0 + 1, x0 + 1] * fx
+    return top * (1 - fy) + bottom * fy
+
+
+def _forward_offsets(fwd, uv: np.ndarray, tau: float, size: tuple[float, float], amplitude: float = 1.0) -> np.ndarray:
+    """Where the engine's forward series moves points at ``uv`` (object-space X/Y, the UV square
+    spanning ``size``): the field sampled bilinearly at the UV's pixel, y down turned to y up."""
+    field = fwd.field_at(tau) * amplitude
+    xs, ys = uv[:, 0] * fwd.width - 0.5, (1 - uv[:, 1]) * fwd.height - 0.5
+    dx, dy = (_bilinear(f, xs, ys) for f in field)
+    return np.stack([dx / fwd.width * size[0], -dy / fwd.height * size[1]], axis=1)
+
+
+def _evaluated_offsets(obj: bpy.types.Object, rest: np.ndarray) -> np.ndarray:
+    moved = obj.evaluated_get(bpy.context.evaluated_depsgraph_get()).data
+    return np.array([v.co[:] for v in moved.vertices]) - rest
+
+
 def test_geometry_nodes_move_a_plane_by_the_forward_series():
     """The geometry group displaces a subdivided plane's vertices by the forward motion sampled at
     their UVs, with time from the scene (Scene Time): checked against the engine's series."""
-    from gid.exporters.opencv import cv2
     from gid.gid_engine.rendering.live import forward_volume
 
     motion = extract_motion(TREE_CLIP, max_side=96)
@@ -195,20 +208,93 @@ def test_geometry_nodes_move_a_plane_by_the_forward_series():
     fps.default_value = 24.0  # what a new modifier starts from (modifier inputs are not ID properties in 5.2+)
     mod = plane.modifiers.new("gid", "NODES")
     mod.node_group = group
-    uv = np.zeros((len(rest), 2))
-    for loop, loop_uv in zip(plane.data.loops, plane.data.uv_layers.active.data):
-        uv[loop.vertex_index] = loop_uv.uv[:]
+    uv = _vertex_uvs(plane.data)
     for frame in (1, 30, 77):
         scene.frame_set(frame)
-        moved = plane.evaluated_get(bpy.context.evaluated_depsgraph_get()).data
-        got = np.array([v.co[:] for v in moved.vertices]) - rest
-        field = fwd.field_at(tau_at(frame, scene_fps=24, clip_fps=fwd.fps, speed=1.0))
-        xs = (uv[:, 0] * fwd.width - 0.5).astype(np.float32)[None]
-        ys = ((1 - uv[:, 1]) * fwd.height - 0.5).astype(np.float32)[None]
-        dx, dy = (cv2.remap(f, xs, ys, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)[0] for f in field)
-        want = np.stack([dx / fwd.width * 2.0, -dy / fwd.height * 2.0], axis=1)  # Size 2: the UV square spans 2 units
+        got = _evaluated_offsets(plane, rest)
+        want = _forward_offsets(fwd, uv, tau_at(frame, scene_fps=24, clip_fps=fwd.fps), (2.0, 2.0))
         assert np.abs(got[:, :2] - want).max() < 1e-4 + 1e-3 * np.abs(want).max(), frame
         assert frame == 1 or np.abs(want).max() > 1e-3  # it moved
+
+
+def test_the_geometry_operator_moves_a_mesh_and_removal_restores_it(scene_blend, motion_file):
+    """gid.live_geometry on a subdivided plane with UVs: at each frame its vertices are where the
+    engine's forward series puts them (amplitude and speed from the image's settings, the scene's
+    frame rate through the FPS driver); the mesh data stays as it was, and gid.remove_live_motion
+    takes the modifier, its driver, the group and the atlas off, the evaluated mesh at rest again."""
+    from blender_helpers import use_motion
+
+    from gid.gid_engine.motion.sv_file import load_spectral_volume
+    from gid.gid_engine.rendering.live import forward_volume
+
+    image, scene = scene_blend["image"], bpy.context.scene
+    scene.render.fps = 25
+    use_motion(image, motion_file)
+    image.gid.amplitude, image.gid.slowmo = 1.5, 2.0
+    bpy.ops.mesh.primitive_grid_add(x_subdivisions=17, y_subdivisions=13, size=3.0)
+    plane = bpy.context.object
+    plane.scale = (1.0, 0.75, 1.0)  # object transforms are the user's: the motion is in mesh (local) space
+    rest = np.array([v.co[:] for v in plane.data.vertices])
+    assert bpy.ops.gid.live_geometry(image=image.name, object=plane.name) == {"FINISHED"}
+    (mod,) = plane.modifiers
+    assert mod.type == "NODES" and mod.node_group.name == f"GID Live Motion Geometry {image.name}"
+    assert [d.driver.expression for d in plane.animation_data.drivers] == ["rate / base"]
+    assert live_nodes.modifier_input(mod, "Amplitude") == pytest.approx(1.5)
+    assert live_nodes.modifier_input(mod, "Size")[:2] == pytest.approx((3.0, 3.0))
+    fwd = forward_volume(load_spectral_volume(motion_file))
+    uv = _vertex_uvs(plane.data)
+    moved = 0.0
+    for frame in (1, 9, 40):
+        scene.frame_set(frame)
+        got = _evaluated_offsets(plane, rest)
+        want = _forward_offsets(fwd, uv, tau_at(frame, scene_fps=25, clip_fps=fwd.fps, speed=0.5), (3.0, 3.0), 1.5)
+        assert np.abs(got[:, :2] - want).max() < 1e-4 + 2e-3 * np.abs(want).max(), frame  # half-float atlas
+        assert np.abs(got[:, 2]).max() < 1e-6
+        moved = max(moved, float(np.abs(want).max()))
+    assert moved > 1e-2  # the comparison is not of two meshes at rest
+    assert np.array_equal(np.array([v.co[:] for v in plane.data.vertices]), rest)  # the mesh data untouched
+    live_nodes.set_modifier_input(mod, "Amplitude", 2.0)  # the user's own amplitude
+    plane.modifiers.new("after", "WAVE")  # and a modifier of their own after it
+    assert bpy.ops.gid.live_geometry(image=image.name, object=plane.name) == {"FINISHED"}  # again: one modifier
+    assert [m.type for m in plane.modifiers] == ["NODES", "WAVE"]  # in its place in the stack
+    assert live_nodes.modifier_input(plane.modifiers[0], "Amplitude") == 2.0
+    plane.modifiers.remove(plane.modifiers["after"])
+    assert bpy.ops.gid.remove_live_motion(image=image.name) == {"FINISHED"}
+    assert len(plane.modifiers) == 0 and not plane.animation_data.drivers
+    assert f"GID Live Motion Geometry {image.name}" not in bpy.data.node_groups
+    assert f"GID Live Motion Geometry Atlas {image.name}" not in bpy.data.images
+    assert np.abs(_evaluated_offsets(plane, rest)).max() == 0.0
+
+
+def test_the_geometry_operator_says_what_is_wrong_in_one_line(scene_blend, motion_file):
+    from blender_helpers import use_motion
+
+    image = scene_blend["image"]
+    for obj in list(bpy.data.objects):
+        bpy.data.objects.remove(obj)
+    with pytest.raises(RuntimeError, match="no mesh to move: make a mesh with UVs"):
+        bpy.ops.gid.live_geometry(image=image.name)
+    with pytest.raises(RuntimeError, match="there is no object named 'nope'"):
+        bpy.ops.gid.live_geometry(image=image.name, object="nope")
+    cam = bpy.data.objects.new("cam", bpy.data.cameras.new("cam"))
+    bpy.context.scene.collection.objects.link(cam)
+    with pytest.raises(RuntimeError, match="'cam' is a camera object, not a mesh"):
+        bpy.ops.gid.live_geometry(image=image.name, object="cam")
+    mesh = bpy.data.meshes.new("bare")
+    mesh.from_pydata([(0, 0, 0), (1, 0, 0), (1, 1, 0)], [], [(0, 1, 2)])
+    bare = bpy.data.objects.new("bare", mesh)
+    bpy.context.scene.collection.objects.link(bare)
+    with pytest.raises(RuntimeError, match="mesh 'bare' has no UV map"):
+        bpy.ops.gid.live_geometry(image=image.name, object="bare")
+    mesh.uv_layers.new()
+    with pytest.raises(RuntimeError, match="no motion yet"):
+        bpy.ops.gid.live_geometry(image=image.name, object="bare")
+    use_motion(image, motion_file)
+    for loop in mesh.uv_layers.active.data:
+        loop.uv = (0.5, 0.5)  # every corner at one point of the image
+    with pytest.raises(RuntimeError, match="do not spread over its X/Y plane"):
+        bpy.ops.gid.live_geometry(image=image.name, object="bare")
+    assert len(bare.modifiers) == 0 and f"GID Live Motion Geometry {image.name}" not in bpy.data.node_groups
 
 
 def _links(tree: bpy.types.NodeTree) -> list[tuple[str, str, str, str]]:
@@ -229,6 +315,7 @@ def test_the_operator_inserts_and_removes_the_group_leaving_the_users_nodes(scen
     image.gid.amplitude = 1.5
     assert bpy.ops.gid.live_motion("EXEC_DEFAULT", image=image.name) == {"FINISHED"}
     group = bpy.data.node_groups[f"GID Live Motion {image.name}"]
+    assert len(group.nodes) == 6 * group["gid_bins"] + 15  # six a Fourier bin, 15 for time, scale and ends
     for m, t in ((mat, tex), (other, tex2)):
         feed = t.inputs["Vector"].links[0].from_node
         assert feed.bl_idname == "ShaderNodeGroup" and feed.node_tree == group
@@ -279,30 +366,122 @@ def test_a_damaged_live_setup_is_reported(scene_blend, motion_file):
         bpy.ops.gid.live_motion("EXEC_DEFAULT", image=image.name)
 
 
-def test_a_blend_made_by_blender_4_2_renders_in_this_blender_without_gid(tmp_path):
-    """tests/data/live_4.2.blend was saved by Blender 4.2 LTS (tools/make_live_blend.py); this
-    Blender (4.5 here, 4.2-5.3 in the legs) renders it without the extension, as the engine says."""
+def _render_without_gid(python: str, blend: Path, folder: Path, frames: tuple[int, ...]) -> subprocess.CompletedProcess:
+    """Render ``frames`` of ``blend`` as EXRs into ``folder`` with ``python`` (a Blender's Python) in
+    a fresh process with a fresh user folder, where gid cannot be imported."""
+    home = folder / "home"
+    home.mkdir(exist_ok=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "BLENDER_", "GID_"))}
+    env.update(HOME=str(home), XDG_CONFIG_HOME=str(home / ".config"), BLENDER_USER_RESOURCES=str(folder / "b"))
+    return subprocess.run([python, "-c", RENDER, str(blend), str(folder), json.dumps(frames)], env=env, cwd=folder,
+                          capture_output=True, text=True, timeout=600)
+
+
+def _data_live() -> tuple[object, np.ndarray]:
+    """The live volume of tests/data's motion (96x72, the engine's) and the still it moves."""
     from gid.exporters.opencv import cv2
     from gid.gid_engine.engine import Engine
     from gid.gid_engine.motion.sv_file import load_spectral_volume
 
-    data = Path(__file__).resolve().parent / "data"
-    motion = load_spectral_volume(data / "live_motion.gidsv")
-    live = Engine(device="cpu").live_volume(motion)
-    frames = (1, 40)
-    home = tmp_path / "home"
-    home.mkdir()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "BLENDER_", "GID_"))}
-    env.update(HOME=str(home), XDG_CONFIG_HOME=str(home / ".config"), BLENDER_USER_RESOURCES=str(tmp_path / "b"))
-    done = subprocess.run([sys.executable, "-c", RENDER, str(data / "live_4.2.blend"), str(tmp_path),
-                           json.dumps(frames)], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr[-3000:]
-    still = cv2.imread(str(data / "live_still.png"))[:, :, ::-1].astype(np.float32) / 255.0
+    live = Engine(device="cpu").live_volume(load_spectral_volume(DATA / "live_motion.gidsv"))
+    return live, cv2.imread(str(DATA / "live_still.png"))[:, :, ::-1].astype(np.float32) / 255.0
+
+
+def _check_frames(folder: Path, live, still: np.ndarray, frames: tuple[int, ...]) -> None:
+    """The rendered frames are the still warped by the engine's series (frame 1 the still itself)."""
+    from gid.exporters.opencv import cv2
+
     h, w = still.shape[:2]
     xs, ys = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
     for f in frames:
-        got = _srgb(cv2.imread(str(tmp_path / f"f{f:04d}.exr"), cv2.IMREAD_UNCHANGED)[:, :, 2::-1])
+        got = _srgb(cv2.imread(str(folder / f"f{f:04d}.exr"), cv2.IMREAD_UNCHANGED)[:, :, 2::-1])
         b = live.field_at(tau_at(f, scene_fps=30, clip_fps=live.fps))
         want = cv2.remap(still, xs - b[0], ys - b[1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         assert _psnr(got, want) > 48.0, f  # measured 52.7 dB at frame 40; the still itself is 46 dB from it
-    assert _psnr(still, want) < _psnr(got, want)  # frame 40 moved, and the render moved with it
+    assert _psnr(still, want) < _psnr(got, want)  # the last frame moved, and the render moved with it
+
+
+def test_a_blend_made_by_blender_4_2_renders_in_this_blender_without_gid(tmp_path):
+    """tests/data/live_4.2.blend was saved by Blender 4.2 LTS (tools/make_live_blend.py); this
+    Blender (4.5 here, 4.2-5.3 in the legs) renders it without the extension, as the engine says."""
+    frames = (1, 40)
+    done = _render_without_gid(sys.executable, DATA / "live_4.2.blend", tmp_path, frames)
+    assert done.returncode == 0, done.stderr[-3000:]
+    _check_frames(tmp_path, *_data_live(), frames)
+
+
+def _leg_python(version: str) -> Path:
+    python = REPO / ".venv-blender" / version / "bin" / "python"
+    if not python.is_file():
+        pytest.skip(f"no Blender {version} here: {python} is missing (make it as tools/blender_matrix.py says)")
+    return python
+
+
+def test_a_blend_saved_by_blender_5_3_in_older_blenders(tmp_path):
+    """The same live-motion scene saved by Blender 5.3 (the newest leg): Blender 4.5 opens it (with
+    a "newer Blender" warning) and renders the moving frames the engine computes; Blender 4.2 cannot
+    read the 5.x file format at all and stops at the open with one line, before any frame is written."""
+    newest, lts45, lts42 = _leg_python("5.3"), _leg_python("4.5"), _leg_python("4.2")
+    spec = importlib.util.spec_from_file_location("make_live_blend", REPO / "tools" / "make_live_blend.py")
+    maker = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(maker)
+    live, still = _data_live()
+    blend = tmp_path / "live_5.3.blend"
+    made = maker.write_blend(str(newest), blend, live, DATA / "live_still.png")
+    assert made.returncode == 0 and "saved with Blender 5.3" in made.stdout, made.stderr[-3000:]
+    frames = (1, 40)
+    (tmp_path / "4.5").mkdir()
+    done = _render_without_gid(str(lts45), blend, tmp_path / "4.5", frames)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "File written by newer Blender binary (503" in done.stdout + done.stderr
+    _check_frames(tmp_path / "4.5", live, still, frames)
+    (tmp_path / "4.2").mkdir()
+    done = _render_without_gid(str(lts42), blend, tmp_path / "4.2", frames)
+    assert done.returncode != 0
+    assert f"Failed to read blend file '{blend}', not a blend file" in done.stderr
+    assert not list((tmp_path / "4.2").glob("*.exr"))  # nothing rendered, black or otherwise
+
+
+class _Layout:
+    """Records what a panel's draw puts in its layout (operators, properties, labels)."""
+
+    def __init__(self, log: list) -> None:
+        self.log = log
+
+    def row(self, **_kw) -> "_Layout":
+        return self
+
+    column = row
+
+    def operator(self, idname: str, **_kw):
+        self.log.append(("op", idname))
+        return type("Props", (), {})()
+
+    def prop(self, _data, name: str, text: str = "", **_kw) -> None:
+        self.log.append(("prop", text or name))
+
+    def label(self, text: str = "", **_kw) -> None:
+        self.log.append(("label", text))
+
+
+def test_the_live_panel_offers_geometry_and_lists_the_moved_meshes(scene_blend, motion_file):
+    from types import SimpleNamespace
+
+    from blender_helpers import use_motion
+
+    from gid.addon.live.ui import GID_PT_live
+
+    image = scene_blend["image"]
+    use_motion(image, motion_file)
+    context = SimpleNamespace(space_data=SimpleNamespace(type="IMAGE_EDITOR", image=image), active_object=None)
+
+    def draw() -> list:
+        log: list = []
+        GID_PT_live.draw(SimpleNamespace(layout=_Layout(log)), context)
+        return log
+
+    assert ("op", "gid.live_geometry") in draw() and ("op", "gid.remove_live_motion") not in draw()
+    bpy.ops.mesh.primitive_grid_add(x_subdivisions=10, y_subdivisions=10, size=2.0)
+    assert bpy.ops.gid.live_geometry(image=image.name) == {"FINISHED"}  # the active object
+    log = draw()
+    assert ("op", "gid.remove_live_motion") in log and ("label", "Moving 1 mesh(es): Grid") in log

@@ -277,13 +277,14 @@ def test_bake_equals_the_engines_interactive_frames(setup: dict) -> None:
                                atol=1e-6)
 
 
-def test_live_dynamics_keys_follow_the_pokes(setup: dict) -> None:
+def test_live_dynamics_keys_follow_the_pokes(setup: dict, monkeypatch: pytest.MonkeyPatch) -> None:
     """gid.live_dynamics keys the group's modal coordinates to the simulation on every frame; the
     group's series is then the simulator's displacement, and adding a poke rewrites the keys."""
     from blender_helpers import add_material_with_texture
 
     from gid.addon.dynamics import pokes as scene_pokes
     from gid.addon.dynamics import preview
+    from gid.addon.live import handlers as live_handlers
     from gid.addon.live import ops as live_ops
     from gid.gid_engine.rendering.live import modal_volume
 
@@ -316,7 +317,18 @@ def test_live_dynamics_keys_follow_the_pokes(setup: dict) -> None:
         return [s.default_value for s in node.inputs if s.name.startswith("q")]
 
     before = keyed_at(40)
+    looked = []  # the handler's look at the pokes: only after updates that may have changed them
+    real_state = live_handlers._state
+    monkeypatch.setattr(live_handlers, "_state", lambda s: looked.append(s.name) or real_state(s))
+    bpy.ops.mesh.primitive_plane_add()
+    bpy.context.view_layer.update()
+    looked.clear()
+    for x in range(5):  # an object dragged about: the pokes are not read
+        bpy.context.object.location.x = float(x)
+        bpy.context.view_layer.update()
+    assert looked == []
     assert bpy.ops.gid.add_poke(frame=30, position=(0.3, 0.6), direction=(0.0, 1.0), strength=4.0) == {"FINISHED"}
     bpy.context.view_layer.update()  # the depsgraph handler sees the new poke and keys again
+    assert looked and set(looked) == {scene.name}
     check((35, 40))
     assert keyed_at(40) != pytest.approx(before)  # the new poke moved the keys

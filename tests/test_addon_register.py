@@ -15,10 +15,12 @@ from gid.addon.dynamics import overlay, pokes
 from blender_helpers import fresh_blend
 
 OPERATORS = ["predict_motion", "extract_motion", "bake_loop", "bake_displacement",
-             "setup_compositor_loop", "cancel_job", "live_motion", "remove_live_motion", "live_dynamics"]
+             "setup_compositor_loop", "cancel_job", "live_motion", "remove_live_motion", "live_dynamics",
+             "live_geometry"]
 INTERACTIVE_OPERATORS = ["add_poke", "remove_poke", "drag_poke", "refresh_preview", "new_mask", "bake_interaction"]
 SCENE_PROPS = ("gid_pokes", "gid_poke_index", "gid_interactive")
-CORE_OPERATORS = [*motion.CLASSES, *loops.CLASSES, ops.GID_OT_cancel_job, *live.ops.CLASSES]
+CORE_OPERATORS = [*motion.CLASSES, *loops.CLASSES, ops.GID_OT_cancel_job, *live.ops.CLASSES,
+                  *live.geometry.CLASSES]
 
 
 def _state() -> dict:
@@ -38,7 +40,7 @@ def _state() -> dict:
 
 OFF = {"image_gid": False, "scene_gid": False, "wm_gid": False, "scene_props": 0, "classes": 0, "ops": 0,
        "panels": 0, "handlers": 0, "draw": 0}
-ON = {"image_gid": True, "scene_gid": True, "wm_gid": True, "scene_props": 3, "classes": 25, "ops": 15,
+ON = {"image_gid": True, "scene_gid": True, "wm_gid": True, "scene_props": 3, "classes": 26, "ops": 16,
       "panels": 5, "handlers": 9, "draw": 1}
 
 
@@ -48,7 +50,7 @@ def test_register_unregister_twice() -> None:
     addon.unregister()
     assert _state() == OFF
     assert len(addon.classes()) == (len(props.CLASSES) + len(CORE_OPERATORS) + len(ui.CLASSES)
-                                    + len(live.ui.CLASSES) + len(dynamics.CLASSES)) == 11 + 4 + 10 == 25
+                                    + len(live.ui.CLASSES) + len(dynamics.CLASSES)) == 12 + 4 + 10 == 26
     try:
         for _ in range(2):
             fresh_blend()

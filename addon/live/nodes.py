@@ -88,10 +88,10 @@ class _Builder:
         self._wire(n, (a, b))
         return n.outputs[0]
 
-    def combine(self, x: Any, y: Any, loc: tuple[float, float]) -> Any:
+    def combine(self, x: Any, y: Any, loc: tuple[float, float], z: Any = None) -> Any:
         n = self.nodes.new("ShaderNodeCombineXYZ")
         n.location = loc
-        self._wire(n, (x, y))
+        self._wire(n, (x, y, z))
         return n.outputs[0]
 
     def vector(self, op: str, a: Any, b: Any, c: Any = None, loc: tuple[float, float] = (0, 0)) -> Any:
@@ -110,32 +110,38 @@ class _Builder:
     def series(self, frac: Any, uv: Any, atlas: bpy.types.Image, layout: Layout, geometry: bool,
                rotations: Optional[list[Any]] = None) -> Any:
         """The field at ``uv`` as a vector (x right, y down, in pixels of the motion): ``sum_m`` of bin
-        ``m``'s tile sampled at ``uv`` and rotated, by ``2 pi m frac`` or by ``rotations[m]``, a vector
-        socket (Re q, -Im q) of the modal coordinate ``q``."""
+        ``m``'s tile (Re x, Im x, Re y, Im y) sampled at ``uv`` and turned by ``phi = 2 pi m frac``
+        (``Re(C e^{i phi})``), or by ``rotations[m]``, a vector socket (Re q, Im q, Re q) of the
+        modal coordinate ``q`` (``Re(C q)``).
+
+        Six nodes a bin: the tile's coordinates, the texture, ``(cos, sin, cos)`` of ``phi`` as one
+        vector sine of ``(phi + pi/2, phi, phi + pi/2)``, and two multiply-adds that accumulate
+        ``sum (R cos, G sin, B cos)`` (the colour, a vector) and ``sum A (cos, sin, cos)``; the field
+        is ``(x0 - x1, x2 - a1)`` of those two sums, taken once."""
         w, h, pad = layout.width, layout.height, layout.pad
         aw, ah = layout.bins * (w + 2 * pad), h + 2 * pad
-        total = None
+        color_sum = alpha_sum = None
         for m in range(layout.bins):
-            y = -300.0 * m
+            y = -250.0 * m
             if rotations is not None:
-                rot = rotations[m]
+                rot: Any = rotations[m]
+            elif m == 0:
+                rot = (1.0, 0.0, 1.0)
             else:
-                theta = self.scalar("MULTIPLY", frac, 2.0 * math.pi * m, loc=(-300, y))
-                neg = self.scalar("MULTIPLY", frac, -2.0 * math.pi * m, loc=(-300, y - 60))
-                cos, sin = self.scalar("COSINE", theta, loc=(-150, y)), self.scalar("SINE", neg, loc=(-150, y - 60))
-                rot = self.combine(cos, sin, (0, y))
+                phase = self.vector("MULTIPLY_ADD", frac, (2.0 * math.pi * m,) * 3, (math.pi / 2, 0.0, math.pi / 2),
+                                    loc=(-300, y))
+                rot = self.vector("SINE", phase, None, loc=(-150, y))
             corner = ((m * (w + 2 * pad) + pad) / aw, pad / ah, 0.0)
-            tile_uv = self.vector("MULTIPLY_ADD", uv, (w / aw, h / ah, 0.0), corner, loc=(-300, y - 150))
-            color, alpha = self._sample(atlas, tile_uv, geometry, (-100, y - 150))
-            sep = self.nodes.new("FunctionNodeSeparateColor" if geometry else "ShaderNodeSeparateColor")
-            sep.location = (150, y - 150)
-            self.links.new(color, sep.inputs[0])
-            cx = self.combine(sep.outputs[0], sep.outputs[1], (300, y - 100))
-            cy = self.combine(sep.outputs[2], alpha, (300, y - 200))
-            dx = self.vector("DOT_PRODUCT", cx, rot, loc=(450, y - 100))
-            d = self.combine(dx, self.vector("DOT_PRODUCT", cy, rot, loc=(450, y - 200)), (600, y - 150))
-            total = d if total is None else self.vector("ADD", total, d, loc=(750, y - 150))
-        return total
+            tile_uv = self.vector("MULTIPLY_ADD", uv, (w / aw, h / ah, 0.0), corner, loc=(-300, y - 120))
+            color, alpha = self._sample(atlas, tile_uv, geometry, (0, y - 120))
+            color_sum = self.vector("MULTIPLY_ADD", color, rot, color_sum or (0.0, 0.0, 0.0), loc=(300, y))
+            alpha_sum = self.vector("MULTIPLY_ADD", rot, alpha, alpha_sum or (0.0, 0.0, 0.0), loc=(300, y - 120))
+        cs, als = self.nodes.new("ShaderNodeSeparateXYZ"), self.nodes.new("ShaderNodeSeparateXYZ")
+        cs.location, als.location = (500, 0), (500, -150)
+        self.links.new(color_sum, cs.inputs[0])
+        self.links.new(alpha_sum, als.inputs[0])
+        return self.combine(self.scalar("SUBTRACT", cs.outputs[0], cs.outputs[1], loc=(650, 0)),
+                            self.scalar("SUBTRACT", cs.outputs[2], als.outputs[1], loc=(650, -150)), (800, -50))
 
     def _sample(self, atlas: bpy.types.Image, uv: Any, geometry: bool, loc: tuple[float, float]) -> tuple[Any, Any]:
         if geometry:
@@ -205,8 +211,8 @@ def build_modal_group(name: str, atlas: bpy.types.Image, layout: Layout) -> bpy.
     gin, gout = b.nodes.new("NodeGroupInput"), b.nodes.new("NodeGroupOutput")
     gin.location, gout.location = (-1400, 0), (1400, 0)
     i = gin.outputs
-    rotations = [b.combine(i[f"q{j} Re"], b.scalar("MULTIPLY", i[f"q{j} Im"], -1.0, loc=(-300, -300.0 * j - 60)),
-                           (-150, -300.0 * j)) for j in range(layout.bins)]
+    rotations = [b.combine(i[f"q{j} Re"], i[f"q{j} Im"], (-150, -250.0 * j), i[f"q{j} Re"])
+                 for j in range(layout.bins)]
     total = b.series(None, i["Vector"], atlas, layout, geometry=False, rotations=rotations)
     scale = b.combine(b.scalar("DIVIDE", i["Amplitude"], -float(layout.width), loc=(900, 300)),
                       b.scalar("DIVIDE", i["Amplitude"], float(layout.height), loc=(900, 200)), (1050, 250))
@@ -261,6 +267,7 @@ def build_geometry_group(name: str, atlas: bpy.types.Image, layout: Layout) -> b
     ``atlas`` sampled at its UV (``uv_map``), ``Size`` being the object-space size the UV square
     covers; time is the scene's own (the Scene Time node), so only the FPS input needs a driver."""
     g = _new_group(name, "GeometryNodeTree", layout)
+    g[TAG] = "geometry"
     _socket(g, "Geometry", "INPUT", "NodeSocketGeometry")
     _time_inputs(g, skip=("Frame",))
     size = _socket(g, "Size", "INPUT", "NodeSocketVector")
@@ -301,10 +308,48 @@ def drive_time(node: bpy.types.Node, scene: bpy.types.Scene) -> None:
     rate: simple expressions, evaluated without Python (no auto-run needed)."""
     frame = node.inputs["Frame"].driver_add("default_value").driver
     frame.type, frame.expression = "SCRIPTED", "frame"
-    fps = node.inputs["FPS"].driver_add("default_value").driver
-    fps.type = "SCRIPTED"
+    _fps_driver(node.inputs["FPS"].driver_add("default_value").driver, scene)
+
+
+def _modifier_slot(mod: bpy.types.Modifier, name: str) -> tuple[Any, str]:
+    """Where a Geometry Nodes modifier keeps its value of group input ``name``: the struct and the
+    property (``properties.inputs.<id>.value`` in Blender 5.2+, the ID property ``["<id>"]`` before)."""
+    ident = next(item.identifier for item in mod.node_group.interface.items_tree
+                 if item.item_type == "SOCKET" and item.in_out == "INPUT" and item.name == name)
+    props = getattr(mod, "properties", None)
+    if props is not None:
+        return getattr(props.inputs, ident), "value"
+    return mod, f'["{ident}"]'
+
+
+def modifier_input(mod: bpy.types.Modifier, name: str) -> Any:
+    """The modifier's value of its group's input ``name`` (a float, a string or a 3-tuple)."""
+    owner, prop = _modifier_slot(mod, name)
+    value = owner.path_resolve(prop)
+    return tuple(value) if hasattr(value, "__len__") and not isinstance(value, str) else value
+
+
+def set_modifier_input(mod: bpy.types.Modifier, name: str, value: Any) -> None:
+    """Set the modifier's value of its group's input ``name``."""
+    owner, prop = _modifier_slot(mod, name)
+    if prop.startswith("["):
+        owner[prop[2:-2]] = value
+    else:
+        setattr(owner, prop, value)
+
+
+def drive_modifier_fps(obj: bpy.types.Object, mod: bpy.types.Modifier, scene: bpy.types.Scene) -> None:
+    """Drive the modifier's FPS input with the scene's frame rate (the simple expression
+    ``rate / base``, evaluated without Python); time itself is the group's Scene Time node."""
+    owner, prop = _modifier_slot(mod, "FPS")
+    driver = owner.driver_add(prop).driver
+    _fps_driver(driver, scene)
+
+
+def _fps_driver(driver: Any, scene: bpy.types.Scene) -> None:
+    driver.type = "SCRIPTED"
     for name, path in (("rate", "render.fps"), ("base", "render.fps_base")):
-        var = fps.variables.new()
+        var = driver.variables.new()
         var.name, var.type = name, "SINGLE_PROP"
         var.targets[0].id_type, var.targets[0].id, var.targets[0].data_path = "SCENE", scene, path
-    fps.expression = "rate / base"
+    driver.expression = "rate / base"

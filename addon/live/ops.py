@@ -25,7 +25,7 @@ from ...gid_engine.rendering.render import check_aspect
 from .. import blender_io as bio
 from ..ops import GidJobOperator, Report, Task, checked_source
 from ..utils import engines
-from . import nodes
+from . import geometry, nodes
 
 TAG_NODE = "gid_live_image"  # custom property on the nodes this feature adds: the image they serve
 TAG_SOURCE = "gid_live_source"  # on the group node: the socket path that fed the texture node, if any
@@ -282,8 +282,8 @@ class GID_OT_live_motion(GidJobOperator, bpy.types.Operator):
 
 
 class GID_OT_remove_live_motion(bpy.types.Operator):
-    """Take the live motion off the image's texture nodes: links back as they were, the group and its
-    packed volume removed"""
+    """Take the live motion off the image's texture nodes and meshes: links back as they were, the
+    Geometry Nodes modifiers, the groups and their packed volumes removed"""
 
     bl_idname = "gid.remove_live_motion"
     bl_label = "Remove Live Motion"
@@ -293,8 +293,9 @@ class GID_OT_remove_live_motion(bpy.types.Operator):
 
     def execute(self, context: bpy.types.Context) -> set[str]:
         name = self.image or getattr(bio.source_from_context(context, "").image(), "name", "")
-        restored = remove_live(name)
-        self.report({"INFO"}, f"Removed live motion from {restored} texture node(s) of {name!r}")
+        restored, moved = remove_live(name), geometry.remove_geometry(name)
+        self.report({"INFO"}, f"Removed live motion from {restored} texture node(s) and {moved} mesh modifier(s) "
+                              f"of {name!r}")
         return {"FINISHED"}
 
 

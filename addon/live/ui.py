@@ -5,7 +5,7 @@ from __future__ import annotations
 import bpy
 
 from .. import blender_io as bio
-from . import ops
+from . import geometry, ops
 
 
 def live_nodes(image: bpy.types.Image) -> list[bpy.types.Node]:
@@ -34,7 +34,14 @@ class GID_PT_live(bpy.types.Panel):
         found = live_nodes(image)
         row = layout.row(align=True)
         row.operator(ops.GID_OT_live_motion.bl_idname, icon="NODETREE").image = image.name
+        layout.operator(geometry.GID_OT_live_geometry.bl_idname, icon="GEOMETRY_NODES").image = image.name
         layout.operator(ops.GID_OT_live_dynamics.bl_idname, icon="FORCE_WIND").image = image.name
+        moved = geometry.geometry_users(image.name)
+        if moved and not found:
+            row.operator(ops.GID_OT_remove_live_motion.bl_idname, icon="X", text="").image = image.name
+        if moved:
+            layout.label(text=f"Moving {len(moved)} mesh(es): {', '.join(obj.name for obj, _m in moved[:3])}",
+                         icon="MOD_WAVE")
         if found:
             row.operator(ops.GID_OT_remove_live_motion.bl_idname, icon="X", text="").image = image.name
             node = found[0]
