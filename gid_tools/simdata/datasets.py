@@ -55,14 +55,14 @@ def _read(path: Path) -> Shard:
 
 def sim_pairs(folder: str | Path, split: str = "eval", limit: int | None = None
               ) -> list[tuple[np.ndarray, SpectralVolume]]:
-    """The first ``limit`` views of ``folder``'s ``split`` shards as ``(image, volume)`` pairs."""
+    """Up to ``limit`` views of ``folder``'s ``split`` shards as ``(image, volume)`` pairs, spread over
+    the scenes: every scene's first view (in seed order), then every scene's second, and so on."""
+    shards = [read_shard(path) for path in shard_paths(Path(folder), split)]
     out: list[tuple[np.ndarray, SpectralVolume]] = []
-    for path in shard_paths(Path(folder), split):
-        shard = read_shard(path)
-        for i in range(len(shard)):
-            if limit is not None and len(out) >= limit:
-                return out
-            out.append((shard.image(i), shard.volume(i)))
+    for rank in range(max((len(s) for s in shards), default=0)):
+        for shard in shards:
+            if rank < len(shard) and (limit is None or len(out) < limit):
+                out.append((shard.image(rank), shard.volume(rank)))
     if not out:
         raise InputError(f"no simulated {split} views in {folder} (make them with gid make-data --split {split})")
     return out
