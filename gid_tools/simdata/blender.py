@@ -24,7 +24,7 @@ from mathutils.bvhtree import BVHTree
 from ...exporters.opencv import cv2
 from ...gid_engine.repo_data import STILLS_DIR
 from .scenes import Camera, Material, Scene
-from .truth import Hits, Projection
+from .truth import Hits, Projection, barycentric
 
 
 class Stage:
@@ -197,9 +197,7 @@ class Stage:
         bary = np.zeros((h, w, 3))
         ok = part >= 0
         if ok.any():
-            g = f[np.where(ok, tri + 0, 0)[ok] + _offsets(self.scene)[part[ok]]]
-            from .truth import barycentric
-
+            g = f[tri[ok] + _offsets(self.scene)[part[ok]]]
             bary[ok] = barycentric(hit_pos[ok], v[g[:, 0]], v[g[:, 1]], v[g[:, 2]])
         return Hits(part, tri, bary)
 

@@ -24,7 +24,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ...gid_engine.errors import InputError
+from ...gid_engine.errors import FormatError, InputError
 from ...gid_engine.motion.spectral_volume import DEFAULT_K
 from ...gid_engine.repo_data import STILL_SETS
 from ..motion_prior.data.synthetic import split_names
@@ -112,7 +112,7 @@ def make_scene(index: int, settings: MakeSettings, out: Path, threads: int = 1) 
             shard = read_shard(path)
             return {"index": index, "views": len(shard), "triples": len(list(shard.triples())), "seconds": 0.0,
                     "renders": 0, "resumed": True}
-        except (InputError, Exception):  # a damaged shard is made again
+        except (InputError, FormatError):  # a damaged shard is made again
             path.unlink()
     start = time.perf_counter()
     out.mkdir(parents=True, exist_ok=True)

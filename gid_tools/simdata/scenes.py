@@ -244,7 +244,7 @@ def _tree(rng: np.random.Generator, bank: ModeBank, wind: Wind, leaf_still: str 
             row = wind.mode(mid, e, f0, zeta)
             bank.rows[row] *= amp
             own.append((row, e))
-        base = len(verts) and sum(len(x) for x in verts)
+        base = sum(len(x) for x in verts)
         for i in range(len(v)):
             ent = entries_at(ancestors, v[i]) + [(row, cantilever_shape(s[i]) * e) for row, e in own]
             idxs.append([r for r, _ in ent])
@@ -337,14 +337,15 @@ def _grass(rng: np.random.Generator, bank: ModeBank, wind: Wind, still: str | No
         rows = [wind.mode(base, e, f0, rng.uniform(0.08, 0.25)) for e in (e1, e2)]
         for r in rows:
             bank.rows[r] *= h * 0.08
-        first = len(verts) * 0 + b * (segs + 1) * 2
+        first = b * (segs + 1) * 2
         for i in range(segs + 1):
             s = i / segs
             p = base + lean * h * s + UP * (-0.15 * h * s * s)
             half = width * (1 - s) * 0.5 + 1e-4
             for sign in (-1, 1):
                 verts.append(p + sign * half * side)
-                uvs.append([rng.random() * 0 + (b % 37) / 37 + sign * 0.002, s * 0.2])
+                rng.random()  # an unused draw per vertex: part of every seed's stream
+                uvs.append([(b % 37) / 37 + sign * 0.002, s * 0.2])
                 shape = cantilever_shape(s)
                 idx.append(rows)
                 w.append([shape * e1, shape * e2])
@@ -360,7 +361,7 @@ def _flag(rng: np.random.Generator, bank: ModeBank, wind: Wind, still: str | Non
           ) -> list[Part]:
     """A flag on a pole: travelling bending waves whose amplitude grows from the pole to the free
     edge, driven by narrow-band gusts (each harmonic a Hilbert pair of coordinates)."""
-    length, height = rng.uniform(1.2, 2.5), 0.0
+    length = rng.uniform(1.2, 2.5)
     height = length * rng.uniform(0.55, 0.75)
     pole_h = rng.uniform(2.5, 4.5)
     nx, ny = 28, 18
