@@ -12,7 +12,7 @@ import numpy as np
 
 from ...gid_engine.errors import InputError
 from ...gid_engine.motion.spectral_volume import SpectralVolume
-from .shards import Shard, read_shard, shard_paths
+from .shards import Shard, read_shard, shard_length, shard_paths
 
 
 class SimViews:
@@ -26,7 +26,7 @@ class SimViews:
             if not paths:
                 raise InputError(f"no simulated {split} shards in {folder} (make them with gid make-data)")
             for path in paths:
-                n = len(_read(path))
+                n = shard_length(path)
                 self.entries += [(path, i) for i in range(n)]
         if not self.entries:
             raise InputError(f"the simulated {split} shards in {', '.join(map(str, folders))} hold no views")

@@ -188,20 +188,14 @@ def make_data(out: Path, scenes: int, settings: MakeSettings, *, start: int = 0,
         for i in indices:
             note(make_scene(i, settings, out, threads=1))
     else:
-        env = {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
-        os.environ.update({k: "1" for k in env})
-        try:
-            # a Pool, not a ProcessPoolExecutor: leaving its block terminates the workers, whose
-            # Blender would otherwise keep them alive at exit
-            with get_context("spawn").Pool(workers, initializer=_init_worker, maxtasksperchild=200) as pool:
-                for r in pool.imap_unordered(_make_one, [(i, settings, out) for i in indices]):
-                    note(r)
-        finally:
-            for k, v in env.items():
-                if v is None:
-                    os.environ.pop(k, None)
-                else:
-                    os.environ[k] = v
+        from ..motion_prior.data.shards import single_threaded_children
+
+        # a Pool, not a ProcessPoolExecutor: leaving its block terminates the workers, whose
+        # Blender would otherwise keep them alive at exit
+        with single_threaded_children(), get_context("spawn").Pool(workers, initializer=_init_worker,
+                                                                    maxtasksperchild=200) as pool:
+            for r in pool.imap_unordered(_make_one, [(i, settings, out) for i in indices]):
+                note(r)
     wall = time.perf_counter() - t0
     made = [r for r in results if not r["resumed"]]
     summary = {

@@ -122,22 +122,36 @@ class Shard:
         return iter(np.nonzero(self.target_frames >= 0)[0].tolist())
 
 
-def read_shard(path: Path) -> Shard:
-    """Read one shard; a missing, truncated or foreign file is a one-line ``FormatError``/``InputError``."""
+def _load(path: Path, names: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """Arrays ``names`` of the shard at ``path`` (an ``.npz`` reads each array only when asked for it);
+    a missing, truncated or foreign file is a one-line ``InputError``/``FormatError``."""
     try:
         with np.load(path, allow_pickle=False) as z:
-            arrays = {name: z[name] for name in ("images", "volumes", "scales", "targets", "flows", "target_frames")}
-            meta = json.loads(str(z["meta"]))
+            return {name: z[name] for name in names}
     except FileNotFoundError:
         raise InputError(f"shard not found: {path}") from None
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
         raise FormatError(f"cannot read shard {path}: {exc}") from None
-    if meta.get("format") != SHARD_FORMAT:
+
+
+def read_shard(path: Path) -> Shard:
+    """Read one shard; a missing, truncated or foreign file is a one-line ``FormatError``/``InputError``."""
+    arrays = _load(path, ("images", "volumes", "scales", "targets", "flows", "target_frames", "meta"))
+    try:
+        meta = json.loads(str(arrays.pop("meta")))
+    except ValueError as exc:
+        raise FormatError(f"cannot read shard {path}: {exc}") from None
+    if not isinstance(meta, dict) or meta.get("format") != SHARD_FORMAT:
         raise FormatError(f"{path}: not a gid simulated-data shard")
     n = len(arrays["images"])
     if any(len(a) != n for a in arrays.values()):
         raise FormatError(f"{path}: inconsistent shard arrays")
     return Shard(meta=meta, **arrays)
+
+
+def shard_length(path: Path) -> int:
+    """How many views a shard holds, reading only its smallest array (not its images and volumes)."""
+    return len(_load(path, ("target_frames",))["target_frames"])
 
 
 def shard_paths(folder: Path, split: str | None = None) -> list[Path]:
