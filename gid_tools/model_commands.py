@@ -72,7 +72,8 @@ def cmd_train_static_flow(args: argparse.Namespace) -> None:
         steps=args.steps, out=Path(args.out), pairs=args.pairs, batch=args.batch, lr=args.lr,
         data_seed=args.data_seed, workers=args.workers, time_budget=args.time_budget, resume=args.resume,
         export=_export_dir(args.export, WEIGHTS_DIR), threads=args.threads, ckpt_every=args.ckpt_every,
-        log_every=args.log_every, stills=args.stills), log=say)
+        log_every=args.log_every, stills=args.stills, sim=tuple(args.sim or ()), sim_fraction=args.sim_weight,
+        init_from=Path(args.init_from) if args.init_from else None), log=say)
     say(f"static-flow: L1 {summary['first_loss']:.4f} -> {summary['last_loss']:.4f} px in {summary['seconds']}s")
 
 
@@ -308,4 +309,11 @@ def _static_flow(p: argparse.ArgumentParser) -> None:
                batch="images per step (default 8)", lr="peak learning rate (default 1e-3)",
                export="afterwards write the network's weights folder (default gid_engine/assets/static_flow)",
                data="training pairs", log_every=50)
+    p.add_argument("--sim", nargs="*", default=None, metavar="DIR",
+                   help="folders of simulated shards (gid make-data) whose train views, with their exact static-flow "
+                        "fields, replace a share of the synthetic pairs")
+    p.add_argument("--sim-weight", type=float, default=0.5, metavar="P",
+                   help="share of the training pairs drawn from the --sim shards (default 0.5)")
+    p.add_argument("--init-from", default=None, metavar="WEIGHTS",
+                   help="start a new run from a static-flow weights folder instead of random weights")
     p.set_defaults(func=cmd_train_static_flow, batch=8, lr=1e-3)

@@ -95,3 +95,71 @@ def test_a_corrupt_shipped_index_is_one_line(tmp_path, damage):
     with pytest.raises(FormatError, match=r"static_flow\.json is corrupt \(.+\); reinstall gid") as info:
         load_static_flow(copy)
     assert "\n" not in str(info.value)
+
+
+def _sim_folder(tmp_path, size=(256, 160), n=2):
+    """A folder with one simulated shard of ``n`` views that sway along known fields."""
+    from gid.gid_tools.simdata.shards import View, write_shard
+
+    w, h = size
+    rng = np.random.default_rng(3)
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    views = []
+    for i in range(n):
+        m = np.stack([np.cos(xx / (9.0 + i)) * 2.0, np.sin(yy / 7.0) * 1.0 + 0.5 * i])
+        views.append(View(rng.random((h, w, 3)).astype(np.float32), _swaying(m, k=3)))
+    folder = tmp_path / f"sim_{w}x{h}"
+    folder.mkdir()
+    write_shard(folder / "train_00000000.npz", views, {"kind": "flag", "seed": 0}, size=(w, h), k=16, fps=30.0,
+                num_frames=150)
+    return folder, views
+
+
+def test_simulated_views_replace_a_share_of_the_pairs(tmp_path):
+    """``--sim``: the pairs ``is_sim_pair`` picks are the shards' stills with the canonical field of
+    their exact volumes; the others stay synthetic; views of another size are refused in one line."""
+    from gid.gid_tools.motion_prior.data import synthetic_pair
+    from gid.gid_tools.motion_prior.static_flow import _TargetMaker
+    from gid.gid_tools.motion_prior.train import is_sim_pair, sim_pick
+    from gid.gid_tools.simdata.datasets import SimViews
+
+    folder, views = _sim_folder(tmp_path)
+    sims = SimViews([folder])
+    maker = _TargetMaker(0, "train", sims, 0.5)
+    picked = [i for i in range(12) if is_sim_pair(0, "train", i, 0.5)]
+    assert 0 < len(picked) < 12  # both kinds at a share of one half
+    for i in range(12):
+        got = maker(i)
+        if i in picked:
+            j = sim_pick(sims, 0, "train", i)[0]
+            want = canonical_field(views[j].volume)
+            image = np.rint(views[j].image * 255) / 255 * 2.0 - 1.0
+            assert np.abs(got["images"] - image.transpose(2, 0, 1)).max() < 1e-5
+            assert np.abs(got["fields"] - want).max() < 0.02 * np.abs(want).max()  # int8 shards
+        else:
+            image, _ = synthetic_pair(i, seed=0, split="train")
+            assert np.allclose(got["images"], image.transpose(2, 0, 1) * 2.0 - 1.0)
+    small, _ = _sim_folder(tmp_path, size=(128, 80), n=1)
+    with pytest.raises(InputError, match="256x160"):
+        _TargetMaker(0, "train", SimViews([small]), 1.0)(0)
+
+
+def test_a_simulated_run_starts_from_weights_and_keeps_its_data(tmp_path):
+    """``--init-from`` starts from the given network (at a vanishing learning rate the run ends where
+    it started); the run records its shards, so resuming it with other shards or none is refused."""
+    folder, _ = _sim_folder(tmp_path)
+    quiet = dict(log=lambda m: None)
+    base = dict(steps=2, pairs=3, batch=3, ckpt_every=2)
+    train_static_flow(StaticFlowTrainArgs(out=tmp_path / "a", lr=1e-2, export=tmp_path / "w", **base), **quiet)
+    summary = train_static_flow(StaticFlowTrainArgs(out=tmp_path / "b", sim=(str(folder),), sim_fraction=1.0, lr=1e-9,
+                                                    init_from=tmp_path / "w", export=tmp_path / "w2", **base), **quiet)
+    assert summary["sim"][0] == "sim" and summary["init_from"] == str(tmp_path / "w")
+    start, end = load_static_flow(tmp_path / "w").state_dict(), load_static_flow(tmp_path / "w2").state_dict()
+    fresh = StaticFlowNet().state_dict()
+    assert max(float((end[k] - start[k]).abs().max()) for k in start) < 1e-6
+    assert max(float((fresh[k] - start[k]).abs().max()) for k in start) > 1e-2
+    with pytest.raises(InputError, match="--sim"):
+        train_static_flow(StaticFlowTrainArgs(out=tmp_path / "b", resume=True, lr=1e-9, **base), **quiet)
+    with pytest.raises(InputError, match="--init-from"):
+        train_static_flow(StaticFlowTrainArgs(out=tmp_path / "d", lr=1e-9, init_from=tmp_path / "nothing", **base),
+                          **quiet)

@@ -3,7 +3,9 @@
     gid train static-flow --pairs 800 --steps 1500 --out checkpoints/static_flow --export
 
 Targets: ``M(p)`` of each training pair's reference volume (``baselines.static_flow_field``),
-canonicalised to ``M_x >= 0``; loss L1 in pixels; images and targets flipped left-right at random;
+canonicalised to ``M_x >= 0``; with ``--sim`` a share of the pairs are simulated views of
+``gid make-data`` with their exact volumes instead of synthetic ones; ``--init-from`` starts from a
+trained network instead of random weights; loss L1 in pixels; images and targets flipped left-right at random;
 the step runs in ``training.TrainLoop`` (resume, time budget, ``loss.csv``, checkpoints).
 Weights go to ``gid_engine/assets/static_flow/`` (``static_flow.safetensors`` + ``static_flow.json``,
 a checksummed model folder with the training summary); ``gid eval`` adds the "static flow (learned)" row
@@ -26,7 +28,7 @@ from ..training import LogPoint, TrainLoop, checkpoint_to_resume, fill_parallel,
 from .data.synthetic import still_splits
 from .models.static_flow import StaticFlowNet
 from ...gid_engine.assets import STATIC_FLOW_DIR
-from ...gid_engine.errors import MissingWeightsError
+from ...gid_engine.errors import InputError, MissingWeightsError
 from ...gid_engine.model_folder import STATIC_FLOW, list_files, make_index, read_index, write_index
 from .weights import load_state_dict, save_state_dict
 
@@ -50,6 +52,9 @@ class StaticFlowTrainArgs:
     ckpt_every: int = 500
     log_every: int = 50  # loss.csv / log interval in steps
     stills: str = DEFAULT_STILL_SET  # still set of the synthetic pairs (``repo_data.STILL_SETS``)
+    sim: tuple[str, ...] = ()  # folders of simulated shards whose train views replace a share of the pairs
+    sim_fraction: float = 0.5
+    init_from: Optional[Path] = None  # a static-flow weights folder to start from
 
 
 def canonical_field(ref: SpectralVolume) -> np.ndarray:
@@ -63,16 +68,25 @@ def canonical_field(ref: SpectralVolume) -> np.ndarray:
 
 
 class _TargetMaker:
-    """Pair ``i`` as (image in [-1, 1], canonical ``M``); picklable for the data workers."""
+    """Pair ``i`` as (image in [-1, 1], canonical ``M``); picklable for the data workers. With ``views``
+    (simulated shards) the pairs ``is_sim_pair`` picks are simulated views instead of synthetic ones."""
 
-    def __init__(self, seed: int, split: str = "train") -> None:
+    def __init__(self, seed: int, split: str = "train", views=None, sim_fraction: float = 0.0) -> None:
         self.seed = seed
         self.split = split
+        self.views, self.sim_fraction = views, sim_fraction
 
     def __call__(self, i: int) -> dict[str, np.ndarray]:
         from .data import synthetic_pair
+        from .train import is_sim_pair, sim_pick
 
-        image, vol = synthetic_pair(i, seed=self.seed, split=self.split)
+        if self.views is not None and is_sim_pair(self.seed, self.split, i, self.sim_fraction):
+            image, vol = self.views.view(sim_pick(self.views, self.seed, self.split, i)[0])
+            if image.shape[:2] != (160, 256):
+                raise InputError(f"the simulated views are {image.shape[1]}x{image.shape[0]}; the static-flow "
+                                 f"network trains on 256x160 (gid make-data --size 256x160)")
+        else:
+            image, vol = synthetic_pair(i, seed=self.seed, split=self.split)
         return {"images": (image.transpose(2, 0, 1) * 2.0 - 1.0).astype(np.float32),
                 "fields": canonical_field(vol.anchored())}
 
@@ -81,13 +95,28 @@ def train_static_flow(args: StaticFlowTrainArgs, log: Callable[[str], None] = pr
     stage_dir = Path(args.out) / "static-flow"
     ckpt = checkpoint_to_resume(stage_dir, args.resume, args.steps, args.threads)
     data_id = {"data_seed": args.data_seed, "pairs": args.pairs, "stills": args.stills}
-    refuse_other_data(ckpt, data_id, defaults={"stills": DEFAULT_STILL_SET})
+    from .train import sim_data_key
+
+    data_id["sim"] = sim_data_key(tuple(args.sim), args.sim_fraction)  # [] without simulated data
+    views = None
+    if args.sim:
+        from ..simdata.datasets import SimViews
+
+        views = SimViews(args.sim, "train")
+    refuse_other_data(ckpt, data_id, defaults={"stills": DEFAULT_STILL_SET, "sim": []})
+    start = None
+    if args.init_from is not None and ckpt is None:
+        start = load_static_flow(Path(args.init_from))
+        if start is None:
+            raise InputError(f"--init-from: no static-flow weights in {args.init_from}")
     accel = make_accelerator()
     say = log if accel.is_main_process else (lambda _m: None)
     data = {"images": torch.empty((args.pairs, 3, 160, 256)), "fields": torch.empty((args.pairs, 2, 160, 256))}
-    fill_parallel(_TargetMaker(args.data_seed, still_splits(args.stills)[0]), args.pairs, data, args.workers,
-                  log=say, label="pairs")
-    model = StaticFlowNet()
+    fill_parallel(_TargetMaker(args.data_seed, still_splits(args.stills)[0], views, args.sim_fraction), args.pairs,
+                  data, args.workers, log=say, label="pairs")
+    model = StaticFlowNet() if start is None else start.train()
+    if start is not None:
+        say(f"static-flow: warm start from {args.init_from}")
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=1e-4)
     loop = TrainLoop(accel, model, optimizer, stage_dir, "static-flow", steps=args.steps, lr=args.lr,
                      data_seed=args.data_seed, resume=ckpt, time_budget=args.time_budget, log_every=args.log_every,
@@ -110,7 +139,8 @@ def train_static_flow(args: StaticFlowTrainArgs, log: Callable[[str], None] = pr
 
     result = loop.run(step_fn, report, {"stage": "static-flow", "steps": args.steps} | data_id)
     summary = {"stage": "static-flow", "steps": result.total, "start": result.start, **data_id, "batch": args.batch,
-               "lr": args.lr, **result.tally, "last_loss": result.last_loss, "device": result.device}
+               "lr": args.lr, **({"init_from": str(args.init_from)} if args.init_from else {}), **result.tally,
+               "last_loss": result.last_loss, "device": result.device}
     summary = loop.finish(result, summary)
     if accel.is_main_process and args.export is not None:
         export_static_flow(accel.unwrap_model(model), Path(args.export), summary)

@@ -145,7 +145,7 @@ class PairCache:
             from ..simdata.datasets import SimViews
 
             views = SimViews(sim, "train")
-            picks = [i for i in synthetic if pair_rng(seed, split, i, stream="sim").random() < sim_fraction]
+            picks = [i for i in synthetic if is_sim_pair(seed, split, i, sim_fraction)]
             fill_parallel(_SimFiller(views, seed, split, normalizer), n, tensors, 1, log=log, label="simulated pairs",
                           indices=picks)
             synthetic = sorted(set(synthetic) - set(picks))
@@ -196,6 +196,17 @@ def sim_data_key(sim: tuple[str, ...], sim_fraction: float) -> list:
     return ["sim", SimViews(sim, "train").key(), float(sim_fraction)]
 
 
+def is_sim_pair(seed: int, split: str, i: int, sim_fraction: float) -> bool:
+    """Whether training pair ``i`` of a run with simulated data is drawn from the simulated views."""
+    return pair_rng(seed, split, i, stream="sim").random() < sim_fraction
+
+
+def sim_pick(views, seed: int, split: str, i: int) -> tuple[int, bool]:
+    """Which simulated view training pair ``i`` is and whether it is mirrored: a pure function of the seed."""
+    rng = pair_rng(seed, split, i, stream="sim-pick")
+    return int(rng.integers(len(views))), bool(rng.random() < 0.5)
+
+
 class _SimFiller:
     """Pair ``i`` drawn from the simulated views (randomly mirrored), as the cache stores it."""
 
@@ -205,9 +216,9 @@ class _SimFiller:
     def __call__(self, i: int) -> dict[str, np.ndarray]:
         from .data.dataset import flip_coeffs, flip_image, pair_to_tensors
 
-        rng = pair_rng(self.seed, self.split, i, stream="sim-pick")
-        image, coeffs = self.views.pair(int(rng.integers(len(self.views))))
-        if rng.random() < 0.5:
+        j, mirrored = sim_pick(self.views, self.seed, self.split, i)
+        image, coeffs = self.views.pair(j)
+        if mirrored:
             image, coeffs = flip_image(image), flip_coeffs(coeffs)
         item = pair_to_tensors(image, coeffs, self.normalizer)
         return {"volumes": item["volume"].to(torch.float16).numpy(), "images": item["image"].to(torch.float16).numpy()}

@@ -40,6 +40,12 @@ class SimViews:
         shard = _read(path)
         return shard.image(i), shard.coeffs(i)
 
+    def view(self, j: int) -> tuple[np.ndarray, SpectralVolume]:
+        """``(image (H, W, 3) float32 [0, 1], exact volume)`` of view ``j``."""
+        path, i = self.entries[j]
+        shard = _read(path)
+        return shard.image(i), shard.volume(i)
+
     def key(self) -> str:
         """A digest of which shards (by name and size) the views come from."""
         h = hashlib.sha256()
