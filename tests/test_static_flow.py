@@ -120,7 +120,7 @@ def test_simulated_views_replace_a_share_of_the_pairs(tmp_path):
     their exact volumes; the others stay synthetic; views of another size are refused in one line."""
     from gid.gid_tools.motion_prior.data import synthetic_pair
     from gid.gid_tools.motion_prior.static_flow import _TargetMaker
-    from gid.gid_tools.motion_prior.train import is_sim_pair, sim_pick
+    from gid.gid_tools.motion_prior.data.simulated import is_sim_pair, sim_pick
     from gid.gid_tools.simdata.datasets import SimViews
 
     folder, views = _sim_folder(tmp_path)

@@ -78,7 +78,7 @@ class _TargetMaker:
 
     def __call__(self, i: int) -> dict[str, np.ndarray]:
         from .data import synthetic_pair
-        from .train import is_sim_pair, sim_pick
+        from .data.simulated import is_sim_pair, sim_pick
 
         if self.views is not None and is_sim_pair(self.seed, self.split, i, self.sim_fraction):
             image, vol = self.views.view(sim_pick(self.views, self.seed, self.split, i)[0])
@@ -95,7 +95,7 @@ def train_static_flow(args: StaticFlowTrainArgs, log: Callable[[str], None] = pr
     stage_dir = Path(args.out) / "static-flow"
     ckpt = checkpoint_to_resume(stage_dir, args.resume, args.steps, args.threads)
     data_id = {"data_seed": args.data_seed, "pairs": args.pairs, "stills": args.stills}
-    from .train import sim_data_key
+    from .data.simulated import sim_data_key
 
     data_id["sim"] = sim_data_key(tuple(args.sim), args.sim_fraction)  # [] without simulated data
     views = None

@@ -55,7 +55,8 @@ from ...gid_engine.repo_data import DEFAULT_STILL_SET
 from .models import FrequencyCoordinatedDenoiser, FrequencyDenoiser, SpectralVAE, get_config
 from .models.configs import PriorConfig
 from .models.vae import vae_loss
-from .data.synthetic import pair_rng, still_splits
+from .data.simulated import is_sim_pair, sim_data_key, sim_pick
+from .data.synthetic import still_splits
 from .pipeline import make_scheduler
 from ..training import (LogPoint, TrainLoop, checkpoint_to_resume, fill_parallel, latest_checkpoint,
                         load_checkpoint_model, make_accelerator, refuse_other_data, save_checkpoint, torch_gen)
@@ -183,28 +184,6 @@ def real_data_key(real: tuple[str, ...], real_fraction: float) -> list:
             raise InputError(f"{clip} is the real clip gid eval prior holds out; train on other clips")
         digests.append(digest)
     return [digests, float(real_fraction)]
-
-
-def sim_data_key(sim: tuple[str, ...], sim_fraction: float) -> list:
-    """What the pair cache must match for simulated data: the shards (by name and size) and the share."""
-    if not 0.0 <= sim_fraction <= 1.0:
-        raise InputError(f"--sim-weight must be in [0, 1], got {sim_fraction}")
-    if not sim:
-        return []
-    from ..simdata.datasets import SimViews
-
-    return ["sim", SimViews(sim, "train").key(), float(sim_fraction)]
-
-
-def is_sim_pair(seed: int, split: str, i: int, sim_fraction: float) -> bool:
-    """Whether training pair ``i`` of a run with simulated data is drawn from the simulated views."""
-    return pair_rng(seed, split, i, stream="sim").random() < sim_fraction
-
-
-def sim_pick(views, seed: int, split: str, i: int) -> tuple[int, bool]:
-    """Which simulated view training pair ``i`` is and whether it is mirrored: a pure function of the seed."""
-    rng = pair_rng(seed, split, i, stream="sim-pick")
-    return int(rng.integers(len(views))), bool(rng.random() < 0.5)
 
 
 class _SimFiller:

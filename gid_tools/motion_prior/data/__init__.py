@@ -4,6 +4,7 @@
 * ``real``: pairs from reference clips through ``extract_motion`` (the paper's recipe).
 * ``dataset``: the torch ``MotionPairDataset`` mixing both, and the normalizer fit (needs torch;
   imported lazily so the numpy-only parts work without it).
+* ``simulated``: which training pairs are ``gid make-data`` views, shared by every trainer.
 * ``shards``: pairs written to ``.npz`` shards by a process pool, for file-based training.
 """
 
