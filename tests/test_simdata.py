@@ -18,6 +18,7 @@ from gid.gid_tools.simdata.motion import (VertexModes, cantilever_frequency, can
 from gid.gid_tools.simdata.scenes import KINDS, Material, Part, Scene, build_scene
 from gid.gid_tools.simdata.shards import View, quantize, read_shard, write_shard
 from gid.gid_tools.simdata.truth import Hits, Projection, trajectories
+from gid.gid_engine.errors import InputError
 from gid.gid_engine.motion.spectral_volume import SpectralVolume
 
 REPO = Path(__file__).resolve().parents[1]
@@ -118,6 +119,54 @@ def test_scenes_are_deterministic_and_anchored():
     # the trunk's base ring is clamped: it never moves
     base = branches.verts[:, 2] < 1e-9
     assert base.any() and np.abs(branches.modes.displacement(tree.q)[:, base]).max() < 1e-9
+
+
+def test_closeups_look_into_the_crown_and_change_nothing_else():
+    """``closeups``: a tree's cameras move into its crown (the leaves fill the frame: the crown is
+    wider than the view at the target's distance); geometry, motion and every other kind are as
+    at ``closeups=0``."""
+    import math
+
+    stills = ("mate_garden.jpg",)
+    far, near = build_scene(11, "tree", stills=stills), build_scene(11, "tree", stills=stills, closeups=1.0)
+    assert np.array_equal(far.q, near.q)
+    assert all(np.array_equal(p.verts, r.verts) for p, r in zip(far.parts, near.parts))
+    leaves = near.parts[1].verts
+    crown = float(max(np.ptp(leaves[:, 0]), np.ptp(leaves[:, 2])))
+    for cam_far, cam in zip(far.cameras, near.cameras):
+        dist = float(np.linalg.norm(np.subtract(cam.location, cam.target)))
+        view_h = 2 * dist * math.tan(math.atan(36.0 * 160 / 256 / 2 / cam.lens_mm))
+        assert view_h < 0.65 * crown  # the leaves fill the frame
+        assert np.all(leaves.min(0) - 0.5 * np.ptp(leaves, 0) <= cam.target)
+        assert np.all(cam.target <= leaves.max(0) + 0.5 * np.ptp(leaves, 0))
+        far_h = 2 * np.linalg.norm(np.subtract(cam_far.location, cam_far.target)) * math.tan(
+            math.atan(36.0 * 160 / 256 / 2 / cam_far.lens_mm))
+        assert far_h > view_h
+    for kind in ("grass", "flag"):
+        a, b = build_scene(11, kind, stills=stills), build_scene(11, kind, stills=stills, closeups=1.0)
+        assert a.cameras == b.cameras
+
+
+def test_a_folder_resumes_with_its_own_settings_only(tmp_path):
+    """A manifest written before ``kind``/``closeups`` existed resumes with their defaults; other
+    values are refused in one line before anything is made."""
+    from dataclasses import asdict
+
+    from gid.gid_tools.simdata.make import MakeSettings, make_data
+
+    before = {k: v for k, v in json.loads(json.dumps(asdict(MakeSettings()))).items() if k not in ("kind", "closeups")}
+    (tmp_path / "manifest.json").write_text(json.dumps({"format": "gid.simdata.manifest", "version": 1,
+                                                        "settings": {"train": before}}))
+    rng = np.random.default_rng(0)
+    write_shard(tmp_path / "train_00000000.npz", [View(rng.random((8, 12, 3)).astype(np.float32),
+                                                      SpectralVolume(np.zeros((16, 4, 8, 12), np.float32)))],
+                {"kind": "tree", "seed": 0}, size=(12, 8), k=16, fps=30.0, num_frames=150)
+    summary = make_data(tmp_path, 1, MakeSettings(), workers=1, log=lambda m: None)
+    assert summary["views"] == 1 and summary["made_scenes"] == 0  # resumed: nothing rendered
+    with pytest.raises(InputError, match="other settings"):
+        make_data(tmp_path, 1, MakeSettings(kind="tree", closeups=1.0), workers=1)
+    with pytest.raises(InputError, match="other settings"):
+        make_data(tmp_path, 1, MakeSettings(samples=4), workers=1)
 
 
 def test_shards_round_trip_and_refuse_damage(tmp_path):

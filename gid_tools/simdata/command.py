@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from ...gid_engine.errors import InputError
+from .scenes import KINDS
 
 
 def cmd_make_data(args: argparse.Namespace) -> None:
@@ -30,8 +31,11 @@ def cmd_make_data(args: argparse.Namespace) -> None:
 
         print(contact_sheet(out, Path(args.contact_sheet), split=args.split, count=args.sheet_count))
         return
+    if not 0.0 <= args.closeups <= 1.0:
+        raise InputError(f"--closeups must be in [0, 1], got {args.closeups}")
     settings = MakeSettings(split=args.split, width=width, height=height, cameras=args.cameras,
-                            samples=args.samples, triple_fraction=args.triples)
+                            samples=args.samples, triple_fraction=args.triples, kind=args.kind,
+                            closeups=args.closeups)
     summary = make_data(out, args.scenes, settings, start=args.start, workers=args.workers)
     print(json.dumps(summary, indent=2))
 
@@ -53,6 +57,10 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--cameras", type=int, default=4, help="cameras per scene")
     p.add_argument("--samples", type=int, default=16, help="Cycles samples per pixel (denoised)")
     p.add_argument("--triples", type=float, default=0.35, help="share of views that also render a later frame")
+    p.add_argument("--kind", choices=list(KINDS), default=None,
+                   help="make every scene of this kind instead of a drawn mix")
+    p.add_argument("--closeups", type=float, default=0.0, metavar="P",
+                   help="share of the tree cameras that look into the crown, the leaves filling the view")
     p.add_argument("--size", default="256x160", help="image and volume size WxH (multiples of 4)")
     p.add_argument("--verify", type=int, default=0, metavar="N",
                    help="instead: render N scenes' whole windows and compare the exact volume with gid extract's")

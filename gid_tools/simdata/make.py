@@ -49,6 +49,12 @@ class MakeSettings:
     triple_fraction: float = 0.35
     min_moving: float = 0.004  # share of the frame that must move for a view to be kept (a candle flame: ~0.5 %)
     amplitude_px: tuple[float, float] = (0.75, 6.0)  # at 256 px wide
+    kind: str | None = None  # every scene of this kind (``scenes.KINDS``) instead of a drawn mix
+    closeups: float = 0.0  # share of tree cameras that look into the crown (``scenes.build_scene``)
+
+    def build(self, seed: int) -> Scene:
+        """Scene ``seed`` as these settings make it."""
+        return build_scene(seed, self.kind, stills=self.stills(), cameras=self.cameras, closeups=self.closeups)
 
     def seed(self, index: int) -> int:
         return index + (EVAL_SEED_OFFSET if self.split == "eval" else 0)
@@ -117,7 +123,7 @@ def make_scene(index: int, settings: MakeSettings, out: Path, threads: int = 1) 
     start = time.perf_counter()
     out.mkdir(parents=True, exist_ok=True)
     stage = _stage(settings, threads)
-    scene = build_scene(seed, stills=settings.stills(), cameras=settings.cameras)
+    scene = settings.build(seed)
     stage.build(scene)
     rng = np.random.default_rng([seed, 7])
     views, renders = [], 0
@@ -168,6 +174,8 @@ def make_data(out: Path, scenes: int, settings: MakeSettings, *, start: int = 0,
     manifest = out / "manifest.json"
     if manifest.exists():
         old = json.loads(manifest.read_text()).get("settings", {}).get(settings.split)
+        if old is not None:  # a setting added since those shards were made had its default then
+            old = json.loads(json.dumps(asdict(MakeSettings(split=settings.split)))) | old
         if old is not None and old != json.loads(json.dumps(asdict(settings))):
             raise InputError(f"{out} holds {settings.split} shards made with other settings: {old}")
     t0 = time.perf_counter()

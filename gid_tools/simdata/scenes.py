@@ -519,11 +519,28 @@ def _cameras(rng: np.random.Generator, lo: np.ndarray, hi: np.ndarray, n: int, w
     return cams
 
 
+def _closeup(rng: np.random.Generator, lo: np.ndarray, hi: np.ndarray) -> Camera:
+    """A camera close to the crown ``lo .. hi`` whose view the foliage fills (a backdrop of leaves
+    with the sky and the scene behind showing through), looking level or a little up into it."""
+    centre, extent = (lo + hi) / 2, hi - lo
+    lens = float(rng.uniform(35, 85))
+    half_v = math.atan(36.0 * 160 / 256 / 2 / lens)
+    span = float(max(extent[0], extent[2])) * float(rng.uniform(0.25, 0.6))
+    dist = span / 2 / math.tan(half_v)
+    target = centre + rng.normal(0, 0.15, 3) * extent
+    az = math.radians(rng.uniform(-35, 35)) - math.pi / 2
+    loc = target + dist * np.array([math.cos(az), math.sin(az), 0.0])
+    loc[2] = max(float(target[2] + dist * rng.uniform(-0.35, 0.05)), 0.3)
+    return Camera(tuple(float(x) for x in loc), tuple(float(x) for x in target), lens, float(rng.normal(0, 0.03)))
+
+
 # ----------------------------------------------------------------------------- public
 def build_scene(seed: int, kind: str | None = None, *, stills: tuple[str, ...], cameras: int = 4,
-                fps: float = DEFAULT_FPS, num_frames: int = DEFAULT_FRAMES) -> Scene:
+                fps: float = DEFAULT_FPS, num_frames: int = DEFAULT_FRAMES, closeups: float = 0.0) -> Scene:
     """Scene number ``seed`` (a pure function of its arguments). ``kind``: one of ``KINDS``, or None
-    to draw one; ``stills``: the names of the licensed stills its textures may use."""
+    to draw one; ``stills``: the names of the licensed stills its textures may use; ``closeups``: the
+    share of a tree's cameras that look into its crown, close enough for the leaves to fill the view
+    (drawn from a generator of their own, so every other part of the scene is the same at any share)."""
     rng = np.random.default_rng([seed, 20251206])
     kind = kind or str(rng.choice(KINDS, p=[0.35, 0.2, 0.15, 0.15, 0.15]))
     if kind not in KINDS:
@@ -560,6 +577,10 @@ def build_scene(seed: int, kind: str | None = None, *, stills: tuple[str, ...], 
     if indoor:
         light.point = (0.0, 0.0, float(hi[2] + 0.1), float(rng.uniform(1.0, 3.0)))
     cams = _cameras(rng, lo, hi, cameras, water=kind == "water", grass=kind == "grass")
+    if kind == "tree" and closeups > 0:
+        crown = parts[1].verts  # the leaves
+        close = np.random.default_rng([seed, 20251206, 2])
+        cams = [_closeup(close, crown.min(0), crown.max(0)) if close.random() < closeups else c for c in cams]
     q = bank.array()
     q -= q[:, :1]  # frame 0 is the rest pose: the still shows the geometry as built, at any gain
     return Scene(kind, seed, parts, q, light, cams, fps, num_frames,

@@ -22,7 +22,6 @@ from ...exporters.opencv import cv2
 from ...gid_engine.motion.extract import extract_motion
 from ...gid_engine.motion.spectral_volume import SpectralVolume
 from .make import MakeSettings, prepare_view
-from .scenes import build_scene
 from .truth import amplitude_px, spectral_volume
 
 
@@ -56,7 +55,7 @@ def verify_scenes(out: Path, count: int, settings: MakeSettings, *, start: int =
     rows = []
     for index in range(start, start + count):
         seed = settings.seed(index)
-        scene = build_scene(seed, stills=settings.stills(), cameras=settings.cameras)
+        scene = settings.build(seed)
         stage.build(scene)
         rng = np.random.default_rng([seed, 7])
         for ci, camera in enumerate(scene.cameras):
