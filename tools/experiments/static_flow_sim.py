@@ -2,7 +2,8 @@
 half its training pairs are simulated views of `gid make-data` with their exact static-flow fields?
 Scores each named network as `gid eval prior` scores the baseline, on the held-out synthetic pairs
 (v1 eval stills, n=32), the held-out real clip and every view of the held-out simulated scenes.
-Usage: python tools/experiments/static_flow_sim.py SIM_DIR OUT.json NAME=WEIGHTS_DIR [NAME=WEIGHTS_DIR ...]"""
+Usage: python tools/experiments/static_flow_sim.py SIM_DIR[,SIM_DIR...] OUT.json NAME=WEIGHTS_DIR [NAME=WEIGHTS_DIR ...]
+(each SIM_DIR's held-out scenes are one data set, named by its folder)"""
 import json
 import sys
 from pathlib import Path
@@ -24,7 +25,7 @@ k_star = dominant_bin(FrequencyNormalizer.load(WEIGHTS_DIR / "normalization.json
 nets = {name: load_static_flow(Path(d)) for name, d in (a.split("=") for a in sys.argv[3:])}
 sets = {"syn eval (v1, n=32)": [synthetic_pair(i, seed=0, split="eval") for i in range(32)],
         "real tree (n=2)": real_pairs([str(TREE_CLIP)], every=30, width=256, height=160, max_pairs=4, k=16),
-        "sim held-out": sim_pairs(sim_dir, "eval")}
+        **{f"sim held-out {Path(d).name}": sim_pairs(d, "eval") for d in sim_dir.split(",")}}
 out = {}
 for sname, pairs in sets.items():
     for nname, net in nets.items():
@@ -35,6 +36,6 @@ for sname, pairs in sets.items():
         m = {k: float(np.mean([r[k] for r in rows])) for k in ("spectrum_log_err", "magnitude_corr", "amplitude_ratio")}
         m["n"] = len(rows)
         out[f"{sname} | {nname}"] = m
-        print(f"{sname:22s} {nname:12s} n={len(rows):3d} spec {m['spectrum_log_err']:.3f} "
+        print(f"{sname:28s} {nname:12s} n={len(rows):3d} spec {m['spectrum_log_err']:.3f} "
               f"corr {m['magnitude_corr']:.3f} amp {m['amplitude_ratio']:.3f}", flush=True)
 Path(out_path).write_text(json.dumps(out, indent=1))
