@@ -18,3 +18,4 @@ gid train static-flow --init-from gid_engine/assets/static_flow --steps 1200 --p
     --lr 3e-4 --sim $D/closeup_frozen --sim-weight 0.5 --out checkpoints/sf_cu --export out/sf_cu
 python tools/experiments/static_flow_sim.py $D,$D/closeup $R/static_flow_eval.json \
     shipped=gid_engine/assets/static_flow mixed=out/sf_sim closeup=out/sf_cu
+gid make-data -o $D/closeup_frozen --contact-sheet docs/simdata/contact_sheet_closeups.jpg --sheet-count 16
