@@ -147,6 +147,24 @@ def test_closeups_look_into_the_crown_and_change_nothing_else():
         assert a.cameras == b.cameras
 
 
+def test_leaf_density_scales_the_leaves_only_when_asked():
+    """``leaf_density`` 1 is the scene as it was; 3 puts three times the leaves on each branch (the
+    tree's draws shift with the extra leaves, so the count is taken per branch: each branch adds two
+    modes, each leaf one)."""
+    stills = ("mate_garden.jpg",)
+    base, same = build_scene(11, "tree", stills=stills), build_scene(11, "tree", stills=stills, leaf_density=1.0)
+    assert np.array_equal(base.q, same.q) and base.cameras == same.cameras
+
+    def per_branch(scene: Scene) -> float:
+        leaves = len(scene.parts[1].verts) // 4
+        return leaves / ((scene.info["modes"] - leaves) / 2)
+
+    for seed in (0, 1):
+        ratio = per_branch(build_scene(seed, "tree", stills=stills, cameras=1, leaf_density=3.0)) / per_branch(
+            build_scene(seed, "tree", stills=stills, cameras=1))
+        assert 2.7 < ratio < 3.3
+
+
 def test_a_folder_resumes_with_its_own_settings_only(tmp_path):
     """A manifest written before ``kind``/``closeups`` existed resumes with their defaults; other
     values are refused in one line before anything is made."""

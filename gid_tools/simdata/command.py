@@ -33,9 +33,11 @@ def cmd_make_data(args: argparse.Namespace) -> None:
         return
     if not 0.0 <= args.closeups <= 1.0:
         raise InputError(f"--closeups must be in [0, 1], got {args.closeups}")
+    if not 0.0 < args.leaf_density <= 10.0:
+        raise InputError(f"--leaf-density must be in (0, 10], got {args.leaf_density}")
     settings = MakeSettings(split=args.split, width=width, height=height, cameras=args.cameras,
                             samples=args.samples, triple_fraction=args.triples, kind=args.kind,
-                            closeups=args.closeups)
+                            closeups=args.closeups, leaf_density=args.leaf_density)
     summary = make_data(out, args.scenes, settings, start=args.start, workers=args.workers)
     print(json.dumps(summary, indent=2))
 
@@ -61,6 +63,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                    help="make every scene of this kind instead of a drawn mix")
     p.add_argument("--closeups", type=float, default=0.0, metavar="P",
                    help="share of the tree cameras that look into the crown, the leaves filling the view")
+    p.add_argument("--leaf-density", type=float, default=1.0, metavar="X",
+                   help="a tree's leaves per twig relative to the default (25-45)")
     p.add_argument("--size", default="256x160", help="image and volume size WxH (multiples of 4)")
     p.add_argument("--verify", type=int, default=0, metavar="N",
                    help="instead: render N scenes' whole windows and compare the exact volume with gid extract's")

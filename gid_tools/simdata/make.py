@@ -51,10 +51,12 @@ class MakeSettings:
     amplitude_px: tuple[float, float] = (0.75, 6.0)  # at 256 px wide
     kind: str | None = None  # every scene of this kind (``scenes.KINDS``) instead of a drawn mix
     closeups: float = 0.0  # share of tree cameras that look into the crown (``scenes.build_scene``)
+    leaf_density: float = 1.0  # a tree's leaves per twig relative to the default
 
     def build(self, seed: int) -> Scene:
         """Scene ``seed`` as these settings make it."""
-        return build_scene(seed, self.kind, stills=self.stills(), cameras=self.cameras, closeups=self.closeups)
+        return build_scene(seed, self.kind, stills=self.stills(), cameras=self.cameras, closeups=self.closeups,
+                           leaf_density=self.leaf_density)
 
     def seed(self, index: int) -> int:
         return index + (EVAL_SEED_OFFSET if self.split == "eval" else 0)

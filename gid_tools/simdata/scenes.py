@@ -210,9 +210,10 @@ class _Member:
 
 
 def _tree(rng: np.random.Generator, bank: ModeBank, wind: Wind, leaf_still: str | None, bark_still: str | None,
-          origin: np.ndarray) -> list[Part]:
+          origin: np.ndarray, leaf_density: float = 1.0) -> list[Part]:
     """A branching tree: tapered tubes (each branch bends in two directions as a cantilever, and
-    carries its children, which also swing with its slope), leaves as textured cards that flutter."""
+    carries its children, which also swing with its slope), leaves as textured cards that flutter
+    (25-45 per twig, times ``leaf_density``)."""
     height = rng.uniform(3.0, 7.0)
     stiff = rng.uniform(0.04, 0.1)
     depth = int(rng.integers(4, 5))
@@ -268,7 +269,7 @@ def _tree(rng: np.random.Generator, bank: ModeBank, wind: Wind, leaf_still: str 
             branch(at, d, length * rng.uniform(0.5, 0.75), radius * rng.uniform(0.45, 0.65), level + 1, sub)
 
     def _leaves(p0: np.ndarray, axis: np.ndarray, length: float, ancestors: list, own: list) -> None:
-        n_leaves = int(rng.integers(25, 45))
+        n_leaves = max(1, int(round(int(rng.integers(25, 45)) * leaf_density)))
         size = rng.uniform(0.12, 0.25) * height / 5
         for _ in range(n_leaves):
             s_at = rng.uniform(0.2, 1.0)
@@ -536,11 +537,13 @@ def _closeup(rng: np.random.Generator, lo: np.ndarray, hi: np.ndarray) -> Camera
 
 # ----------------------------------------------------------------------------- public
 def build_scene(seed: int, kind: str | None = None, *, stills: tuple[str, ...], cameras: int = 4,
-                fps: float = DEFAULT_FPS, num_frames: int = DEFAULT_FRAMES, closeups: float = 0.0) -> Scene:
+                fps: float = DEFAULT_FPS, num_frames: int = DEFAULT_FRAMES, closeups: float = 0.0,
+                leaf_density: float = 1.0) -> Scene:
     """Scene number ``seed`` (a pure function of its arguments). ``kind``: one of ``KINDS``, or None
     to draw one; ``stills``: the names of the licensed stills its textures may use; ``closeups``: the
     share of a tree's cameras that look into its crown, close enough for the leaves to fill the view
-    (drawn from a generator of their own, so every other part of the scene is the same at any share)."""
+    (drawn from a generator of their own, so every other part of the scene is the same at any share);
+    ``leaf_density``: a tree's leaves per twig relative to the default (1 keeps every scene as it was)."""
     rng = np.random.default_rng([seed, 20251206])
     kind = kind or str(rng.choice(KINDS, p=[0.35, 0.2, 0.15, 0.15, 0.15]))
     if kind not in KINDS:
@@ -557,7 +560,7 @@ def build_scene(seed: int, kind: str | None = None, *, stills: tuple[str, ...], 
     origin = np.zeros(3)
     builders: dict[str, Callable[[], list[Part]]] = {
         "tree": lambda: _tree(rng, bank, wind, pick() if rng.random() < 0.7 else None,
-                              pick() if rng.random() < 0.3 else None, origin),
+                              pick() if rng.random() < 0.3 else None, origin, leaf_density),
         "grass": lambda: _grass(rng, bank, wind, pick() if rng.random() < 0.5 else None, origin),
         "flag": lambda: _flag(rng, bank, wind, pick() if rng.random() < 0.7 else None, origin),
         "water": lambda: _water(rng, bank, wind, pick() if rng.random() < 0.4 else None, origin),
