@@ -19,3 +19,4 @@ gid train static-flow --init-from gid_engine/assets/static_flow --steps 1200 --p
 python tools/experiments/static_flow_sim.py $D,$D/closeup $R/static_flow_eval.json \
     shipped=gid_engine/assets/static_flow mixed=out/sf_sim closeup=out/sf_cu
 gid make-data -o $D/closeup_frozen --contact-sheet docs/simdata/contact_sheet_closeups.jpg --sheet-count 16
+gid make-data -o $D/closeup_dense --kind tree --closeups 1 --leaf-density 3 --triples 0 --scenes 1000 --workers 2  # stopped, see log; not yet trained on
