@@ -8,15 +8,14 @@ import json
 import sys
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from gid.gid_engine.motion.normalization import FrequencyNormalizer
 from gid.gid_engine.prediction.predict import WEIGHTS_DIR
 from gid.gid_engine.repo_data import TREE_CLIP
 from gid.gid_tools.motion_prior.data import real_pairs, synthetic_pair
-from gid.gid_tools.motion_prior.evaluate import dominant_bin, magnitude_map, pair_metrics
-from gid.gid_tools.motion_prior.static_flow import learned_static_flow, load_static_flow
+from gid.gid_tools.motion_prior.evaluate import dominant_bin, score_learned_static_flow
+from gid.gid_tools.motion_prior.static_flow import load_static_flow
 from gid.gid_tools.simdata.datasets import sim_pairs
 
 torch.set_num_threads(2)
@@ -29,13 +28,8 @@ sets = {"syn eval (v1, n=32)": [synthetic_pair(i, seed=0, split="eval") for i in
 out = {}
 for sname, pairs in sets.items():
     for nname, net in nets.items():
-        rows = []
-        for image, ref in pairs:
-            ref = ref.anchored()
-            rows.append(pair_metrics(learned_static_flow(net, image, ref, k_star), ref, magnitude_map(ref)))
-        m = {k: float(np.mean([r[k] for r in rows])) for k in ("spectrum_log_err", "magnitude_corr", "amplitude_ratio")}
-        m["n"] = len(rows)
+        m = score_learned_static_flow(net, pairs, k_star) | {"n": len(pairs)}
         out[f"{sname} | {nname}"] = m
-        print(f"{sname:28s} {nname:12s} n={len(rows):3d} spec {m['spectrum_log_err']:.3f} "
+        print(f"{sname:28s} {nname:12s} n={len(pairs):3d} spec {m['spectrum_log_err']:.3f} "
               f"corr {m['magnitude_corr']:.3f} amp {m['amplitude_ratio']:.3f}", flush=True)
 Path(out_path).write_text(json.dumps(out, indent=1))

@@ -7,11 +7,10 @@ and on the held-out real clip. Result in docs/runs/2026-12-03-cpu/static_flow_v2
 Usage: python tools/experiments/static_flow_stills.py NAME=WEIGHTS_DIR [NAME=WEIGHTS_DIR ...]"""
 import sys
 import json
-import numpy as np
 from pathlib import Path
 from gid.gid_tools.motion_prior.data import real_pairs, synthetic_pair
-from gid.gid_tools.motion_prior.evaluate import magnitude_map, pair_metrics, dominant_bin
-from gid.gid_tools.motion_prior.static_flow import load_static_flow, learned_static_flow
+from gid.gid_tools.motion_prior.evaluate import dominant_bin, score_learned_static_flow
+from gid.gid_tools.motion_prior.static_flow import load_static_flow
 from gid.gid_engine.prediction.predict import WEIGHTS_DIR
 from gid.gid_engine.repo_data import TREE_CLIP
 import torch; torch.set_num_threads(2)
@@ -24,11 +23,7 @@ sets = {"syn eval (v1, n=32)": [synthetic_pair(i, seed=0, split="eval") for i in
 out = {}
 for sname, pairs in sets.items():
     for nname, net in nets.items():
-        rows = []
-        for image, ref in pairs:
-            ref = ref.anchored()
-            rows.append(pair_metrics(learned_static_flow(net, image, ref, k_star), ref, magnitude_map(ref)))
-        m = {k: float(np.mean([r[k] for r in rows])) for k in ("spectrum_log_err", "magnitude_corr", "amplitude_ratio")}
+        m = score_learned_static_flow(net, pairs, k_star)
         out[f"{sname} | {nname}"] = m
         print(f"{sname:22s} {nname:10s} spec {m['spectrum_log_err']:.3f} corr {m['magnitude_corr']:.3f} amp {m['amplitude_ratio']:.3f}", flush=True)
 json.dump(out, open("static_flow_stills.json", "w"), indent=1)
