@@ -120,7 +120,6 @@ def pair_metrics(pred: SpectralVolume, ref: SpectralVolume, ref_mag: np.ndarray)
     }
 
 
-
 def score_learned_static_flow(net, pairs: list, k_star: int) -> dict[str, float]:
     """Mean metrics of the learned Eulerian network ``net`` over ``(image, reference)`` pairs, each
     reference anchored, as the "static flow (learned)" row scores it."""
@@ -131,6 +130,7 @@ def score_learned_static_flow(net, pairs: list, k_star: int) -> dict[str, float]
         ref = ref.anchored()
         rows.append(pair_metrics(learned_static_flow(net, image, ref, k_star), ref, magnitude_map(ref)))
     return {k: float(np.mean([r[k] for r in rows])) for k in ("spectrum_log_err", "magnitude_corr", "amplitude_ratio")}
+
 
 def vae_recon_error(pipe, ref: SpectralVolume) -> dict[str, float]:
     import torch
