@@ -102,7 +102,7 @@ def cmd_eval(args: argparse.Namespace) -> None:
         run_render_eval(RenderEvalArgs(weights=Path(args.weights) if args.weights else RENDERER_DIR,
                                        n=args.n if args.n is not None else 32, seed=args.seed, real=real,
                                        json_path=args.json, stills=args.stills,
-                                       sim=Path(args.sim) if args.sim else None), log=say)
+                                       sim=tuple(Path(d) for d in args.sim or ())), log=say)
         return
     from .motion_prior.evaluate import HELD_OUT_REAL, EvalArgs, run_eval
     from ..gid_engine.prediction.predict import WEIGHTS_DIR
@@ -114,7 +114,7 @@ def cmd_eval(args: argparse.Namespace) -> None:
                       seam_steps=args.seam_steps, json_path=args.json, device=args.device,
                       guidance=args.guidance, repeats=args.repeats, init_strength=args.init_strength,
                       stills=args.stills, static_flow=Path(args.static_flow) if args.static_flow else None,
-                      sim=Path(args.sim) if args.sim else None), log=say)
+                      sim=tuple(Path(d) for d in args.sim or ())), log=say)
 
 
 
@@ -158,8 +158,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                         "every table so far; v2: 4)")
     p.add_argument("--static-flow", default=None, metavar="DIR",
                    help="prior: weights of the learned Eulerian baseline row (default gid_engine/assets/static_flow)")
-    p.add_argument("--sim", default=None, metavar="DIR",
-                   help="also evaluate on the held-out simulated scenes (gid make-data --split eval) in DIR")
+    p.add_argument("--sim", nargs="*", default=None, metavar="DIR",
+                   help="also evaluate on the held-out simulated scenes (gid make-data --split eval) of each DIR, "
+                        "a row each")
     p.add_argument("--device", choices=["auto", "gpu", "cpu"], default="auto")
     p.add_argument("--json", default=None, help="also write the results as JSON")
     p.set_defaults(func=cmd_eval)

@@ -368,3 +368,31 @@ def test_eval_scores_the_held_out_frames_with_exact_and_with_extracted_flow(tmp_
     assert extracted["hole_fraction"] < exact["hole_fraction"]
     v1 = run_render_eval(RenderEvalArgs(weights=tmp_path / "w", n=3, real=()), log=lambda _m: None)
     assert v1["synthetic"]["splat"]["psnr"] != exact["psnr"]  # --stills picks the held-out stills
+
+
+def test_eval_scores_each_simulated_folder_in_a_row_of_its_own(tmp_path):
+    """``gid eval render --sim A B``: the held-out triples of each folder are scored apart, named by
+    folder; one folder keeps the row name of the earlier tables."""
+    from gid.gid_engine.motion.spectral_volume import SpectralVolume
+    from gid.gid_tools.renderer.evaluate import RenderEvalArgs, run_render_eval
+    from gid.gid_tools.simdata.shards import View, write_shard
+
+    rng = np.random.default_rng(5)
+    folders = []
+    for name, shift in (("near", 1.0), ("far", 3.0)):
+        image = rng.random((48, 64, 3)).astype(np.float32)
+        flow = np.zeros((2, 48, 64), np.float32)
+        flow[0] = shift
+        view = View(image, SpectralVolume(rng.normal(0, 0.5, (16, 4, 48, 64)).astype(np.float32)),
+                    target=np.roll(image, int(shift), axis=1), flow=flow, target_frame=9)
+        (tmp_path / name).mkdir()
+        write_shard(tmp_path / name / "eval_10000000.npz", [view], {"kind": "flag", "seed": 10000000},
+                    size=(64, 48), k=16, fps=30.0, num_frames=150)
+        folders.append(tmp_path / name)
+    save_renderer(random_model(seed=1), tmp_path / "w")
+    quiet = dict(log=lambda _m: None)
+    both = run_render_eval(RenderEvalArgs(weights=tmp_path / "w", n=1, real=(), sim=tuple(folders)), **quiet)
+    near, far = both["simulated held-out scenes: near"], both["simulated held-out scenes: far"]
+    assert near["splat"]["n"] == far["splat"]["n"] == 1 and near["splat"]["psnr"] != far["splat"]["psnr"]
+    one = run_render_eval(RenderEvalArgs(weights=tmp_path / "w", n=1, real=(), sim=(folders[1],)), **quiet)
+    assert one["simulated held-out scenes"]["splat"]["psnr"] == far["splat"]["psnr"]

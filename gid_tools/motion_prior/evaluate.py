@@ -42,7 +42,7 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable, Optional, Sequence
 
 import numpy as np
 
@@ -79,7 +79,7 @@ class EvalArgs:
     init_strength: Optional[float] = None
     stills: str = DEFAULT_STILL_SET  # still set whose held-out split gives the synthetic pairs (v2: 4 held-out stills)
     static_flow: Optional[Path] = None  # the learned Eulerian baseline's weights (default: the shipped ones)
-    sim: Optional[Path] = None  # a folder of simulated shards whose held-out (eval) scenes are evaluated too
+    sim: Sequence[Path] = ()  # folders of simulated shards whose held-out (eval) scenes are evaluated too, a row each
 
 
 # ----------------------------------------------------------------------------- metrics
@@ -177,10 +177,12 @@ def run_eval(args: EvalArgs, log: Callable[[str], None] = print) -> dict:
                            k=cfg.num_frequencies)
     if real:
         datasets["real (" + ", ".join(Path(c).name for c in args.real) + ")"] = real
-    if args.sim is not None:
-        from ..simdata.datasets import sim_pairs
+    if args.sim:
+        from ..simdata.datasets import held_out_label, sim_pairs
 
-        datasets["simulated (held-out scenes)"] = sim_pairs(args.sim, "eval", limit=max(args.n, 1))
+        for folder in args.sim:
+            label = held_out_label("simulated (held-out scenes)", args.sim, folder)
+            datasets[label] = sim_pairs(folder, "eval", limit=max(args.n, 1))
     datasets = {name: pairs for name, pairs in datasets.items() if pairs}  # --n 0: the real clips alone
     if not datasets:
         raise InputError("nothing to evaluate: --n is 0 and no real clip was found")

@@ -16,7 +16,7 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable, Optional, Sequence
 
 import numpy as np
 import torch
@@ -38,7 +38,7 @@ class RenderEvalArgs:
     real: tuple = field(default_factory=lambda: tuple(str(p) for p in DEFAULT_REAL))
     json_path: Optional[str] = None
     stills: str = DEFAULT_STILL_SET  # whose held-out stills make the synthetic triples
-    sim: Optional[Path] = None  # a folder of simulated shards whose held-out (eval) triples are evaluated too
+    sim: Sequence[Path] = ()  # folders of simulated shards whose held-out (eval) triples are evaluated too, a row each
 
 
 def psnr(a: np.ndarray, b: np.ndarray, mask: np.ndarray | None = None) -> float:
@@ -108,11 +108,12 @@ def run_render_eval(args: RenderEvalArgs, log: Callable[[str], None] = print) ->
                # of the real-footage gap is the flow rather than the pictures
                "synthetic, extracted flow": evaluate_triples(model, [with_extracted_flow(t) for t in held_out],
                                                              perceptual)}
-    if args.sim is not None:
-        from ..simdata.datasets import sim_triple_stacks
+    from ..simdata.datasets import held_out_label, sim_triple_stacks
 
-        stacks = sim_triple_stacks(args.sim, "eval")
-        results["simulated held-out scenes"] = evaluate_triples(model, [stack_triple(x) for x in stacks], perceptual)
+    for folder in args.sim:
+        stacks = sim_triple_stacks(folder, "eval")
+        results[held_out_label("simulated held-out scenes", args.sim, folder)] = evaluate_triples(
+            model, [stack_triple(x) for x in stacks], perceptual)
     for clip in args.real:
         results[f"real {Path(clip).name}"] = evaluate_triples(model, real_triples(clip, split="eval"), perceptual)
     log(table(results))

@@ -74,6 +74,12 @@ def sim_pairs(folder: str | Path, split: str = "eval", limit: int | None = None
     return out
 
 
+def held_out_label(base: str, folders: Sequence[str | Path], folder: str | Path) -> str:
+    """The row name of ``folder``'s held-out scenes in an evaluation over ``folders``: ``base`` alone
+    for one folder (the name earlier tables used), ``base: <folder name>`` once there are several."""
+    return base if len(folders) == 1 else f"{base}: {Path(folder).name}"
+
+
 def sim_triple_stacks(folder: str | Path, split: str = "train", limit: int | None = None) -> np.ndarray:
     """``(N, 9, H, W)`` float32 renderer stacks (image, flow, W, target) of the views with a later frame;
     ``W`` is the exact volume's mean displacement, as the engine weights the splat."""
