@@ -26,3 +26,8 @@ E="gid eval prior --n 8 --real-pairs 4 --seam 0 --steps 25 --repeats 3 --sim $D/
 $E --weights out/prior_dense --static-flow out/sf_dense --json $R/eval_prior_dense.json
 $E --weights out/prior_swap --static-flow out/sf_dense --json $R/eval_prior_swap.json
 $E --json $R/eval_prior_shipped.json
+# the swap with the static-flow network of the other data seed, to see whether the gain survives another training
+gid train static-flow --init-from gid_engine/assets/static_flow --steps 1200 --pairs 1000 --workers 2 --threads 2 \
+    --lr 3e-4 --data-seed 1 --sim $D/dense_frozen --sim-weight 0.5 --out checkpoints/sf_dense_s1 --export out/sf_dense_s1
+python tools/experiments/swap_condition.py gid_engine/assets/motion_prior out/sf_dense_s1 out/prior_swap_s1
+$E --weights out/prior_swap_s1 --static-flow out/sf_dense_s1 --json $R/eval_prior_swap_s1.json
