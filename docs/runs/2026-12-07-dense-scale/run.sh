@@ -21,6 +21,7 @@ gid train static-flow --init-from gid_engine/assets/static_flow --steps 1200 --p
 python tools/experiments/swap_condition.py gid_engine/assets/motion_prior out/sf_dense2_s$s out/prior_swap2_s$s
 $E --weights out/prior_swap2_s$s --static-flow out/sf_dense2_s$s --json $R/eval_prior_swap2_s$s.json
 done
-# the learned baseline as the mean of the four dense networks' outputs, every combination of them
-python tools/experiments/ensemble_static_flow.py $D/closeup_dense out/sf_dense out/sf_dense_s1 out/sf_dense2_s0 out/sf_dense2_s1 \
-    > $R/ensemble_static_flow.md
+# the learned baseline as the mean of the four dense networks' outputs, every combination of them; then the
+# shipped prior with the first network (a check against the eval above) and with the mean of all four as condition
+python tools/experiments/ensemble_static_flow.py --prior $D/closeup_dense out/sf_dense2_s0 out/sf_dense out/sf_dense_s1 \
+    out/sf_dense2_s1 > $R/ensemble_static_flow.md
