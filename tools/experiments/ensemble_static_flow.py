@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from gid.gid_engine.prediction.predict import init_strength_for
 from gid.gid_engine.repo_data import TREE_CLIP
 from gid.gid_tools.motion_prior.data import real_pairs, synthetic_pair
-from gid.gid_engine.prediction.predict import init_strength_for
 from gid.gid_tools.motion_prior.evaluate import dominant_bin, magnitude_map, pair_metrics, score_learned_static_flow
 from gid.gid_tools.motion_prior.static_flow import load_static_flow
 from gid.gid_tools.motion_prior.weights import load_weights
