@@ -3,12 +3,12 @@ start on different data seeds. Each training alone places motion better on the r
 on its amplitude; the average asks whether that disagreement is noise between trainings that averaging
 removes, at no training cost.
 Usage: python tools/experiments/soup_static_flow.py OUT_DIR STATIC_FLOW_DIR [STATIC_FLOW_DIR ...]"""
-import json
 import sys
 from pathlib import Path
 
 import torch
 
+from gid.gid_engine.model_folder import STATIC_FLOW, read_index
 from gid.gid_tools.motion_prior.static_flow import export_static_flow, load_static_flow
 
 out, members = Path(sys.argv[1]), [Path(a) for a in sys.argv[2:]]
@@ -21,7 +21,6 @@ with torch.no_grad():
     soup.load_state_dict({k: torch.stack([s[k].float() for s in states]).mean(0).to(v.dtype) if v.is_floating_point()
                           else v for k, v in states[0].items()})
 summary = {"stage": "soup", "members": [str(m) for m in members],
-           "member_training": [json.loads((m / "static_flow.json").read_text()).get("training", {})
-                                   for m in members]}
+           "member_training": [read_index(m, STATIC_FLOW).get("training", {}) for m in members]}
 export_static_flow(soup, out, summary)
 print(f"wrote {out}: the mean of {len(members)} networks")
