@@ -73,7 +73,8 @@ def cmd_train_static_flow(args: argparse.Namespace) -> None:
         data_seed=args.data_seed, workers=args.workers, time_budget=args.time_budget, resume=args.resume,
         export=_export_dir(args.export, WEIGHTS_DIR), threads=args.threads, ckpt_every=args.ckpt_every,
         log_every=args.log_every, stills=args.stills, sim=tuple(args.sim or ()), sim_fraction=args.sim_weight,
-        init_from=Path(args.init_from) if args.init_from else None), log=say)
+        init_from=Path(args.init_from) if args.init_from else None,
+        teachers=tuple(Path(t) for t in args.teacher or ())), log=say)
     say(f"static-flow: L1 {summary['first_loss']:.4f} -> {summary['last_loss']:.4f} px in {summary['seconds']}s")
 
 
@@ -317,4 +318,7 @@ def _static_flow(p: argparse.ArgumentParser) -> None:
                    help="share of the training pairs drawn from the --sim shards (default 0.5)")
     p.add_argument("--init-from", default=None, metavar="WEIGHTS",
                    help="start a new run from a static-flow weights folder instead of random weights")
+    p.add_argument("--teacher", nargs="+", default=None, metavar="WEIGHTS",
+                   help="distil: the target of every pair is the mean output field of these static-flow weights "
+                        "folders for its image, not its reference field")
     p.set_defaults(func=cmd_train_static_flow, batch=8, lr=1e-3)

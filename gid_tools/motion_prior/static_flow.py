@@ -5,8 +5,11 @@
 Targets: ``M(p)`` of each training pair's reference volume (``baselines.static_flow_field``),
 canonicalised to ``M_x >= 0``; with ``--sim`` a share of the pairs are simulated views of
 ``gid make-data`` with their exact volumes instead of synthetic ones; ``--init-from`` starts from a
-trained network instead of random weights; loss L1 in pixels; images and targets flipped left-right at random;
-the step runs in ``training.TrainLoop`` (resume, time budget, ``loss.csv``, checkpoints).
+trained network instead of random weights; ``--teacher`` replaces every target by the mean of trained
+networks' output fields for the same image (distillation: one network that answers like an ensemble of
+them, so the prior's one-network condition can carry the ensemble); loss L1 in pixels; images and targets
+flipped left-right at random (a teacher's target for a mirrored image is its output for that image); the
+step runs in ``training.TrainLoop`` (resume, time budget, ``loss.csv``, checkpoints).
 Weights go to ``gid_engine/assets/static_flow/`` (``static_flow.safetensors`` + ``static_flow.json``,
 a checksummed model folder with the training summary); ``gid eval`` adds the "static flow (learned)" row
 when they are there.
@@ -55,6 +58,7 @@ class StaticFlowTrainArgs:
     sim: tuple[str, ...] = ()  # folders of simulated shards whose train views replace a share of the pairs
     sim_fraction: float = 0.5
     init_from: Optional[Path] = None  # a static-flow weights folder to start from
+    teachers: tuple[Path, ...] = ()  # static-flow weights folders whose mean output field is the target
 
 
 def canonical_field(ref: SpectralVolume) -> np.ndarray:
@@ -103,7 +107,9 @@ def train_static_flow(args: StaticFlowTrainArgs, log: Callable[[str], None] = pr
         from ..simdata.datasets import SimViews
 
         views = SimViews(args.sim, "train")
-    refuse_other_data(ckpt, data_id, defaults={"stills": DEFAULT_STILL_SET, "sim": []})
+    teachers = load_teachers(tuple(Path(t) for t in args.teachers))
+    data_id["teacher"] = [weights_sha256(Path(t))[:12] for t in args.teachers]  # [] without teachers
+    refuse_other_data(ckpt, data_id, defaults={"stills": DEFAULT_STILL_SET, "sim": [], "teacher": []})
     start = None
     if args.init_from is not None and ckpt is None:
         start = load_static_flow(Path(args.init_from))
@@ -114,6 +120,10 @@ def train_static_flow(args: StaticFlowTrainArgs, log: Callable[[str], None] = pr
     data = {"images": torch.empty((args.pairs, 3, 160, 256)), "fields": torch.empty((args.pairs, 2, 160, 256))}
     fill_parallel(_TargetMaker(args.data_seed, still_splits(args.stills)[0], views, args.sim_fraction), args.pairs,
                   data, args.workers, log=say, label="pairs")
+    if teachers:
+        data["fields"] = teacher_fields(teachers, data["images"], accel.device)
+        data["mirrored"] = teacher_fields(teachers, data["images"].flip(-1), accel.device)
+        say(f"static-flow: targets are the mean output of {len(teachers)} teacher networks")
     model = StaticFlowNet() if start is None else start.train()
     if start is not None:
         say(f"static-flow: warm start from {args.init_from}")
@@ -130,7 +140,8 @@ def train_static_flow(args: StaticFlowTrainArgs, log: Callable[[str], None] = pr
         flips = torch.as_tensor(rng.random(args.batch) < 0.5)
         img = torch.where(flips.view(-1, 1, 1, 1), img.flip(-1), img)
         # mirrored: M_x changes sign, so the canonical field becomes (M_x, -M_y)
-        fld = torch.where(flips.view(-1, 1, 1, 1), fld.flip(-1) * flip_sign * -1.0, fld)
+        mirrored = data["mirrored"][idx] if "mirrored" in data else fld.flip(-1) * flip_sign * -1.0
+        fld = torch.where(flips.view(-1, 1, 1, 1), mirrored, fld)
         return (model(img.to(accel.device)).float() - fld.to(accel.device)).abs().mean(), None
 
     def report(point: LogPoint) -> tuple[dict, str]:
@@ -139,13 +150,46 @@ def train_static_flow(args: StaticFlowTrainArgs, log: Callable[[str], None] = pr
 
     result = loop.run(step_fn, report, {"stage": "static-flow", "steps": args.steps} | data_id)
     summary = {"stage": "static-flow", "steps": result.total, "start": result.start, **data_id, "batch": args.batch,
-               "lr": args.lr, **({"init_from": str(args.init_from)} if args.init_from else {}), **result.tally,
+               "lr": args.lr, **({"init_from": str(args.init_from)} if args.init_from else {}),
+               **({"teachers": [str(t) for t in args.teachers]} if args.teachers else {}), **result.tally,
                "last_loss": result.last_loss, "device": result.device}
     summary = loop.finish(result, summary)
     if accel.is_main_process and args.export is not None:
         export_static_flow(accel.unwrap_model(model), Path(args.export), summary)
         say(f"static-flow: exported to {args.export}")
     return summary
+
+
+def load_teachers(folders: tuple[Path, ...]) -> list[StaticFlowNet]:
+    """The static-flow networks in ``folders``; a folder without one is a one-line error."""
+    nets = []
+    for folder in folders:
+        net = load_static_flow(folder)
+        if net is None:
+            raise InputError(f"--teacher: no static-flow weights in {folder}")
+        nets.append(net)
+    return nets
+
+
+def weights_sha256(folder: Path) -> str:
+    """The recorded checksum of the static-flow weights in ``folder`` (identifies a teacher by content)."""
+    return str(read_index(folder, STATIC_FLOW)["files"][0]["sha256"])
+
+
+def teacher_fields(teachers: list[StaticFlowNet], images: torch.Tensor, device: torch.device | str = "cpu",
+                   batch: int = 16) -> torch.Tensor:
+    """``(N, 2, H, W)``: the mean of the teachers' output fields for ``images`` (N, 3, H, W) in [-1, 1].
+
+    The raw outputs are averaged, not re-canonicalised, so the student learns the field the ensemble
+    gives (``M_x`` may dip below zero where the members' axes disagree)."""
+    out = torch.empty((images.shape[0], 2, *images.shape[2:]))
+    with torch.no_grad():
+        for net in teachers:
+            net.to(device).eval()
+        for s in range(0, images.shape[0], batch):
+            x = images[s : s + batch].to(device)
+            out[s : s + batch] = torch.stack([net(x).float() for net in teachers]).mean(0).cpu()
+    return out
 
 
 def export_static_flow(model: StaticFlowNet, folder: Path, summary: dict) -> None:
