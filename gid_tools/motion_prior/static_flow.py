@@ -176,19 +176,28 @@ def weights_sha256(folder: Path) -> str:
     return str(read_index(folder, STATIC_FLOW)["files"][0]["sha256"])
 
 
+class MeanOfNetworks(torch.nn.Module):
+    """The mean of several static-flow networks' output fields (an ensemble, not a weight average)."""
+
+    def __init__(self, members: list[torch.nn.Module]) -> None:
+        super().__init__()
+        self.members = torch.nn.ModuleList(members)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.stack([m(x).float() for m in self.members]).mean(0)
+
+
 def teacher_fields(teachers: list[StaticFlowNet], images: torch.Tensor, device: torch.device | str = "cpu",
                    batch: int = 16) -> torch.Tensor:
     """``(N, 2, H, W)``: the mean of the teachers' output fields for ``images`` (N, 3, H, W) in [-1, 1].
 
     The raw outputs are averaged, not re-canonicalised, so the student learns the field the ensemble
     gives (``M_x`` may dip below zero where the members' axes disagree)."""
+    mean = MeanOfNetworks(teachers).to(device).eval()
     out = torch.empty((images.shape[0], 2, *images.shape[2:]))
     with torch.no_grad():
-        for net in teachers:
-            net.to(device).eval()
         for s in range(0, images.shape[0], batch):
-            x = images[s : s + batch].to(device)
-            out[s : s + batch] = torch.stack([net(x).float() for net in teachers]).mean(0).cpu()
+            out[s : s + batch] = mean(images[s : s + batch].to(device)).cpu()
     return out
 
 

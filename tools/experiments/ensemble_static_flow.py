@@ -7,7 +7,12 @@ With --prior it then scores the shipped prior with the mean of all the networks 
 (the condition network also gives the Eulerian start of sampling), three draws per pair as `gid eval prior
 --repeats 3` draws them, and with the first network alone on the real clip, to check that this reproduces
 the eval's figures.
-Usage: python tools/experiments/ensemble_static_flow.py [--prior] SIM_DIR STATIC_FLOW_DIR [STATIC_FLOW_DIR ...]"""
+With --student DIR it also scores a network distilled from the mean of all the networks (`gid train static-flow
+--teacher`), it and the mean averaged with their mirror images' fields (a free two-view ensemble), and how well
+the student's magnitude map agrees with the mean's image by image (correlation), which says how much of a
+difference in score the metric gives two nearly equal fields.
+Usage: python tools/experiments/ensemble_static_flow.py [--prior] [--student DIR] SIM_DIR STATIC_FLOW_DIR
+[STATIC_FLOW_DIR ...]"""
 import sys
 from itertools import combinations
 from pathlib import Path
@@ -19,25 +24,19 @@ from gid.gid_engine.prediction.predict import init_strength_for
 from gid.gid_engine.repo_data import TREE_CLIP
 from gid.gid_tools.motion_prior.data import real_pairs, synthetic_pair
 from gid.gid_tools.motion_prior.evaluate import dominant_bin, magnitude_map, pair_metrics, score_learned_static_flow
-from gid.gid_tools.motion_prior.static_flow import load_static_flow
+from gid.gid_tools.motion_prior.static_flow import MeanOfNetworks, load_static_flow
 from gid.gid_tools.motion_prior.weights import load_weights
 from gid.gid_tools.simdata.datasets import sim_pairs
-
-
-class MeanOfNetworks(torch.nn.Module):
-    """The mean of the members' output fields."""
-
-    def __init__(self, members: list[torch.nn.Module]) -> None:
-        super().__init__()
-        self.members = torch.nn.ModuleList(members)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.stack([m(x) for m in self.members]).mean(0)
 
 
 args = sys.argv[1:]
 with_prior = "--prior" in args
 args = [a for a in args if a != "--prior"]
+student = None
+if "--student" in args:
+    at = args.index("--student")
+    student = Path(args[at + 1])
+    del args[at : at + 2]
 sim, folders = Path(args[0]), [Path(a) for a in args[1:]]
 cfg = (pipe := load_weights(Path("gid_engine/assets/motion_prior"))).config
 k_star = dominant_bin(pipe.normalizer.scales)
@@ -53,6 +52,25 @@ candidates: dict[str, torch.nn.Module] = dict(nets)
 for size in range(2, len(nets) + 1):
     for names in combinations(nets, size):
         candidates["mean(" + ", ".join(names) + ")"] = MeanOfNetworks([nets[n] for n in names])
+
+
+class MirrorAveraged(torch.nn.Module):
+    """The mean of a network's field and the mirrored field of the mirror image (``(M_x, -M_y)`` flipped)."""
+
+    def __init__(self, net: torch.nn.Module) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        sign = torch.tensor([1.0, -1.0], device=x.device).view(1, 2, 1, 1)
+        return 0.5 * (self.net(x) + self.net(x.flip(-1)).flip(-1) * sign)
+
+
+mean_of_all = MeanOfNetworks(list(nets.values())).eval()
+if student is not None:
+    candidates[f"student {student.name}"] = student_net = load_static_flow(student)
+    candidates[f"student {student.name}, mirror-averaged"] = MirrorAveraged(student_net)
+    candidates["mean of all, mirror-averaged"] = MirrorAveraged(mean_of_all)
 print("| network | " + " | ".join(f"{s}: corr / amp / log-err" for s in sets) + " |")
 print("|---|" + "---|" * len(sets))
 for name, net in candidates.items():
@@ -61,6 +79,14 @@ for name, net in candidates.items():
         m = score_learned_static_flow(net, pairs, k_star)
         cells.append(f"{m['magnitude_corr']:.3f} / {m['amplitude_ratio']:.2f} / {m['spectrum_log_err']:.3f}")
     print(f"| {name} | " + " | ".join(cells) + " |", flush=True)
+if student is not None:
+    print("\n| set | correlation of the student's magnitude map with the mean's, per image |\n|---|---|")
+    for label, pairs in sets.items():
+        x = torch.from_numpy(np.stack([im[:, :, :3].transpose(2, 0, 1) * 2.0 - 1.0 for im, _ in pairs])).float()
+        with torch.no_grad():
+            a, b = student_net(x).norm(dim=1).flatten(1), mean_of_all(x).norm(dim=1).flatten(1)
+        print(f"| {label} | " + ", ".join(f"{np.corrcoef(u, v)[0, 1]:.3f}" for u, v in zip(a.numpy(), b.numpy()))
+              + " |", flush=True)
 
 
 def score_prior(pipe, pairs: list, repeats: int = 3, steps: int = 25) -> str:
@@ -85,7 +111,7 @@ if with_prior:
     denoiser.cond.static_flow = nets[first]
     print(f"\nprior with {first} as condition, tree.avi (n=2, 3 draws): corr / amp / log-err "
           f"{score_prior(pipe, sets['tree.avi (n=2)'])}", flush=True)
-    denoiser.cond.static_flow = MeanOfNetworks(list(nets.values())).eval()
+    denoiser.cond.static_flow = mean_of_all
     print(f"\n| prior with the mean of all {len(nets)} as condition (3 draws) | corr / amp / log-err |\n|---|---|")
     for name, pairs in sets.items():
         print(f"| {name} | {score_prior(pipe, pairs)} |", flush=True)
