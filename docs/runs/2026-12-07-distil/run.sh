@@ -23,3 +23,14 @@ $E --weights out/prior_swap_distil --static-flow out/sf_distil --json $R/eval_pr
 # the student beside its teachers and their mean, with mirror averaging and the per-image agreement
 python tools/experiments/ensemble_static_flow.py --student out/sf_distil $D/closeup_dense out/sf_dense2_s0 \
     out/sf_dense out/sf_dense_s1 out/sf_dense2_s1 > $R/ensemble_student.md
+# a second student of the same teachers and recipe, data seed 3 (how far two distillations differ)
+gid train static-flow --init-from out/before/static_flow --steps 1500 --pairs 2000 --workers 2 --threads 2 \
+    --lr 3e-4 --data-seed 3 --sim $D/dense2_frozen --sim-weight 0.5 \
+    --teacher out/sf_dense2_s0 out/sf_dense out/sf_dense_s1 out/sf_dense2_s1 \
+    --out checkpoints/sf_distil_s3 --export out/sf_distil_s3
+python tools/experiments/ensemble_static_flow.py --student out/sf_distil_s3 $D/closeup_dense out/sf_dense2_s0 \
+    out/sf_dense out/sf_dense_s1 out/sf_dense2_s1 > $R/ensemble_student_s3.md
+python tools/experiments/swap_condition.py out/before/motion_prior out/sf_distil_s3 out/prior_swap_distil_s3
+$E --weights out/prior_swap_distil_s3 --static-flow out/sf_distil_s3 --json $R/eval_prior_swap_distil_s3.json
+python tools/experiments/prior_maps.py $R/prior_maps.jpg $D/closeup_dense "prior before=out/before/motion_prior" \
+    "prior now=gid_engine/assets/motion_prior"
