@@ -120,6 +120,15 @@ def pair_metrics(pred: SpectralVolume, ref: SpectralVolume, ref_mag: np.ndarray)
     }
 
 
+def eval_real_pairs(clip: str | Path, cfg, max_pairs: int) -> list[tuple[np.ndarray, SpectralVolume]]:
+    """The held-out ``(image, volume)`` pairs of a real clip as ``gid eval prior`` takes them: every 30th
+    frame a start, at the size and frequency count of the prior's config ``cfg``."""
+    from .data import real_pairs
+
+    return real_pairs([clip], every=30, width=cfg.width, height=cfg.height, max_pairs=max_pairs,
+                      k=cfg.num_frequencies)
+
+
 def score_learned_static_flow(net, pairs: list, k_star: int) -> dict[str, float]:
     """Mean metrics of the learned Eulerian network ``net`` over ``(image, reference)`` pairs, each
     reference anchored, as the "static flow (learned)" row scores it."""
@@ -147,7 +156,7 @@ def vae_recon_error(pipe, ref: SpectralVolume) -> dict[str, float]:
 def run_eval(args: EvalArgs, log: Callable[[str], None] = print) -> dict:
     from ..torch_backend import torch_device
     from ...gid_engine.prediction.predict import init_strength_for
-    from .data import real_pairs, synthetic_pair
+    from .data import synthetic_pair
     from .weights import load_weights
 
     if args.repeats < 1:
@@ -173,8 +182,7 @@ def run_eval(args: EvalArgs, log: Callable[[str], None] = print) -> dict:
         if not Path(clip).exists():
             log(f"eval: skipping missing clip {clip}")
             continue
-        real += real_pairs([clip], every=30, width=cfg.width, height=cfg.height, max_pairs=args.real_pairs,
-                           k=cfg.num_frequencies)
+        real += eval_real_pairs(clip, cfg, args.real_pairs)
     if real:
         datasets["real (" + ", ".join(Path(c).name for c in args.real) + ")"] = real
     if args.sim:

@@ -224,11 +224,15 @@ def load_static_flow(folder: Path = WEIGHTS_DIR) -> Optional[StaticFlowNet]:
     return model.eval()
 
 
+def network_input(image: np.ndarray) -> torch.Tensor:
+    """``(3, H, W)`` float32 in [-1, 1]: what the network takes for ``image`` (H, W, 3+) in [0, 1]."""
+    return torch.from_numpy(np.ascontiguousarray(image[:, :, :3].transpose(2, 0, 1) * 2.0 - 1.0, dtype=np.float32))
+
+
 def learned_static_flow(model: StaticFlowNet, image: np.ndarray, like: SpectralVolume, k_star: int) -> SpectralVolume:
     """The baseline's volume for ``image`` (H, W, 3) in [0, 1], shaped like ``like``."""
-    x = torch.from_numpy(np.ascontiguousarray(image[:, :, :3].transpose(2, 0, 1) * 2.0 - 1.0, dtype=np.float32))
     with torch.no_grad():
-        m = model(x[None].to(next(model.parameters()).device))[0].float().cpu().numpy()
+        m = model(network_input(image)[None].to(next(model.parameters()).device))[0].float().cpu().numpy()
     coeffs = np.zeros_like(like.coeffs)
     if 0 < k_star < like.K:  # A sin(w t) has S_k = -i A / 2
         coeffs[k_star, 1] = -0.5 * m[0]

@@ -22,9 +22,10 @@ import torch
 
 from gid.gid_engine.prediction.predict import init_strength_for
 from gid.gid_engine.repo_data import TREE_CLIP
-from gid.gid_tools.motion_prior.data import real_pairs, synthetic_pair
-from gid.gid_tools.motion_prior.evaluate import dominant_bin, magnitude_map, pair_metrics, score_learned_static_flow
-from gid.gid_tools.motion_prior.static_flow import MeanOfNetworks, load_static_flow
+from gid.gid_tools.motion_prior.data import synthetic_pair
+from gid.gid_tools.motion_prior.evaluate import (dominant_bin, eval_real_pairs, magnitude_map, pair_metrics,
+                                                 score_learned_static_flow)
+from gid.gid_tools.motion_prior.static_flow import MeanOfNetworks, load_static_flow, network_input
 from gid.gid_tools.motion_prior.weights import load_weights
 from gid.gid_tools.simdata.datasets import sim_pairs
 
@@ -43,8 +44,7 @@ k_star = dominant_bin(pipe.normalizer.scales)
 sets = {
     "synthetic (n=8)": [synthetic_pair(i, seed=0, split="eval", width=cfg.width, height=cfg.height,
                                        k=cfg.num_frequencies) for i in range(8)],
-    "tree.avi (n=2)": real_pairs([TREE_CLIP], every=30, width=cfg.width, height=cfg.height, max_pairs=4,
-                                 k=cfg.num_frequencies),
+    "tree.avi (n=2)": eval_real_pairs(TREE_CLIP, cfg, 4),
     "simulated held-out (n=8)": sim_pairs(sim, "eval", limit=8),
 }
 nets = {f.name: load_static_flow(f).eval() for f in folders}
@@ -82,7 +82,7 @@ for name, net in candidates.items():
 if student is not None:
     print("\n| set | correlation of the student's magnitude map with the mean's, per image |\n|---|---|")
     for label, pairs in sets.items():
-        x = torch.from_numpy(np.stack([im[:, :, :3].transpose(2, 0, 1) * 2.0 - 1.0 for im, _ in pairs])).float()
+        x = torch.stack([network_input(im) for im, _ in pairs])
         with torch.no_grad():
             a, b = student_net(x).norm(dim=1).flatten(1), mean_of_all(x).norm(dim=1).flatten(1)
         print(f"| {label} | " + ", ".join(f"{np.corrcoef(u, v)[0, 1]:.3f}" for u, v in zip(a.numpy(), b.numpy()))

@@ -9,8 +9,8 @@ import torch
 from diffusers import DDIMScheduler
 from gid.gid_tools.motion_prior.weights import load_weights
 from gid.gid_engine.prediction.predict import WEIGHTS_DIR
-from gid.gid_tools.motion_prior.data import real_pairs, synthetic_pair
-from gid.gid_tools.motion_prior.evaluate import magnitude_map, pair_metrics, dominant_bin
+from gid.gid_tools.motion_prior.data import synthetic_pair
+from gid.gid_tools.motion_prior.evaluate import magnitude_map, pair_metrics, dominant_bin, eval_real_pairs
 from gid.gid_tools.motion_prior.static_flow import load_static_flow, learned_static_flow
 from gid.gid_tools.motion_prior.pipeline import prepare_image
 from gid.gid_engine.motion.spectral_volume import SpectralVolume
@@ -20,7 +20,7 @@ strengths = [float(t) for t in sys.argv[1].split(",")]
 steps = int(sys.argv[2]); FACTOR = float(sys.argv[6]); n_syn = int(sys.argv[3]); seeds = int(sys.argv[4])
 pipe = load_weights(WEIGHTS_DIR); cfg = pipe.config; sf = load_static_flow()
 K = cfg.num_frequencies; scales = pipe.normalizer.scales; kstar = dominant_bin(scales)
-real = real_pairs([str(TREE_CLIP)], every=30, width=cfg.width, height=cfg.height, max_pairs=4, k=K)
+real = eval_real_pairs(TREE_CLIP, cfg, 4)
 syn = [synthetic_pair(i, seed=0, split="eval", width=cfg.width, height=cfg.height, k=K) for i in range(n_syn)]
 
 def init_coeffs(image, like, rng):

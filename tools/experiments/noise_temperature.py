@@ -9,8 +9,8 @@ import numpy as np
 import torch
 from gid.gid_tools.motion_prior.weights import load_weights
 from gid.gid_engine.prediction.predict import WEIGHTS_DIR
-from gid.gid_tools.motion_prior.data import real_pairs, synthetic_pair
-from gid.gid_tools.motion_prior.evaluate import magnitude_map, pair_metrics, correlation
+from gid.gid_tools.motion_prior.data import synthetic_pair
+from gid.gid_tools.motion_prior.evaluate import magnitude_map, pair_metrics, correlation, eval_real_pairs
 from gid.gid_engine.repo_data import TREE_CLIP
 torch.set_num_threads(2)
 temps = [float(t) for t in sys.argv[1].split(",")]
@@ -18,7 +18,7 @@ steps = int(sys.argv[2]); n_syn = int(sys.argv[3]); seeds = int(sys.argv[4])
 pipe = load_weights(WEIGHTS_DIR)
 cfg = pipe.config
 shape = (cfg.num_frequencies, cfg.vae.latent_channels, *cfg.latent_size)
-real = real_pairs([str(TREE_CLIP)], every=30, width=cfg.width, height=cfg.height, max_pairs=4, k=cfg.num_frequencies)
+real = eval_real_pairs(TREE_CLIP, cfg, 4)
 syn = [synthetic_pair(i, seed=0, split="eval", width=cfg.width, height=cfg.height, k=cfg.num_frequencies) for i in range(n_syn)]
 out = {}
 for tau in temps:

@@ -11,7 +11,7 @@ import numpy as np
 from gid.exporters.opencv import cv2
 from gid.gid_engine.prediction.predict import init_strength_for
 from gid.gid_engine.repo_data import TREE_CLIP
-from gid.gid_tools.motion_prior.data import real_pairs
+from gid.gid_tools.motion_prior.evaluate import eval_real_pairs
 from gid.gid_tools.motion_prior.weights import load_weights
 from gid.gid_tools.simdata.contact import magnitude_image
 from gid.gid_tools.simdata.datasets import sim_pairs
@@ -20,7 +20,7 @@ out, sim = Path(sys.argv[1]), Path(sys.argv[2])
 names, priors = zip(*(a.split("=", 1) for a in sys.argv[3:]))
 pipes = [load_weights(Path(p)) for p in priors]
 cfg = pipes[0].config
-pairs = real_pairs([TREE_CLIP], every=30, width=cfg.width, height=cfg.height, max_pairs=4, k=cfg.num_frequencies)
+pairs = eval_real_pairs(TREE_CLIP, cfg, 4)
 pairs += sim_pairs(sim, "eval", limit=4)
 
 
