@@ -187,6 +187,25 @@ def test_a_folder_resumes_with_its_own_settings_only(tmp_path):
         make_data(tmp_path, 1, MakeSettings(samples=4), workers=1)
 
 
+def test_amplitude_range_reaches_the_settings_and_bad_ranges_are_refused(tmp_path, monkeypatch, capsys):
+    """``--amplitude LO HI`` becomes the run's ``amplitude_px`` (recorded in the manifest, so a resume
+    with another range is refused); an empty or negative range is one line and makes nothing."""
+    from gid.gid_engine.cli import main
+    from gid.gid_tools.simdata import make
+
+    seen = []
+    monkeypatch.setattr(make, "make_data", lambda out, scenes, settings, **kw: seen.append(settings) or {})
+    assert main(["make-data", "-o", str(tmp_path), "--scenes", "1", "--amplitude", "3", "12"]) == 0
+    assert seen[0].amplitude_px == (3.0, 12.0)
+    assert main(["make-data", "-o", str(tmp_path), "--scenes", "1"]) == 0
+    assert seen[1].amplitude_px == (0.75, 6.0)
+    for bad in (["0", "4"], ["5", "2"], ["-1", "3"], ["2", "100"]):
+        assert main(["make-data", "-o", str(tmp_path / "x"), "--amplitude", *bad]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("gid: error: --amplitude") and "\n" not in err
+    assert len(seen) == 2 and not (tmp_path / "x").exists()
+
+
 def test_shards_round_trip_and_refuse_damage(tmp_path):
     rng = np.random.default_rng(0)
     coeffs = rng.normal(0, 2, (16, 4, 8, 12)).astype(np.float32)

@@ -35,9 +35,12 @@ def cmd_make_data(args: argparse.Namespace) -> None:
         raise InputError(f"--closeups must be in [0, 1], got {args.closeups}")
     if not 0.0 < args.leaf_density <= 10.0:
         raise InputError(f"--leaf-density must be in (0, 10], got {args.leaf_density}")
+    lo, hi = args.amplitude
+    if not 0.0 < lo <= hi <= 64.0:
+        raise InputError(f"--amplitude needs 0 < LO <= HI <= 64 (px at 256 wide), got {lo:g} {hi:g}")
     settings = MakeSettings(split=args.split, width=width, height=height, cameras=args.cameras,
                             samples=args.samples, triple_fraction=args.triples, kind=args.kind,
-                            closeups=args.closeups, leaf_density=args.leaf_density)
+                            closeups=args.closeups, leaf_density=args.leaf_density, amplitude_px=(lo, hi))
     summary = make_data(out, args.scenes, settings, start=args.start, workers=args.workers)
     print(json.dumps(summary, indent=2))
 
@@ -65,6 +68,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                    help="share of the tree cameras that look into the crown, the leaves filling the view")
     p.add_argument("--leaf-density", type=float, default=1.0, metavar="X",
                    help="a tree's leaves per twig relative to the default (25-45)")
+    p.add_argument("--amplitude", type=float, nargs=2, default=(0.75, 6.0), metavar=("LO", "HI"),
+                   help="each view's motion is scaled so its 99th-percentile displacement is drawn from "
+                        "LO..HI px (log-uniform, at 256 px wide); larger motion opens wider disocclusions")
     p.add_argument("--size", default="256x160", help="image and volume size WxH (multiples of 4)")
     p.add_argument("--verify", type=int, default=0, metavar="N",
                    help="instead: render N scenes' whole windows and compare the exact volume with gid extract's")
