@@ -107,6 +107,21 @@ def _half(x: torch.Tensor) -> torch.Tensor:
     return F.interpolate(x, size=(h, w), mode="bilinear", align_corners=False)
 
 
+HOLE_MARGIN = 2  # px: a disoccluded pixel's neighbours within this distance count as disoccluded too
+
+
+def disocclusion_mask(flow: torch.Tensor, z: torch.Tensor, margin: int = HOLE_MARGIN) -> torch.Tensor:
+    """``(N, 1, H, W)`` float 1 where the plain splat by ``flow`` leaves a target pixel less than fully
+    covered (coverage < ``FULL_COVERAGE``: content a renderer must invent), dilated by ``margin`` px
+    (a square), 0 elsewhere. ``gid eval render`` scores these pixels apart; training can weight them."""
+    with torch.no_grad():
+        _, _, coverage = softmax_splat(torch.zeros_like(z), flow, z)
+        hole = (coverage < FULL_COVERAGE).to(flow.dtype)
+        if margin <= 0:
+            return hole
+        return F.max_pool2d(hole, 2 * margin + 1, stride=1, padding=margin)
+
+
 class SoftmaxSplatRenderer(nn.Module):
     """Frame ``t`` from I0: softmax splatting by ``F_t`` with weight ``Z``, then hole filling.
 

@@ -396,3 +396,36 @@ def test_eval_scores_each_simulated_folder_in_a_row_of_its_own(tmp_path):
     assert near["splat"]["n"] == far["splat"]["n"] == 1 and near["splat"]["psnr"] != far["splat"]["psnr"]
     one = run_render_eval(RenderEvalArgs(weights=tmp_path / "w", n=1, real=(), sim=(folders[1],)), **quiet)
     assert one["simulated held-out scenes"]["splat"]["psnr"] == far["splat"]["psnr"]
+
+
+def test_hole_weighted_loss_weighs_the_pixels_eval_scores_as_disoccluded(tmp_path):
+    """``--hole-weight W``: the disoccluded pixels (the splat's coverage below ``FULL_COVERAGE``,
+    dilated 2 px: the mask ``gid eval render`` scores) weigh ``1 + W`` in the L1 loss, the others 1;
+    W = 0 is the plain mean. A resume with another weight, or a weight out of range, is refused."""
+    from gid.gid_tools.renderer.train import RenderTrainArgs, hole_weighted_l1, train_renderer
+    from gid.gid_tools.splat_torch import disocclusion_mask
+
+    _, flow, z = moving_square()
+    flow, z = torch.from_numpy(flow)[None], torch.from_numpy(z)[None, None]
+    mask = disocclusion_mask(flow, z)
+    _, _, coverage = softmax_splat(torch.zeros_like(z), flow, z)
+    hole = (coverage < FULL_COVERAGE).float()
+    # the square moves 6 px right: a 6 px wide strip behind it opens (plus the 2 px margin)
+    assert int(hole.sum()) == 6 * 20 and torch.equal(mask, torch.nn.functional.max_pool2d(hole, 5, 1, 2))
+    n_mask, n_all = float(mask.sum()), float(mask.numel())
+    assert 6 * 20 < n_mask < 14 * 24
+    pred, target = torch.zeros(1, 3, 40, 56), mask.expand(1, 3, 40, 56).clone()  # error 1 on every hole pixel
+    assert float(hole_weighted_l1(pred, target, flow, z, 0.0)) == pytest.approx(n_mask / n_all, rel=1e-6)
+    assert float(hole_weighted_l1(pred, target, flow, z, 4.0)) == pytest.approx(
+        5 * n_mask / (n_all + 4 * n_mask), rel=1e-6)
+    noise = torch.rand(1, 3, 40, 56)
+    assert torch.equal(hole_weighted_l1(noise, target, flow, z, 0.0), (noise - target).abs().mean())
+
+    args = dict(config="tiny", steps=1, pairs=1, real=(), threads=1)
+    summary = train_renderer(RenderTrainArgs(out=tmp_path / "run", hole_weight=4.0, **args), log=lambda _m: None)
+    assert summary["hole_weight"] == 4.0 and math.isfinite(summary["last_loss"])
+    with pytest.raises(InputError, match=r"--hole-weight 4.0 \(not 0.0\)"):
+        train_renderer(RenderTrainArgs(out=tmp_path / "run", resume=True, **args), log=lambda _m: None)
+    with pytest.raises(InputError, match=r"--hole-weight must be in \[0, 100\], got -1"):
+        train_renderer(RenderTrainArgs(out=tmp_path / "bad", hole_weight=-1.0, **args), log=lambda _m: None)
+    assert not (tmp_path / "bad").exists()

@@ -24,7 +24,7 @@ import torch
 from ...exporters.opencv import cv2
 from ..motion_prior.data.synthetic import still_splits
 from ...gid_engine.repo_data import DEFAULT_STILL_SET
-from ..splat_torch import FULL_COVERAGE, softmax_splat
+from ..splat_torch import disocclusion_mask as splat_disocclusion_mask
 from .checkpoint import WEIGHTS_DIR, load_renderer
 from .data import Triple, real_triples, stack_triple, synthetic_triple, with_extracted_flow
 from .train import DEFAULT_REAL
@@ -62,11 +62,8 @@ def ssim(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def disocclusion_mask(tr: Triple) -> np.ndarray:
-    with torch.no_grad():
-        _, _, cov = softmax_splat(torch.from_numpy(tr.image[None]), torch.from_numpy(tr.flow[None]),
-                                  torch.from_numpy(tr.z[None]))
-    hole = (cov[0, 0].numpy() < FULL_COVERAGE).astype(np.uint8)
-    return cv2.dilate(hole, np.ones((5, 5), np.uint8)).astype(np.float32)[None]
+    """``(1, H, W)`` the triple's disoccluded pixels (``splat_torch.disocclusion_mask``)."""
+    return splat_disocclusion_mask(torch.from_numpy(tr.flow[None]), torch.from_numpy(tr.z[None]))[0].numpy()
 
 
 def evaluate_triples(model, triples: list[Triple], perceptual=None) -> dict[str, dict[str, float]]:

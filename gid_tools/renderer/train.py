@@ -31,6 +31,7 @@ from .checkpoint import WEIGHTS_DIR
 from ...gid_engine.rendering.neural_config import get_config
 from .data import CLIPS_FILE, real_triples, synthetic_triple
 from .neural_renderer import NeuralRenderer
+from ..splat_torch import disocclusion_mask
 
 # every clip of samples/clips.json: its training frames train, its held-out frames evaluate (none
 # where the samples are not installed: the Blender extension and wheels leave them out)
@@ -62,6 +63,7 @@ class RenderTrainArgs:
     extracted_flow: float = 0.0  # share of synthetic triples carrying extracted (DIS) flow, as real ones do
     sim: tuple = ()  # folders of simulated shards (gid make-data) whose train triples join the data
     sim_weight: float = 0.4  # share of each batch drawn from the simulated triples
+    hole_weight: float = 0.0  # extra L1 weight of the disoccluded pixels (1 + hole_weight there, 1 elsewhere)
 
 
 def build_triples(n: int, seed: int, width: int, height: int, cache: Path | None,
@@ -97,6 +99,19 @@ class _TripleFiller:
         return {"triples": triple.stacked()}
 
 
+def hole_weighted_l1(pred: torch.Tensor, target: torch.Tensor, flow: torch.Tensor, z: torch.Tensor,
+                     hole_weight: float) -> torch.Tensor:
+    """Mean absolute error, each pixel weighted ``1 + hole_weight`` where the plain splat leaves it
+    disoccluded (``splat_torch.disocclusion_mask``, the pixels ``gid eval render`` scores apart) and 1
+    elsewhere, normalised by the weights' sum: holes are a small share of a frame, so an unweighted
+    loss spends almost all its gradient on pixels the splat already renders well."""
+    err = (pred - target).abs()
+    if not hole_weight:
+        return err.mean()
+    weight = 1.0 + hole_weight * disocclusion_mask(flow, z)
+    return (err.mean(dim=1, keepdim=True) * weight).sum() / weight.sum()
+
+
 def crop_batch(sources: list[np.ndarray], batch: int, crop: tuple[int, int], rng: np.random.Generator) -> torch.Tensor:
     """Random crops (with horizontal flips, which negate the x flow) from random stacks."""
     cw, ch = crop
@@ -125,13 +140,15 @@ def train_renderer(args: RenderTrainArgs, log: Callable[[str], None] = print) ->
                         ("--extracted-flow", args.extracted_flow), ("--sim-weight", args.sim_weight)):
         if not 0.0 <= share <= 1.0:  # a probability or a share: anything else is a typo, refused before any work
             raise InputError(f"{flag} must be in [0, 1], got {share}")
+    if not 0.0 <= args.hole_weight <= 100.0:
+        raise InputError(f"--hole-weight must be in [0, 100], got {args.hole_weight}")
     ckpt = checkpoint_to_resume(stage_dir, args.resume, args.steps, args.threads)
     data_id = {"data_seed": args.data_seed, "pairs": args.pairs, "same_still": args.same_still,
                "real_weight": args.real_weight, "real": [Path(p).name for p in args.real], "stills": args.stills,
-               "extracted_flow": args.extracted_flow}
+               "extracted_flow": args.extracted_flow, "hole_weight": args.hole_weight}
     if args.sim:
         data_id.update(sim=[str(f) for f in args.sim], sim_weight=args.sim_weight)
-    refuse_other_data(ckpt, data_id, defaults={"stills": DEFAULT_STILL_SET, "extracted_flow": 0.0})
+    refuse_other_data(ckpt, data_id, defaults={"stills": DEFAULT_STILL_SET, "extracted_flow": 0.0, "hole_weight": 0.0})
     split = still_splits(args.stills)[0]
     config = get_config(args.config)
     out.mkdir(parents=True, exist_ok=True)
@@ -177,7 +194,7 @@ def train_renderer(args: RenderTrainArgs, log: Callable[[str], None] = print) ->
         x = torch.cat(parts).to(accel.device)
         image, flow, z, target = x[:, :3], x[:, 3:5], x[:, 5:6], x[:, 6:9]
         pred = model(image, flow, z)
-        l1 = (pred - target).abs().mean()
+        l1 = hole_weighted_l1(pred, target, flow, z, args.hole_weight)
         perc = perceptual.distance(pred.float(), target).mean()
         return l1 + config.perceptual_weight * perc, (float(l1.detach()), float(perc.detach()))
 
