@@ -276,7 +276,7 @@ def test_rendered_frames_move_as_the_ground_truth_says(tmp_path):
 
 def test_renderer_stacks_carry_the_exact_flow_and_weights(tmp_path):
     from gid.gid_tools.renderer.data import stack_triple
-    from gid.gid_tools.simdata.datasets import SimViews, sim_pairs, sim_triple_stacks
+    from gid.gid_tools.simdata.datasets import SimViews, sim_pairs, sim_triple_kinds, sim_triple_stacks
 
     rng = np.random.default_rng(3)
     coeffs = rng.normal(0, 1, (16, 4, 8, 12)).astype(np.float32)
@@ -294,6 +294,10 @@ def test_renderer_stacks_carry_the_exact_flow_and_weights(tmp_path):
     np.testing.assert_allclose(triple.z[0], z, rtol=1e-5)
     np.testing.assert_allclose(triple.target, view.target.transpose(2, 0, 1), atol=0.5 / 255 + 1e-6)
     assert len(SimViews([tmp_path], "train")) == 2 and len(sim_pairs(tmp_path, "eval")) == 2
+    write_shard(tmp_path / "eval_00000005.npz", [view, view], {"kind": "flag", "seed": 5}, size=(12, 8), k=16,
+                fps=30.0, num_frames=150)
+    kinds = sim_triple_kinds(tmp_path, "eval")  # one per renderer stack, in the stacks' order
+    assert kinds == ["grass", "flag", "flag"] and len(sim_triple_stacks(tmp_path, "eval")) == len(kinds)
     from gid.gid_engine.errors import InputError
 
     with pytest.raises(InputError, match="no simulated train shards"):

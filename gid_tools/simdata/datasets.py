@@ -95,3 +95,8 @@ def sim_triple_stacks(folder: str | Path, split: str = "train", limit: int | Non
     if not rows:
         raise InputError(f"no simulated {split} renderer triples in {folder}")
     return np.stack(rows).astype(np.float32)
+
+
+def sim_triple_kinds(folder: str | Path, split: str = "train") -> list[str]:
+    """The scene kind (tree, grass, water, flag, candle) of each of ``sim_triple_stacks``' rows, in its order."""
+    return [shard.meta["kind"] for shard in map(read_shard, shard_paths(Path(folder), split)) for _ in shard.triples()]
