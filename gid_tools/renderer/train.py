@@ -102,9 +102,10 @@ class _TripleFiller:
 def hole_weighted_l1(pred: torch.Tensor, target: torch.Tensor, flow: torch.Tensor, z: torch.Tensor,
                      hole_weight: float) -> torch.Tensor:
     """Mean absolute error, each pixel weighted ``1 + hole_weight`` where the plain splat leaves it
-    disoccluded (``splat_torch.disocclusion_mask``, the pixels ``gid eval render`` scores apart) and 1
-    elsewhere, normalised by the weights' sum: holes are a small share of a frame, so an unweighted
-    loss spends almost all its gradient on pixels the splat already renders well."""
+    disoccluded (``splat_torch.disocclusion_mask`` on the crop: the pixels ``gid eval render`` scores apart,
+    plus crop-edge pixels whose content moves in from outside the crop) and 1 elsewhere, normalised by the
+    weights' sum: holes are a small share of a frame, so an unweighted loss spends almost all its gradient
+    on pixels the splat already renders well."""
     err = (pred - target).abs()
     if not hole_weight:
         return err.mean()

@@ -9,8 +9,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from gid.gid_tools.renderer.evaluate import disocclusion_mask, psnr, stack_triple
-from gid.gid_tools.renderer.torch_runtime import load_renderer
+from gid.gid_tools.renderer.checkpoint import load_renderer
+from gid.gid_tools.renderer.data import stack_triple
+from gid.gid_tools.renderer.evaluate import disocclusion_mask, psnr
 from gid.gid_tools.simdata.datasets import sim_triple_kinds, sim_triple_stacks
 
 torch.set_num_threads(1)

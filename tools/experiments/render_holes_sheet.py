@@ -10,8 +10,9 @@ import numpy as np
 import torch
 
 from gid.exporters.opencv import cv2
-from gid.gid_tools.renderer.evaluate import disocclusion_mask, psnr, stack_triple
-from gid.gid_tools.renderer.torch_runtime import load_renderer
+from gid.gid_tools.renderer.checkpoint import load_renderer
+from gid.gid_tools.renderer.data import stack_triple
+from gid.gid_tools.renderer.evaluate import disocclusion_mask, psnr
 from gid.gid_tools.simdata.datasets import sim_triple_stacks
 
 parser = argparse.ArgumentParser()
