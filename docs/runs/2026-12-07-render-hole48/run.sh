@@ -10,7 +10,7 @@
 set -e
 D=${SIMDATA:-data_sim}
 R=docs/runs/2026-12-07-render-hole48
-B=out/renderer_hole16   # the renderer shipped before this session
+B=out/renderer_rl_hole16   # the renderer shipped before this session (commit 1ea518a)
 if [ ! -f $D/render_large/manifest.json ]; then
   gid make-data -o $D/render_large --split eval --scenes 30 --triples 1.0 --amplitude 3 12 --workers 2
   gid make-data -o $D/render_large --split train --scenes 160 --triples 1.0 --amplitude 3 12 --workers 2
