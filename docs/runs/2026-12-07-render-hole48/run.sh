@@ -42,3 +42,5 @@ done
 python tools/experiments/render_holes_by_kind.py $D/render_large hole16=$B w48=out/renderer_r2_w48 \
     w48x2=out/renderer_r3_w48b w96=out/renderer_r3_w96 w96s1=out/renderer_r4_w96s1 w96s2=out/renderer_r4_w96s2lr \
     > $R/holes_by_kind.json
+cp out/renderer_r3_w96/renderer.safetensors out/renderer_r3_w96/renderer_encoder.onnx out/renderer_r3_w96/renderer_frame.onnx \
+    out/renderer_r3_w96/renderer.json gid_engine/assets/renderer/   # shipped; "default": false and a note added to renderer.json
