@@ -151,6 +151,20 @@ def load_checkpoint_model(ckpt: Path, model: torch.nn.Module) -> dict:
     return state
 
 
+def average_state_dicts(states: Sequence[dict[str, torch.Tensor]],
+                        shares: Optional[Sequence[float]] = None) -> dict[str, torch.Tensor]:
+    """The weight average ("model soup") of state dicts of one architecture, for networks fine-tuned from one start.
+
+    Floating tensors are averaged in float32 and cast back; the rest (counters, integer buffers) come from the
+    first. Without ``shares`` the mean is plain; with them each state counts its share (they should sum to 1)."""
+    def mean(key: str) -> torch.Tensor:
+        if shares is None:
+            return torch.stack([s[key].float() for s in states]).mean(0)
+        return sum(s[key].float() * a for s, a in zip(states, shares))
+
+    return {k: mean(k).to(v.dtype) if v.is_floating_point() else v for k, v in states[0].items()}
+
+
 def lr_at(step: int, total: int, base: float) -> float:
     if step < WARMUP_STEPS:
         return base * (step + 1) / WARMUP_STEPS

@@ -218,3 +218,15 @@ def test_data_workers_end_when_their_parent_is_killed(tmp_path):
     while any(_alive(w) for w in workers) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not any(_alive(w) for w in workers)
+
+
+def test_average_state_dicts_is_the_plain_or_weighted_mean_and_keeps_integer_buffers():
+    from gid.gid_tools.training import average_state_dicts
+
+    a = {"w": torch.tensor([1.0, 3.0], dtype=torch.float16), "n": torch.tensor(7)}
+    b = {"w": torch.tensor([3.0, 7.0], dtype=torch.float16), "n": torch.tensor(9)}
+    plain = average_state_dicts([a, b])
+    assert plain["w"].dtype == torch.float16 and plain["w"].tolist() == [2.0, 5.0]
+    assert plain["n"].item() == 7  # non-float entries come from the first state
+    weighted = average_state_dicts([a, b], [0.75, 0.25])
+    assert weighted["w"].tolist() == [1.5, 4.0]

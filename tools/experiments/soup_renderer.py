@@ -12,6 +12,7 @@ import torch
 from gid.gid_engine.model_folder import RENDERER, read_index
 from gid.gid_tools.renderer.checkpoint import load_renderer, save_renderer
 from gid.gid_tools.renderer.onnx_export import export_renderer_onnx
+from gid.gid_tools.training import average_state_dicts
 
 out = Path(sys.argv[1])
 members = [(Path(a.split("=")[0]), float(a.split("=")[1]) if "=" in a else 1.0) for a in sys.argv[2:]]
@@ -23,8 +24,7 @@ states = [n.state_dict() for n in nets]
 shares = [w / total for _, w in members]
 soup = nets[0]
 with torch.no_grad():
-    soup.load_state_dict({k: sum(s[k].float() * a for s, a in zip(states, shares)).to(v.dtype)
-                          if v.is_floating_point() else v for k, v in states[0].items()})
+    soup.load_state_dict(average_state_dicts(states, shares))
 summary = {"stage": "soup", "members": [str(m) for m, _ in members], "shares": shares,
            "member_training": [read_index(m, RENDERER).get("training", {}) for m, _ in members]}
 save_renderer(soup.eval(), out, {"training": summary})

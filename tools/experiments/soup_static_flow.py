@@ -10,6 +10,7 @@ import torch
 
 from gid.gid_engine.model_folder import STATIC_FLOW, read_index
 from gid.gid_tools.motion_prior.static_flow import export_static_flow, load_static_flow
+from gid.gid_tools.training import average_state_dicts
 
 out, members = Path(sys.argv[1]), [Path(a) for a in sys.argv[2:]]
 nets = [load_static_flow(m) for m in members]
@@ -18,8 +19,7 @@ if len(nets) < 2 or any(n is None for n in nets):
 soup = nets[0]
 states = [n.state_dict() for n in nets]
 with torch.no_grad():
-    soup.load_state_dict({k: torch.stack([s[k].float() for s in states]).mean(0).to(v.dtype) if v.is_floating_point()
-                          else v for k, v in states[0].items()})
+    soup.load_state_dict(average_state_dicts(states))
 summary = {"stage": "soup", "members": [str(m) for m in members],
            "member_training": [read_index(m, STATIC_FLOW).get("training", {}) for m in members]}
 export_static_flow(soup, out, summary)
