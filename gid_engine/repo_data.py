@@ -8,6 +8,7 @@ caller must check that a path exists before it relies on it.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -21,3 +22,13 @@ STILLS_DIR = REPO_ROOT / "data" / "stills"
 # reproduce them); v2 adds 12 training and 2 held-out stills from Debian's wallpapers (MODEL_CARD.md).
 STILL_SETS = {"v1": ("train", "eval"), "v2": ("train_v2", "eval_v2")}
 DEFAULT_STILL_SET = "v1"
+
+
+def eval_only_clips() -> tuple[Path, ...]:
+    """The sample clips ``CLIPS_FILE`` marks ``"train": false``: held out whole, so a model's figures on
+    them measure footage it never saw and no candidate was chosen on. Both trainings refuse them (by
+    content, whatever a copy is named); empty where the samples are not installed."""
+    if not CLIPS_FILE.is_file():
+        return ()
+    entries = json.loads(CLIPS_FILE.read_text())
+    return tuple(SAMPLES_DIR / name for name, entry in entries.items() if entry.get("train", True) is False)

@@ -80,9 +80,9 @@ def cmd_train_static_flow(args: argparse.Namespace) -> None:
 
 def cmd_train_render(args: argparse.Namespace) -> None:
     from .renderer.checkpoint import WEIGHTS_DIR
-    from .renderer.train import DEFAULT_REAL, RenderTrainArgs, train_renderer
+    from .renderer.train import RenderTrainArgs, train_renderer
 
-    real = tuple(args.real) if args.real is not None else tuple(str(p) for p in DEFAULT_REAL)
+    real = tuple(args.real) if args.real is not None else RenderTrainArgs().real
     summary = train_renderer(RenderTrainArgs(
         config=args.config, steps=args.steps, out=Path(args.out), resume=args.resume, batch=args.batch, lr=args.lr,
         data_seed=args.data_seed, pairs=args.pairs, real=real, ckpt_every=args.ckpt_every,
@@ -288,7 +288,7 @@ def _render(p: argparse.ArgumentParser) -> None:
                data="synthetic triples")
     p.add_argument("--real", nargs="*", default=None, metavar="CLIP",
                    help="real clips whose training frame pairs (with DIS flow) join the data (default: the clips of "
-                        "samples/clips.json; their held-out frames are left out)")
+                        "samples/clips.json but its evaluation-only ones; their held-out frames are left out)")
     p.add_argument("--real-weight", type=float, default=0.25, metavar="P",
                    help="share of each batch drawn from the real clips' pairs (default 0.25)")
     p.add_argument("--same-still", type=float, default=0.0, metavar="P",

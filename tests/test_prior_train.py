@@ -130,6 +130,13 @@ def test_real_clips_join_the_training_pairs(tmp_path):
     common = dict(stage="vae", config="tiny", steps=1, pairs=2, norm_samples=4)
     with pytest.raises(GidError, match="holds out"):
         train(TrainArgs(out=tmp_path / "run", real=(str(renamed),), **common), log=lambda m: None)
+    from gid.gid_engine.repo_data import eval_only_clips
+
+    for held_out in eval_only_clips():  # the evaluation-only sample clips are refused the same way
+        copy = tmp_path / f"mine{held_out.suffix}"
+        shutil.copyfile(held_out, copy)
+        with pytest.raises(GidError, match=f"held-out clip {held_out.name}"):
+            train(TrainArgs(out=tmp_path / "run", real=(str(copy),), **common), log=lambda m: None)
     with pytest.raises(GidError, match="not found"):
         train(TrainArgs(out=tmp_path / "run", real=(str(tmp_path / "typo.avi"),), **common), log=lambda m: None)
     assert not (tmp_path / "run").exists()  # refused before anything was written

@@ -272,6 +272,34 @@ def test_shipped_clips_keep_the_splits_of_the_model_card():
     assert all(p.is_file() for p in DEFAULT_REAL)
 
 
+def test_evaluation_only_clips_evaluate_whole_and_never_train(tmp_path):
+    """The clips ``samples/clips.json`` marks ``"train": false`` are evaluated on every frame by default,
+    left out of the default training clips, and refused as training data by content before any work,
+    whatever a copy is named."""
+    import shutil
+
+    from gid.gid_engine.repo_data import eval_only_clips
+    from gid.gid_tools.renderer.data import clip_split
+    from gid.gid_tools.renderer.evaluate import RenderEvalArgs
+    from gid.gid_tools.renderer.train import RenderTrainArgs, train_renderer
+
+    held_out = eval_only_clips()
+    assert {p.name for p in held_out} == {"flower.webm", "stream_of_water.mp4"}
+    assert all(p.is_file() for p in held_out)
+    for clip, frames in (("flower.webm", 150), ("stream_of_water.mp4", 90)):
+        split = clip_split(clip, frames)
+        assert split.segments("eval", frames) == [(0, frames)] and split.max_gap == 6
+        assert split.segments("train", frames) == [(0, 0), (frames, frames)]  # nothing to train on
+    assert {Path(p).name for p in RenderTrainArgs().real} == {"tree.avi", "bigbuckbunny.mp4"}
+    assert {Path(p).name for p in RenderEvalArgs().real} >= {"flower.webm", "stream_of_water.mp4"}
+    renamed = tmp_path / "my_stream.mp4"
+    shutil.copyfile(held_out[1], renamed)
+    args = dict(config="tiny", steps=1, pairs=1, threads=1)
+    with pytest.raises(InputError, match="evaluation-only clip stream_of_water.mp4"):
+        train_renderer(RenderTrainArgs(out=tmp_path / "run", real=(str(renamed),), **args), log=lambda _m: None)
+    assert not (tmp_path / "run").exists()
+
+
 def test_render_training_starts_from_given_weights(tmp_path):
     """``--init-from``: the run starts at the given weights (a learning rate of ~0 keeps them),
     records where they came from, and refuses weights of another config."""

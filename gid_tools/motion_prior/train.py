@@ -166,22 +166,25 @@ def real_data_key(real: tuple[str, ...], real_fraction: float) -> list:
     Empty without clips, so synthetic-only caches from before real clips existed still match.
 
     Called before anything slow or written, so it also refuses what cannot be trained on: a missing
-    clip, a share outside [0, 1], and the clip ``gid eval prior`` holds out (recognised by the same
-    content hash, whatever its name; its figures would otherwise measure memory)."""
+    clip, a share outside [0, 1], the clip ``gid eval prior`` holds out and the evaluation-only sample
+    clips (``eval_only_clips``), recognised by content hash whatever their names; their figures would
+    otherwise measure memory."""
+    from ...gid_engine.repo_data import eval_only_clips
     from .evaluate import HELD_OUT_REAL
 
     if not 0.0 <= real_fraction <= 1.0:
         raise InputError(f"--real-weight must be in [0, 1], got {real_fraction}")
     if not real:
         return []
-    held_out = sha256_file(HELD_OUT_REAL) if HELD_OUT_REAL.is_file() else None
+    held_out = {sha256_file(c): c.name for c in (HELD_OUT_REAL, *eval_only_clips()) if c.is_file()}
     digests = []
     for clip in real:
         if not Path(clip).is_file():
             raise InputError(f"real clip not found: {clip}")
         digest = sha256_file(Path(clip))
-        if digest == held_out:
-            raise InputError(f"{clip} is the real clip gid eval prior holds out; train on other clips")
+        if digest in held_out:
+            raise InputError(f"{clip} is the held-out clip {held_out[digest]}, which gid eval holds out; "
+                             "train on other clips")
         digests.append(digest)
     return [digests, float(real_fraction)]
 

@@ -24,7 +24,8 @@ import torch
 
 from ...gid_engine.errors import InputError
 from ..motion_prior.data.synthetic import still_splits
-from ...gid_engine.repo_data import DEFAULT_STILL_SET
+from ...gid_engine.model_folder import sha256_file
+from ...gid_engine.repo_data import DEFAULT_STILL_SET, eval_only_clips
 from ..training import (LogPoint, TrainLoop, checkpoint_to_resume, fill_parallel, latest_checkpoint,
                         load_checkpoint_model, make_accelerator, refuse_other_data)
 from .checkpoint import WEIGHTS_DIR
@@ -34,9 +35,11 @@ from .neural_renderer import NeuralRenderer
 from ..splat_torch import disocclusion_mask
 
 # every clip of samples/clips.json: its training frames train, its held-out frames evaluate (none
-# where the samples are not installed: the Blender extension and wheels leave them out)
+# where the samples are not installed: the Blender extension and wheels leave them out); the
+# evaluation-only clips evaluate and never train
 DEFAULT_REAL = tuple(CLIPS_FILE.parent / name for name in json.loads(CLIPS_FILE.read_text())) \
     if CLIPS_FILE.is_file() else ()
+DEFAULT_TRAIN_REAL = tuple(p for p in DEFAULT_REAL if p not in eval_only_clips())
 
 
 @dataclass
@@ -49,7 +52,7 @@ class RenderTrainArgs:
     lr: Optional[float] = None
     data_seed: int = 0
     pairs: int = 600
-    real: tuple = field(default_factory=lambda: tuple(str(p) for p in DEFAULT_REAL))
+    real: tuple = field(default_factory=lambda: tuple(str(p) for p in DEFAULT_TRAIN_REAL))
     ckpt_every: int = 250
     log_every: int = 25
     threads: Optional[int] = None
@@ -132,6 +135,18 @@ def crop_batch(sources: list[np.ndarray], batch: int, crop: tuple[int, int], rng
     return torch.from_numpy(out)
 
 
+def refuse_eval_only(clips) -> None:
+    """Refuses, before any work, a real clip that is one of the evaluation-only sample clips (by content,
+    whatever its name): their figures must measure footage no model trained on."""
+    held_out = {sha256_file(c): c.name for c in eval_only_clips() if c.is_file()}
+    for clip in clips:
+        if not Path(clip).is_file():
+            raise InputError(f"real clip not found: {clip}")
+        name = held_out.get(sha256_file(Path(clip)))
+        if name is not None:
+            raise InputError(f"{clip} is the evaluation-only clip {name}; train on other clips")
+
+
 def train_renderer(args: RenderTrainArgs, log: Callable[[str], None] = print) -> dict:
     from .perceptual import PerceptualFeatures
 
@@ -143,6 +158,7 @@ def train_renderer(args: RenderTrainArgs, log: Callable[[str], None] = print) ->
             raise InputError(f"{flag} must be in [0, 1], got {share}")
     if not 0.0 <= args.hole_weight <= 100.0:
         raise InputError(f"--hole-weight must be in [0, 100], got {args.hole_weight}")
+    refuse_eval_only(args.real)
     ckpt = checkpoint_to_resume(stage_dir, args.resume, args.steps, args.threads)
     data_id = {"data_seed": args.data_seed, "pairs": args.pairs, "same_still": args.same_still,
                "real_weight": args.real_weight, "real": [Path(p).name for p in args.real], "stills": args.stills,
