@@ -194,6 +194,25 @@ def test_metrics():
     assert 1.0 > noisy[0] > noisy[1] > noisy[2] and noisy[2] < 0.8
 
 
+def test_paired_gain_interval_follows_the_blocks():
+    """``paired_gain``: a constant lead gives that lead and an interval of zero width; a lead that
+    changes sign between halves of a clip gives an interval that spans zero, wider than the one single
+    triples resampled would give; the same scores give the same interval."""
+    from gid.gid_tools.renderer.evaluate import paired_gain
+
+    splat = np.linspace(20.0, 30.0, 40)
+    same = paired_gain(splat + 0.25, splat)
+    assert same["mean"] == pytest.approx(0.25) and same["lo"] == pytest.approx(0.25) == same["hi"]
+    assert same["ahead"] == 1.0 and same["n"] == 40
+    lead = np.where(np.arange(40) < 20, 0.3, -0.2)  # ahead in the first half of the clip, behind in the second
+    blocks = paired_gain(splat + lead, splat)
+    assert blocks["mean"] == pytest.approx(0.05) and blocks["ahead"] == 0.5
+    assert blocks["lo"] < 0.0 < blocks["hi"]
+    single = paired_gain(splat + lead, splat, blocks=40)
+    assert blocks["hi"] - blocks["lo"] > single["hi"] - single["lo"] > 0
+    assert paired_gain(splat + lead, splat) == blocks
+
+
 @pytest.mark.parametrize("channels", [3, 4, 1])
 def test_batched_frames_are_the_per_frame_frames(exported, channels):
     """``render_frames`` hands a GPU renderer several times per call (``batch_size``); the frames
@@ -394,6 +413,10 @@ def test_eval_scores_the_held_out_frames_with_exact_and_with_extracted_flow(tmp_
     exact, extracted = results["synthetic"]["splat"], results["synthetic, extracted flow"]["splat"]
     assert exact["n"] == extracted["n"] == 3 and exact["psnr"] != extracted["psnr"]
     assert extracted["hole_fraction"] < exact["hole_fraction"]
+    gain = results["synthetic"]["gain"]["psnr_disoccluded"]  # paired: the mean difference of the two rows' triples
+    assert gain["n"] == 3 and gain["lo"] <= gain["mean"] <= gain["hi"]
+    assert gain["mean"] == pytest.approx(results["synthetic"]["neural"]["psnr_disoccluded"]
+                                         - results["synthetic"]["splat"]["psnr_disoccluded"], abs=1e-9)
     v1 = run_render_eval(RenderEvalArgs(weights=tmp_path / "w", n=3, real=()), log=lambda _m: None)
     assert v1["synthetic"]["splat"]["psnr"] != exact["psnr"]  # --stills picks the held-out stills
 
