@@ -103,8 +103,11 @@ def cmd_eval(args: argparse.Namespace) -> None:
         run_render_eval(RenderEvalArgs(weights=Path(args.weights) if args.weights else RENDERER_DIR,
                                        n=args.n if args.n is not None else 32, seed=args.seed, real=real,
                                        json_path=args.json, stills=args.stills,
-                                       sim=tuple(Path(d) for d in args.sim or ())), log=say)
+                                       sim=tuple(Path(d) for d in args.sim or ()),
+                                       against=Path(args.against) if args.against else None), log=say)
         return
+    if args.against:
+        raise InputError("--against compares renderers: use it with gid eval render")
     from .motion_prior.evaluate import HELD_OUT_REAL, EvalArgs, run_eval
     from ..gid_engine.prediction.predict import WEIGHTS_DIR
 
@@ -162,6 +165,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--sim", nargs="*", default=None, metavar="DIR",
                    help="also evaluate on the held-out simulated scenes (gid make-data --split eval) of each DIR, "
                         "a row each")
+    p.add_argument("--against", default=None, metavar="WEIGHTS",
+                   help="render: also score these renderer weights on the same triples and give the paired gain "
+                        "over them, with its interval (a candidate against the shipped weights)")
     p.add_argument("--device", choices=["auto", "gpu", "cpu"], default="auto")
     p.add_argument("--json", default=None, help="also write the results as JSON")
     p.set_defaults(func=cmd_eval)

@@ -402,8 +402,9 @@ def test_extracted_flow_triples_carry_what_real_clips_carry():
 def test_eval_scores_the_held_out_frames_with_exact_and_with_extracted_flow(tmp_path):
     """``gid eval render``: the held-out synthetic frames of the chosen still set, once with their
     exact motion and once with the extracted flow real clips carry (fewer holes: the extraction
-    smooths over what is revealed)."""
-    from gid.gid_tools.renderer.evaluate import RenderEvalArgs, run_render_eval
+    smooths over what is revealed); the paired gain over the splat, and with ``--against`` over
+    another renderer on the same triples."""
+    from gid.gid_tools.renderer.evaluate import RenderEvalArgs, run_render_eval, table
 
     save_renderer(random_model(seed=1), tmp_path / "w")
     results = run_render_eval(RenderEvalArgs(weights=tmp_path / "w", n=3, real=(), stills="v2",
@@ -419,6 +420,20 @@ def test_eval_scores_the_held_out_frames_with_exact_and_with_extracted_flow(tmp_
                                          - results["synthetic"]["splat"]["psnr_disoccluded"], abs=1e-9)
     v1 = run_render_eval(RenderEvalArgs(weights=tmp_path / "w", n=3, real=()), log=lambda _m: None)
     assert v1["synthetic"]["splat"]["psnr"] != exact["psnr"]  # --stills picks the held-out stills
+    # --against: another renderer scored on the same triples, and the paired gain over it
+    save_renderer(random_model(seed=2), tmp_path / "other")
+    lines: list[str] = []
+    both = run_render_eval(RenderEvalArgs(weights=tmp_path / "w", n=3, real=(), stills="v2",
+                                          against=tmp_path / "other"), log=lines.append)
+    row = both["synthetic"]
+    assert row["neural"] == results["synthetic"]["neural"] and row["splat"] == results["synthetic"]["splat"]
+    assert row["against"]["psnr"] != row["neural"]["psnr"]
+    assert row["gain_vs_against"]["psnr"]["mean"] == pytest.approx(row["neural"]["psnr"] - row["against"]["psnr"],
+                                                                  abs=1e-9)
+    assert "neural − against" in lines[0] and "neural − against" not in table(results)
+    self_vs_self = run_render_eval(RenderEvalArgs(weights=tmp_path / "w", n=2, real=(), against=tmp_path / "w"),
+                                   log=lambda _m: None)["synthetic"]["gain_vs_against"]["psnr"]
+    assert self_vs_self == {"mean": 0.0, "lo": 0.0, "hi": 0.0, "ahead": 0.0, "n": 2}
 
 
 def test_eval_scores_each_simulated_folder_in_a_row_of_its_own(tmp_path):

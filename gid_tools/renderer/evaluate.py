@@ -39,6 +39,7 @@ class RenderEvalArgs:
     json_path: Optional[str] = None
     stills: str = DEFAULT_STILL_SET  # whose held-out stills make the synthetic triples
     sim: Sequence[Path] = ()  # folders of simulated shards whose held-out (eval) triples are evaluated too, a row each
+    against: Optional[Path] = None  # another renderer: the paired gain over it too (what a ship rule compares)
 
 
 def psnr(a: np.ndarray, b: np.ndarray, mask: np.ndarray | None = None) -> float:
@@ -66,13 +67,14 @@ def disocclusion_mask(tr: Triple) -> np.ndarray:
     return splat_disocclusion_mask(torch.from_numpy(tr.flow[None]), torch.from_numpy(tr.z[None]))[0].numpy()
 
 
-def evaluate_triples(model, triples: list[Triple], perceptual=None) -> dict[str, dict[str, float]]:
-    """Mean metrics of the neural and the plain renderer over ``triples``."""
-    rows: dict[str, list[dict[str, float]]] = {"neural": [], "splat": []}
+def evaluate_triples(model, triples: list[Triple], perceptual=None, against=None) -> dict[str, dict[str, float]]:
+    """Mean metrics of the neural and the plain renderer over ``triples`` and the neural renderer's paired
+    gain over the plain one; with ``against`` (another renderer) its metrics and the paired gain over it too."""
+    rows: dict[str, list[dict[str, float]]] = {"neural": [], "splat": []} | ({"against": []} if against else {})
     for tr in triples:
         x = [torch.from_numpy(v[None]) for v in (tr.image, tr.flow, tr.z)]
         with torch.no_grad():
-            frames = {"neural": model(*x), "splat": model.plain(*x)}
+            frames = {"neural": model(*x), "splat": model.plain(*x)} | ({"against": against(*x)} if against else {})
         mask = disocclusion_mask(tr)
         target = torch.from_numpy(tr.target[None])
         for name, frame in frames.items():
@@ -90,11 +92,14 @@ def evaluate_triples(model, triples: list[Triple], perceptual=None) -> dict[str,
         out[name] = {k: float(np.mean([r[k] for r in rs if k in r])) for k in keys}
         out[name]["n"] = len(rs)
         out[name]["n_disoccluded"] = sum("psnr_disoccluded" in r for r in rs)
-    out["gain"] = {}
-    for key in ("psnr", "psnr_disoccluded"):
-        pairs = [(a[key], b[key]) for a, b in zip(rows["neural"], rows["splat"]) if key in a]
-        if pairs:
-            out["gain"][key] = paired_gain([a for a, _ in pairs], [b for _, b in pairs])
+    for gain, other in (("gain", "splat"), ("gain_vs_against", "against")):
+        if other not in rows:
+            continue
+        out[gain] = {}
+        for key in ("psnr", "psnr_disoccluded"):
+            pairs = [(a[key], b[key]) for a, b in zip(rows["neural"], rows[other]) if key in a]
+            if pairs:
+                out[gain][key] = paired_gain([a for a, _ in pairs], [b for _, b in pairs])
     return out
 
 
@@ -121,22 +126,24 @@ def run_render_eval(args: RenderEvalArgs, log: Callable[[str], None] = print) ->
     from .perceptual import PerceptualFeatures
 
     model = load_renderer(args.weights)
+    against = load_renderer(args.against) if args.against is not None else None
     perceptual = PerceptualFeatures()
     split = still_splits(args.stills)[1]
     held_out = [synthetic_triple(i, seed=args.seed, split=split) for i in range(args.n)]
-    results = {"synthetic": evaluate_triples(model, held_out, perceptual),
+    results = {"synthetic": evaluate_triples(model, held_out, perceptual, against),
                # the same frames with the motion real clips get (extracted, with its errors): how much
                # of the real-footage gap is the flow rather than the pictures
                "synthetic, extracted flow": evaluate_triples(model, [with_extracted_flow(t) for t in held_out],
-                                                             perceptual)}
+                                                             perceptual, against)}
     from ..simdata.datasets import held_out_label, sim_triple_stacks
 
     for folder in args.sim:
         stacks = sim_triple_stacks(folder, "eval")
         results[held_out_label("simulated held-out scenes", args.sim, folder)] = evaluate_triples(
-            model, [stack_triple(x) for x in stacks], perceptual)
+            model, [stack_triple(x) for x in stacks], perceptual, against)
     for clip in args.real:
-        results[f"real {Path(clip).name}"] = evaluate_triples(model, real_triples(clip, split="eval"), perceptual)
+        results[f"real {Path(clip).name}"] = evaluate_triples(model, real_triples(clip, split="eval"), perceptual,
+                                                              against)
     log(table(results))
     if args.json_path:
         Path(args.json_path).write_text(json.dumps(results, indent=1))
@@ -144,22 +151,28 @@ def run_render_eval(args: RenderEvalArgs, log: Callable[[str], None] = print) ->
 
 
 def table(results: dict) -> str:
-    """Both renderers' mean metrics per data set, then the neural renderer's paired gain over the splat
-    with its 95 % block-bootstrap interval (``paired_gain``)."""
+    """The renderers' mean metrics per data set, then the neural renderer's paired gain over the splat
+    (and over the ``against`` renderer, when there is one) with its 95 % block-bootstrap interval
+    (``paired_gain``)."""
     lines = ["| data | renderer | PSNR ↑ | PSNR disoccluded ↑ | SSIM ↑ | perceptual ↓ |", "|---|---|---|---|---|---|"]
     for data, by in results.items():
-        for name in ("neural", "splat"):
+        for name in ("neural", "splat", "against"):
+            if name not in by:
+                continue
             r = by[name]
             lines.append(f"| {data} (n={r['n']}, holes {100 * r['hole_fraction']:.1f} %) | {name} | {r['psnr']:.2f} | "
                          f"{r.get('psnr_disoccluded', float('nan')):.2f} | {r['ssim']:.4f} | "
                          f"{r.get('perceptual', float('nan')):.4f} |")
-    lines += ["", "| data | neural − splat, disoccluded (95 % interval, triples ahead) | whole frame |",
-              "|---|---|---|"]
-    for data, by in results.items():
-        cells = []
-        for key in ("psnr_disoccluded", "psnr"):
-            g = by.get("gain", {}).get(key)
-            cells.append("n/a" if g is None else
-                         f"{g['mean']:+.3f} dB ({g['lo']:+.3f} to {g['hi']:+.3f}, {100 * g['ahead']:.0f} %)")
-        lines.append(f"| {data} | {cells[0]} | {cells[1]} |")
+    for gain, other in (("gain", "splat"), ("gain_vs_against", "against")):
+        if not any(gain in by for by in results.values()):
+            continue
+        lines += ["", f"| data | neural − {other}, disoccluded (95 % interval, triples ahead) | whole frame |",
+                  "|---|---|---|"]
+        for data, by in results.items():
+            cells = []
+            for key in ("psnr_disoccluded", "psnr"):
+                g = by.get(gain, {}).get(key)
+                cells.append("n/a" if g is None else
+                             f"{g['mean']:+.3f} dB ({g['lo']:+.3f} to {g['hi']:+.3f}, {100 * g['ahead']:.0f} %)")
+            lines.append(f"| {data} | {cells[0]} | {cells[1]} |")
     return "\n".join(lines)
