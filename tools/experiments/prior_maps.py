@@ -2,7 +2,8 @@
 and the first held-out simulated views: the still, the reference motion-magnitude map, and each prior's
 map (one draw, seed 0, 25 steps, the default Eulerian start), each map scaled to its own 99.5th
 percentile so placement, not amplitude, is compared.
-Usage: python tools/experiments/prior_maps.py OUT.jpg SIM_DIR LABEL=PRIOR_DIR [LABEL=PRIOR_DIR ...]"""
+Usage: python tools/experiments/prior_maps.py OUT.jpg SIM_DIR|- LABEL=PRIOR_DIR [LABEL=PRIOR_DIR ...] [--real CLIP]
+(``-``: no simulated views; ``--real``: another held-out clip than ``tree.avi``)."""
 import sys
 from pathlib import Path
 
@@ -16,12 +17,19 @@ from gid.gid_tools.motion_prior.weights import load_weights
 from gid.gid_tools.simdata.contact import magnitude_image
 from gid.gid_tools.simdata.datasets import sim_pairs
 
-out, sim = Path(sys.argv[1]), Path(sys.argv[2])
-names, priors = zip(*(a.split("=", 1) for a in sys.argv[3:]))
+args = sys.argv[1:]
+clip = TREE_CLIP
+if "--real" in args:
+    at = args.index("--real")
+    clip = Path(args[at + 1])
+    del args[at:at + 2]
+out, sim = Path(args[0]), args[1]
+names, priors = zip(*(a.split("=", 1) for a in args[2:]))
 pipes = [load_weights(Path(p)) for p in priors]
 cfg = pipes[0].config
-pairs = eval_real_pairs(TREE_CLIP, cfg, 4)
-pairs += sim_pairs(sim, "eval", limit=4)
+pairs = eval_real_pairs(clip, cfg, 4)
+if sim != "-":
+    pairs += sim_pairs(Path(sim), "eval", limit=4)
 
 
 def heat(vol) -> np.ndarray:
