@@ -90,7 +90,8 @@ def cmd_train_render(args: argparse.Namespace) -> None:
         workers=args.workers, time_budget=args.time_budget, same_still=args.same_still, real_weight=args.real_weight,
         stills=args.stills, extracted_flow=args.extracted_flow,
         init_from=Path(args.init_from) if args.init_from else None,
-        sim=tuple(args.sim or ()), sim_weight=args.sim_weight, hole_weight=args.hole_weight), log=say)
+        sim=tuple(args.sim or ()), sim_weight=args.sim_weight, hole_weight=args.hole_weight,
+        sim_extracted_flow=args.sim_extracted_flow), log=say)
     say(f"render: loss {summary['first_loss']:.5f} -> {summary['last_loss']:.5f} in {summary['seconds']}s")
 
 
@@ -308,6 +309,9 @@ def _render(p: argparse.ArgumentParser) -> None:
                    help="folders of simulated shards (gid make-data) whose train triples join the data")
     p.add_argument("--sim-weight", type=float, default=0.4, metavar="P",
                    help="share of each batch drawn from the --sim triples (default 0.4)")
+    p.add_argument("--sim-extracted-flow", type=float, default=0.0, metavar="P",
+                   help="share of the --sim triples whose exact motion is replaced by the flow gid's extraction "
+                        "finds between their frames (what real clips give the renderer)")
     p.add_argument("--hole-weight", type=float, default=0.0, metavar="W",
                    help="the L1 loss weighs the pixels the plain splat leaves disoccluded (those gid eval render "
                         "scores apart) 1 + W, the rest 1 (default 0: every pixel alike)")

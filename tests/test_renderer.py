@@ -16,7 +16,7 @@ from gid.gid_tools.splat_torch import FULL_COVERAGE, softmax_splat
 from gid.gid_engine.errors import MissingWeightsError
 from gid.gid_tools.renderer.checkpoint import load_renderer, save_renderer
 from gid.gid_engine.rendering.neural_config import get_config
-from gid.gid_tools.renderer.data import INVERSION_ITERATIONS, _backward_warp, synthetic_triple
+from gid.gid_tools.renderer.data import INVERSION_ITERATIONS, _backward_warp, stack_triple, synthetic_triple
 from gid.gid_tools.renderer.evaluate import psnr, ssim
 from gid.gid_tools.renderer.neural_renderer import NeuralRenderer
 from gid.gid_tools.renderer.onnx_export import export_renderer_onnx
@@ -434,6 +434,27 @@ def test_eval_scores_the_held_out_frames_with_exact_and_with_extracted_flow(tmp_
     self_vs_self = run_render_eval(RenderEvalArgs(weights=tmp_path / "w", n=2, real=(), against=tmp_path / "w"),
                                    log=lambda _m: None)["synthetic"]["gain_vs_against"]["psnr"]
     assert self_vs_self == {"mean": 0.0, "lo": 0.0, "hi": 0.0, "ahead": 0.0, "n": 2}
+
+
+def test_simulated_triples_can_carry_extracted_flow():
+    """``--sim-extracted-flow P``: about that share of the simulated triples get the flow gid's extraction finds
+    between their frames (``W = ||F||``), their frames unchanged; which ones is a pure function of the data seed
+    and the triple's index, so share 0 leaves them bit for bit and share 1 changes every one."""
+    from gid.gid_tools.renderer.data import with_extracted_flow
+    from gid.gid_tools.renderer.train import with_sim_extracted_flow
+
+    stacks = np.stack([synthetic_triple(i, width=96, height=64).stacked() for i in range(12)])
+    assert with_sim_extracted_flow(stacks, 0.0, 0, "s") is stacks
+    every = with_sim_extracted_flow(stacks, 1.0, 0, "s")
+    assert np.array_equal(every[:, :3], stacks[:, :3]) and np.array_equal(every[:, 6:], stacks[:, 6:])
+    assert np.array_equal(every[4], with_extracted_flow(stack_triple(stacks[4])).stacked())
+    half = with_sim_extracted_flow(stacks, 0.5, 0, "s")
+    swapped = [not np.array_equal(a[3:5], b[3:5]) for a, b in zip(half, stacks)]
+    assert 0 < sum(swapped) < 12
+    assert all(np.array_equal(h, e) for h, e, sw in zip(half, every, swapped) if sw)
+    assert np.array_equal(with_sim_extracted_flow(stacks, 0.5, 0, "s"), half)
+    other_seed = with_sim_extracted_flow(stacks, 0.5, 1, "s")
+    assert not np.array_equal(other_seed, half)
 
 
 def test_eval_scores_each_simulated_folder_in_a_row_of_its_own(tmp_path):

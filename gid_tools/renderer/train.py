@@ -23,14 +23,14 @@ import numpy as np
 import torch
 
 from ...gid_engine.errors import InputError
-from ..motion_prior.data.synthetic import still_splits
+from ..motion_prior.data.synthetic import pair_rng, still_splits
 from ...gid_engine.model_folder import sha256_file
 from ...gid_engine.repo_data import DEFAULT_STILL_SET, eval_only_clips
 from ..training import (LogPoint, TrainLoop, checkpoint_to_resume, fill_parallel, latest_checkpoint,
                         load_checkpoint_model, make_accelerator, refuse_other_data)
 from .checkpoint import WEIGHTS_DIR
 from ...gid_engine.rendering.neural_config import get_config
-from .data import CLIPS_FILE, real_triples, synthetic_triple
+from .data import CLIPS_FILE, real_triples, stack_triple, synthetic_triple, with_extracted_flow
 from .neural_renderer import NeuralRenderer
 from ..splat_torch import disocclusion_mask
 
@@ -66,6 +66,7 @@ class RenderTrainArgs:
     extracted_flow: float = 0.0  # share of synthetic triples carrying extracted (DIS) flow, as real ones do
     sim: tuple = ()  # folders of simulated shards (gid make-data) whose train triples join the data
     sim_weight: float = 0.4  # share of each batch drawn from the simulated triples
+    sim_extracted_flow: float = 0.0  # share of simulated triples whose exact motion is replaced by extracted flow
     hole_weight: float = 0.0  # extra L1 weight of the disoccluded pixels (1 + hole_weight there, 1 elsewhere)
 
 
@@ -135,6 +136,23 @@ def crop_batch(sources: list[np.ndarray], batch: int, crop: tuple[int, int], rng
     return torch.from_numpy(out)
 
 
+def with_sim_extracted_flow(stacks: np.ndarray, share: float, seed: int, stream: str) -> np.ndarray:
+    """Simulated triples (``(N, 9, H, W)`` stacks) with the exact motion of about ``share`` of them replaced by
+    the flow gid's extraction finds between their frames (``with_extracted_flow``), the frames kept.
+
+    Why: real footage hands the renderer extracted flow, and the renderers fine-tuned on exact simulated
+    motion lose on it (the "synthetic, extracted flow" row and the evaluation-only clips); here the content
+    their holes reveal is still exact. Each triple's draw is its own ``(seed, stream, index)`` stream, so
+    the choice does not depend on how many triples there are."""
+    if share <= 0.0:
+        return stacks
+    out = stacks.copy()
+    for i in range(len(stacks)):
+        if pair_rng(seed, "train", i, stream).random() < share:
+            out[i] = with_extracted_flow(stack_triple(stacks[i])).stacked()
+    return out
+
+
 def refuse_eval_only(clips) -> None:
     """Refuses, before any work, a real clip that is one of the evaluation-only sample clips (by content,
     whatever its name): their figures must measure footage no model trained on."""
@@ -153,7 +171,8 @@ def train_renderer(args: RenderTrainArgs, log: Callable[[str], None] = print) ->
     out = Path(args.out)
     stage_dir = out / "render"
     for flag, share in (("--same-still", args.same_still), ("--real-weight", args.real_weight),
-                        ("--extracted-flow", args.extracted_flow), ("--sim-weight", args.sim_weight)):
+                        ("--extracted-flow", args.extracted_flow), ("--sim-weight", args.sim_weight),
+                        ("--sim-extracted-flow", args.sim_extracted_flow)):
         if not 0.0 <= share <= 1.0:  # a probability or a share: anything else is a typo, refused before any work
             raise InputError(f"{flag} must be in [0, 1], got {share}")
     if not 0.0 <= args.hole_weight <= 100.0:
@@ -165,7 +184,10 @@ def train_renderer(args: RenderTrainArgs, log: Callable[[str], None] = print) ->
                "extracted_flow": args.extracted_flow, "hole_weight": args.hole_weight}
     if args.sim:
         data_id.update(sim=[str(f) for f in args.sim], sim_weight=args.sim_weight)
-    refuse_other_data(ckpt, data_id, defaults={"stills": DEFAULT_STILL_SET, "extracted_flow": 0.0, "hole_weight": 0.0})
+        if args.sim_extracted_flow:
+            data_id.update(sim_extracted_flow=args.sim_extracted_flow)
+    refuse_other_data(ckpt, data_id, defaults={"stills": DEFAULT_STILL_SET, "extracted_flow": 0.0, "hole_weight": 0.0,
+                                                 "sim_extracted_flow": 0.0})
     split = still_splits(args.stills)[0]
     config = get_config(args.config)
     out.mkdir(parents=True, exist_ok=True)
@@ -182,7 +204,8 @@ def train_renderer(args: RenderTrainArgs, log: Callable[[str], None] = print) ->
     if args.sim:
         from ..simdata.datasets import sim_triple_stacks
 
-        sim = [sim_triple_stacks(folder, "train") for folder in args.sim]
+        sim = [with_sim_extracted_flow(sim_triple_stacks(folder, "train"), args.sim_extracted_flow, args.data_seed,
+                                       f"sim-extracted-flow-{k}") for k, folder in enumerate(args.sim)]
     say(f"render data: {synthetic.shape[0]} synthetic + {sum(r.shape[0] for r in real)} real + "
         f"{sum(s.shape[0] for s in sim)} simulated triples")
     model = NeuralRenderer(config)
