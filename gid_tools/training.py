@@ -37,6 +37,7 @@ import numpy as np
 import torch
 
 from ..gid_engine.errors import InputError
+from ..gid_engine.model_folder import sha256_file
 from .motion_prior.weights import load_state_dict, save_state_dict
 
 KEEP_CHECKPOINTS = 2
@@ -295,6 +296,22 @@ class StepBudget:
             self.total = agree_on_total(accel, self.total)
         self.seconds = None
         return self.total
+
+
+def training_clip_digests(clips: Sequence[str | Path], held_out: Sequence[Path], what: str) -> list[str]:
+    """Each training clip's SHA-256, refusing before any work a missing clip and one whose content is a
+    ``held_out`` clip's, whatever it is named: figures on held-out footage must measure footage no model
+    trained on. ``what`` ends the refusal (which clip it is and who holds it out)."""
+    known = {sha256_file(c): c.name for c in held_out if c.is_file()}
+    digests = []
+    for clip in clips:
+        if not Path(clip).is_file():
+            raise InputError(f"real clip not found: {clip}")
+        digest = sha256_file(Path(clip))
+        if digest in known:
+            raise InputError(f"{clip} is the {what.format(name=known[digest])}; train on other clips")
+        digests.append(digest)
+    return digests
 
 
 def checkpoint_to_resume(stage_dir: Path, resume: bool, steps: int, threads: Optional[int] = None) -> Optional[Path]:

@@ -19,7 +19,26 @@ from gid.gid_engine.errors import GidError
 from gid.gid_tools.motion_prior.data import fit_frequency_normalizer
 from gid.gid_tools.motion_prior.models import get_config
 from gid.gid_tools.motion_prior.train import PairCache, TrainArgs, latest_checkpoint, train
-from gid.gid_tools.training import WARMUP_STEPS, StepBudget, lr_at, refuse_other_data
+from gid.gid_tools.training import WARMUP_STEPS, StepBudget, lr_at, refuse_other_data, training_clip_digests
+
+
+def test_training_clip_digests_refuse_held_out_content_whatever_its_name(tmp_path):
+    """Both trainings hash their clips with one helper: the digests are the files' SHA-256, a held-out
+    clip is refused by content under any name, and a missing clip is refused; the message names the
+    held-out clip."""
+    import hashlib
+
+    held, mine = tmp_path / "held.mp4", tmp_path / "mine.mp4"
+    held.write_bytes(b"held-out frames")
+    mine.write_bytes(b"training frames")
+    assert training_clip_digests([mine], [held], "x {name}") == [hashlib.sha256(b"training frames").hexdigest()]
+    copy = tmp_path / "renamed.mp4"
+    copy.write_bytes(held.read_bytes())
+    with pytest.raises(GidError, match=r"renamed.mp4 is the evaluation-only clip held.mp4; train on other clips"):
+        training_clip_digests([mine, copy], [held], "evaluation-only clip {name}")
+    with pytest.raises(GidError, match="real clip not found"):
+        training_clip_digests([tmp_path / "typo.mp4"], [held], "x {name}")
+    assert training_clip_digests([], [tmp_path / "absent.mp4"], "x {name}") == []
 
 
 def test_step_budget_fixes_the_total_inside_the_warmup(monkeypatch):

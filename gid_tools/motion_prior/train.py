@@ -59,7 +59,8 @@ from .data.simulated import is_sim_pair, sim_data_key, sim_pick
 from .data.synthetic import still_splits
 from .pipeline import make_scheduler
 from ..training import (LogPoint, TrainLoop, checkpoint_to_resume, fill_parallel, latest_checkpoint,
-                        load_checkpoint_model, make_accelerator, refuse_other_data, save_checkpoint, torch_gen)
+                        load_checkpoint_model, make_accelerator, refuse_other_data, save_checkpoint, torch_gen,
+                        training_clip_digests)
 from ...gid_engine.model_folder import sha256_file
 
 STAGES = ("vae", "unet", "freq-attn")
@@ -176,16 +177,8 @@ def real_data_key(real: tuple[str, ...], real_fraction: float) -> list:
         raise InputError(f"--real-weight must be in [0, 1], got {real_fraction}")
     if not real:
         return []
-    held_out = {sha256_file(c): c.name for c in (HELD_OUT_REAL, *eval_only_clips()) if c.is_file()}
-    digests = []
-    for clip in real:
-        if not Path(clip).is_file():
-            raise InputError(f"real clip not found: {clip}")
-        digest = sha256_file(Path(clip))
-        if digest in held_out:
-            raise InputError(f"{clip} is the held-out clip {held_out[digest]}, which gid eval holds out; "
-                             "train on other clips")
-        digests.append(digest)
+    digests = training_clip_digests(real, (HELD_OUT_REAL, *eval_only_clips()),
+                                    "held-out clip {name}, which gid eval holds out")
     return [digests, float(real_fraction)]
 
 

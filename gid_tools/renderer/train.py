@@ -24,10 +24,9 @@ import torch
 
 from ...gid_engine.errors import InputError
 from ..motion_prior.data.synthetic import pair_rng, still_splits
-from ...gid_engine.model_folder import sha256_file
 from ...gid_engine.repo_data import DEFAULT_STILL_SET, eval_only_clips
 from ..training import (LogPoint, TrainLoop, checkpoint_to_resume, fill_parallel, latest_checkpoint,
-                        load_checkpoint_model, make_accelerator, refuse_other_data)
+                        load_checkpoint_model, make_accelerator, refuse_other_data, training_clip_digests)
 from .checkpoint import WEIGHTS_DIR
 from ...gid_engine.rendering.neural_config import get_config
 from .data import CLIPS_FILE, real_triples, stack_triple, synthetic_triple, with_extracted_flow
@@ -153,18 +152,6 @@ def with_sim_extracted_flow(stacks: np.ndarray, share: float, seed: int, stream:
     return out
 
 
-def refuse_eval_only(clips) -> None:
-    """Refuses, before any work, a real clip that is one of the evaluation-only sample clips (by content,
-    whatever its name): their figures must measure footage no model trained on."""
-    held_out = {sha256_file(c): c.name for c in eval_only_clips() if c.is_file()}
-    for clip in clips:
-        if not Path(clip).is_file():
-            raise InputError(f"real clip not found: {clip}")
-        name = held_out.get(sha256_file(Path(clip)))
-        if name is not None:
-            raise InputError(f"{clip} is the evaluation-only clip {name}; train on other clips")
-
-
 def train_renderer(args: RenderTrainArgs, log: Callable[[str], None] = print) -> dict:
     from .perceptual import PerceptualFeatures
 
@@ -177,7 +164,7 @@ def train_renderer(args: RenderTrainArgs, log: Callable[[str], None] = print) ->
             raise InputError(f"{flag} must be in [0, 1], got {share}")
     if not 0.0 <= args.hole_weight <= 100.0:
         raise InputError(f"--hole-weight must be in [0, 100], got {args.hole_weight}")
-    refuse_eval_only(args.real)
+    training_clip_digests(args.real, eval_only_clips(), "evaluation-only clip {name}")
     ckpt = checkpoint_to_resume(stage_dir, args.resume, args.steps, args.threads)
     data_id = {"data_seed": args.data_seed, "pairs": args.pairs, "same_still": args.same_still,
                "real_weight": args.real_weight, "real": [Path(p).name for p in args.real], "stills": args.stills,
