@@ -15,7 +15,7 @@ import pytest
 
 from gid.gid_tools.simdata.motion import (VertexModes, cantilever_frequency, cantilever_shape, oscillator_response,
                                           wind_spectrum)
-from gid.gid_tools.simdata.scenes import KINDS, Material, Part, Scene, build_scene
+from gid.gid_tools.simdata.scenes import ALL_KINDS, Material, Part, Scene, build_scene
 from gid.gid_tools.simdata.shards import View, quantize, read_shard, write_shard
 from gid.gid_tools.simdata.truth import Hits, Projection, trajectories
 from gid.gid_engine.errors import InputError
@@ -108,7 +108,7 @@ def test_projection_maps_ray_points_to_pixel_centres():
 
 def test_scenes_are_deterministic_and_anchored():
     stills = ("mate_garden.jpg",)
-    for kind in KINDS:
+    for kind in ALL_KINDS:
         a, b = build_scene(11, kind, stills=stills, cameras=2), build_scene(11, kind, stills=stills, cameras=2)
         assert a.kind == kind and np.array_equal(a.q, b.q)
         assert all(np.array_equal(p.verts, r.verts) for p, r in zip(a.parts, b.parts))
@@ -119,6 +119,32 @@ def test_scenes_are_deterministic_and_anchored():
     # the trunk's base ring is clamped: it never moves
     base = branches.verts[:, 2] < 1e-9
     assert base.any() and np.abs(branches.modes.displacement(tree.q)[:, base]).max() < 1e-9
+
+
+def test_a_stream_moves_its_water_only_along_the_current_and_in_band():
+    """A stream (by name only): the banks and rocks are static; the water is still at the banks and
+    moves most mid-channel; its surface points move mostly along the current; the motion's power lies
+    in the spectral volume's band (below K = 16 bins of 0.2 Hz); and the drawn mix of kinds is the
+    one every shipped model's data was made with."""
+    stills = ("mate_garden.jpg",)
+    assert "".join(build_scene(s, stills=stills, cameras=1).kind[0] for s in range(12)) == "tctwttgttgtf"
+    for seed in range(3):
+        scene = build_scene(seed, "stream", stills=stills, cameras=2)
+        water = scene.parts[0]
+        assert water.name == "water" and [p.name for p in scene.parts if p.moves] == ["water"]
+        d = water.modes.displacement(scene.q)  # (T, N, 3)
+        rms = np.sqrt((d ** 2).sum(-1).mean(0))
+        across = water.uv[:, 1] / water.uv[:, 1].max()  # 0 and 1: the two banks
+        assert rms[(across < 1e-6) | (across > 1 - 1e-6)].max() < 1e-9
+        assert rms[np.abs(across - 0.5) < 0.15].mean() > 0.1 * rms.max()
+        first, last = np.argmin(water.uv[:, 0] + water.uv[:, 1]), np.argmax(water.uv[:, 0] - water.uv[:, 1])
+        along = water.verts[last] - water.verts[first]  # the grid runs downstream along u, level
+        along /= np.linalg.norm(along)
+        side = np.cross([0, 0, 1.0], along)
+        assert np.abs(d @ along).mean() > 1.8 * np.abs(d @ side).mean()  # 2.3 to 2.9 here
+        power = np.abs(np.fft.rfft(d - d.mean(0), axis=0)) ** 2
+        freqs = np.fft.rfftfreq(scene.num_frames, 1 / scene.fps)
+        assert power[freqs <= 16 * scene.fps / scene.num_frames].sum() > 0.95 * power.sum()
 
 
 def test_closeups_look_into_the_crown_and_change_nothing_else():
@@ -204,6 +230,21 @@ def test_amplitude_range_reaches_the_settings_and_bad_ranges_are_refused(tmp_pat
         err = capsys.readouterr().err.strip()
         assert err.startswith("gid: error: --amplitude") and "\n" not in err
     assert len(seen) == 2 and not (tmp_path / "x").exists()
+
+
+def test_kind_reaches_making_and_verifying(tmp_path, monkeypatch):
+    """``--kind stream`` (a kind outside the drawn mix) reaches the scenes both made and verified."""
+    from gid.gid_engine.cli import main
+    from gid.gid_tools.simdata import make, verify
+
+    seen = []
+    monkeypatch.setattr(make, "make_data", lambda out, scenes, settings, **kw: seen.append(settings) or {})
+    monkeypatch.setattr(verify, "verify_scenes",
+                        lambda out, count, settings, **kw: seen.append(settings) or {"summary": {}})
+    assert main(["make-data", "-o", str(tmp_path), "--scenes", "1", "--kind", "stream"]) == 0
+    assert main(["make-data", "-o", str(tmp_path), "--verify", "1", "--kind", "stream"]) == 0
+    assert [s.kind for s in seen] == ["stream", "stream"]
+    assert seen[1].build(seen[1].seed(0)).kind == "stream"
 
 
 def test_shards_round_trip_and_refuse_damage(tmp_path):

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from ...gid_engine.errors import InputError
-from .scenes import KINDS
+from .scenes import ALL_KINDS
 
 
 def cmd_make_data(args: argparse.Namespace) -> None:
@@ -23,7 +23,8 @@ def cmd_make_data(args: argparse.Namespace) -> None:
         from .verify import verify_scenes
 
         report = verify_scenes(out, args.verify, MakeSettings(split=args.split, width=width, height=height,
-                                                               samples=args.samples), start=args.start)
+                                                               samples=args.samples, kind=args.kind),
+                               start=args.start)
         print(json.dumps(report["summary"], indent=2))
         return
     if args.contact_sheet:
@@ -48,8 +49,9 @@ def cmd_make_data(args: argparse.Namespace) -> None:
 def add_commands(sub: argparse._SubParsersAction) -> None:
     """Add ``make-data`` to the ``gid`` parser's subcommands ``sub``."""
     p = sub.add_parser("make-data", help="simulate scenes in Blender (exact motion) and write training shards",
-                       description="Procedural trees, grass, flags, water and candle flames moved by wind-driven "
-                                   "oscillators, rendered with Cycles: stills with their exact spectral volumes "
+                       description="Procedural trees, grass, flags, water, candle flames and (--kind stream) "
+                                   "streams moved by wind-driven oscillators and currents, rendered with Cycles: "
+                                   "stills with their exact spectral volumes "
                                    "(motion-prior pairs) and later frames with exact motion (renderer triples). "
                                    "Deterministic by seed; a re-run resumes.")
     p.add_argument("-o", "--output", required=True, help="folder of shards (created; resumed when it exists)")
@@ -62,7 +64,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--cameras", type=int, default=4, help="cameras per scene")
     p.add_argument("--samples", type=int, default=16, help="Cycles samples per pixel (denoised)")
     p.add_argument("--triples", type=float, default=0.35, help="share of views that also render a later frame")
-    p.add_argument("--kind", choices=list(KINDS), default=None,
+    p.add_argument("--kind", choices=list(ALL_KINDS), default=None,
                    help="make every scene of this kind instead of a drawn mix")
     p.add_argument("--closeups", type=float, default=0.0, metavar="P",
                    help="share of the tree cameras that look into the crown, the leaves filling the view")

@@ -49,7 +49,7 @@ class MakeSettings:
     triple_fraction: float = 0.35
     min_moving: float = 0.004  # share of the frame that must move for a view to be kept (a candle flame: ~0.5 %)
     amplitude_px: tuple[float, float] = (0.75, 6.0)  # at 256 px wide
-    kind: str | None = None  # every scene of this kind (``scenes.KINDS``) instead of a drawn mix
+    kind: str | None = None  # every scene of this kind (``scenes.ALL_KINDS``) instead of a drawn mix
     closeups: float = 0.0  # share of tree cameras that look into the crown (``scenes.build_scene``)
     leaf_density: float = 1.0  # a tree's leaves per twig relative to the default
 

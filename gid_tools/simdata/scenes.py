@@ -2,11 +2,11 @@
 as plain numpy (bpy-free), so the motion that moves the rendered geometry is also the exact
 ground truth (``truth.py``), and the same seed always gives the same scene.
 
-A scene is a subject (a tree, a grass field, a flag, a water surface or a candle flame) in front of
-a static background (a licensed still on a distant plane, ground, rocks, sky), lit for a time of
-day, with several cameras. Every moving part carries ``VertexModes`` over the scene's modal
-coordinates ``q`` (``motion.py``): wind-driven damped oscillators whose natural frequencies come
-from each member's length and thickness.
+A scene is a subject (a tree, a grass field, a flag, a water surface, a candle flame or, by name
+only, a stream between banks) in front of a static background (a licensed still on a distant plane,
+ground, rocks, sky), lit for a time of day, with several cameras. Every moving part carries
+``VertexModes`` over the scene's modal coordinates ``q`` (``motion.py``): wind-driven damped
+oscillators whose natural frequencies come from each member's length and thickness.
 """
 
 from __future__ import annotations
@@ -21,7 +21,9 @@ from ...gid_engine.motion.spectral_volume import DEFAULT_FPS, DEFAULT_FRAMES
 from .motion import (ModeBank, VertexModes, cantilever_frequency, cantilever_shape, delayed, frequencies,
                      oscillator_response, wind_spectrum)
 
-KINDS = ("tree", "grass", "flag", "water", "candle")
+KINDS = ("tree", "grass", "flag", "water", "candle")  # the drawn mix (``build_scene`` with no kind)
+# Kinds made only when asked for by name: adding one to the draw would change every drawn scene's seeds
+ALL_KINDS = KINDS + ("stream",)
 UP = np.array([0.0, 0.0, 1.0])
 
 
@@ -418,6 +420,90 @@ def _water(rng: np.random.Generator, bank: ModeBank, wind: Wind, still: str | No
     return [Part("water", verts, faces, (uv * 4).astype(np.float32), mat, VertexModes(idx, w.astype(np.float32)))]
 
 
+def _stream(rng: np.random.Generator, bank: ModeBank, wind: Wind, still: str | None, centre: np.ndarray
+            ) -> list[Part]:
+    """A stream: a channel of running water between two static banks, with rocks in and beside it.
+
+    The surface carries ripples that travel downstream on the current: deep-water capillary-gravity
+    waves Doppler-shifted by the current ``U`` (``2 pi f = sqrt(g k) + U k``, so each frequency in the
+    window's band has its wavenumber), moving surface points on Gerstner orbits, strongest mid-channel
+    (the current's profile, zero at the banks) and in the turbulent wake behind each rock, where a
+    stationary wave adds to them: its crests stand behind the rock (phase speed equal to the current,
+    ``k = g / U^2``) and its amplitude fluctuates. Rows are normalised, so the relative sizes of the
+    ripples and the stationary waves are the ones drawn here (a few centimetres at most)."""
+    width = rng.uniform(1.0, 3.0)
+    length = rng.uniform(10.0, 16.0)
+    angle = (0.0 if rng.random() < 0.5 else np.pi) + rng.normal(0, 0.25)
+    if rng.random() < 0.3:  # the stream runs towards or away from the camera instead of across the view
+        angle += np.pi / 2
+    down = np.array([math.cos(angle), math.sin(angle), 0.0])
+    across = np.cross(UP, down)
+    current = rng.uniform(0.3, 1.2)  # m/s
+    nx, ny = 160, 28
+    uv, faces = _grid(nx, ny)
+    along, side = (uv[:, 0] - 0.5) * length, (uv[:, 1] - 0.5) * width
+    verts = centre + along[:, None] * down + side[:, None] * across
+    rocks_in = [(rng.uniform(-0.35, 0.35) * length, rng.uniform(-0.3, 0.3) * width, rng.uniform(0.1, 0.3))
+                for _ in range(int(rng.integers(2, 6)))]
+    profile = np.clip(1.0 - (2.0 * side / width) ** 2, 0.0, 1.0)  # the current: zero at the banks
+    wake = np.zeros(len(verts))
+    for x0, y0, r in rocks_in:
+        behind = np.clip(along - x0, 0.0, None)
+        spread = r + 0.15 * behind
+        wake += (along > x0 - r) * np.exp(-behind / (6 * r)) * np.exp(-((side - y0) / spread) ** 2)
+    envelope = profile * (0.35 + 1.2 * np.clip(wake, 0.0, 1.5))
+    rows, weights = [], []
+
+    def carrier_pair(f: float, zeta: float) -> tuple[int, int]:
+        c, s = wind.carrier(f, zeta)
+        rms = float(np.sqrt(np.mean(bank.rows[c] ** 2))) or 1.0
+        bank.rows[c] /= rms
+        bank.rows[s] /= rms
+        return c, s
+
+    ripples = 12
+    for _ in range(ripples):  # ripples on the current
+        f = float(rng.uniform(0.6, 3.0))
+        root = (-math.sqrt(9.81) + math.sqrt(9.81 + 4 * current * 2 * np.pi * f)) / (2 * current)
+        k = root * root
+        ang = rng.normal(0, 0.35)
+        d = math.cos(ang) * down + math.sin(ang) * across
+        # steepness a k below 0.4 (ripples, not breakers), the sum a few centimetres
+        amp = rng.uniform(0.3, 1.0) * min(0.4 / k, 0.03) / math.sqrt(ripples)
+        phase = k * ((verts - centre) @ d) + rng.uniform(0, 2 * np.pi)
+        c, s = carrier_pair(f, 0.05)
+        rows += [c, s]
+        weights += [amp * envelope[:, None] * (np.cos(phase)[:, None] * UP - np.sin(phase)[:, None] * d),
+                    amp * envelope[:, None] * (np.sin(phase)[:, None] * UP + np.cos(phase)[:, None] * d)]
+    for x0, y0, r in rocks_in:  # a standing wave behind each rock
+        f = float(rng.uniform(0.8, 2.5))  # how fast its amplitude fluctuates
+        k = float(np.clip(9.81 / current ** 2, 2 * np.pi / 1.0, 2 * np.pi / 0.1))
+        near = np.exp(-((along - x0 - 3 * r) / (4 * r)) ** 2 - ((side - y0) / (2 * r)) ** 2) * profile
+        c, _ = carrier_pair(f, 0.1)
+        rows.append(c)
+        weights.append(min(0.5 / k, 0.03) * near[:, None] * (np.cos(k * (along - x0))[:, None] * UP
+                                                  + 0.5 * np.sin(k * (along - x0))[:, None] * down))
+    idx = np.tile(np.array(rows, np.int32), (len(verts), 1))
+    w = np.stack(weights, axis=1)
+    mat = Material(tuple(rng.uniform([0.08, 0.12, 0.1], [0.3, 0.35, 0.3])), still, 0.1, specular=0.6)
+    parts = [Part("water", verts, faces, (uv * np.array([length, width]) / 2).astype(np.float32), mat,
+                  VertexModes(idx, w.astype(np.float32)))]
+    bank_colour = tuple(rng.uniform([0.2, 0.18, 0.1], [0.45, 0.4, 0.25]))
+    bu, bf = _grid(40, 8)
+    for sign in (-1.0, 1.0):  # banks rising from the water's edge
+        wide = rng.uniform(2.0, 4.0)
+        out = width / 2 - 0.05 + bu[:, 1] * wide
+        rise = rng.uniform(0.15, 0.6) * np.sqrt(bu[:, 1])
+        bverts = (centre + ((bu[:, 0] - 0.5) * length)[:, None] * down + sign * out[:, None] * across
+                  + (rise - 0.03)[:, None] * UP)
+        parts.append(_static(f"bank{int(sign > 0)}", bverts, bf, bu * np.array([length, wide]) / 2,
+                             Material(bank_colour, still if rng.random() < 0.5 else None, 0.95)))
+    for i, (x0, y0, r) in enumerate(rocks_in):
+        v, f, u = _blob(rng, centre + x0 * down + y0 * across + UP * rng.uniform(-0.3, 0.1) * r, r)
+        parts.append(_static(f"rock_in{i}", v, f, u, Material(tuple(rng.uniform(0.25, 0.5, 3)), None, 0.8)))
+    return parts
+
+
 def _candle(rng: np.random.Generator, bank: ModeBank, wind: Wind, still: str | None, origin: np.ndarray
             ) -> list[Part]:
     """A candle: a static wax cylinder and a glowing teardrop flame that sways (two pendulum-like
@@ -492,15 +578,20 @@ def _lighting(rng: np.random.Generator, indoor: bool) -> Lighting:
 
 
 def _cameras(rng: np.random.Generator, lo: np.ndarray, hi: np.ndarray, n: int, water: bool = False,
-             grass: bool = False) -> list[Camera]:
+             grass: bool = False, stream: bool = False) -> list[Camera]:
     """``n`` cameras in front of (towards -y from) the subject's bounding box ``lo .. hi``, each
-    framing it whole or in part (a wider or a closer view), at eye height or a little above."""
+    framing it whole or in part (a wider or a closer view), at eye height or a little above; a
+    stream is seen from its bank, looking across or down at the water."""
     cams = []
     centre, extent = (lo + hi) / 2, hi - lo
     for _ in range(n):
         lens = float(rng.uniform(24, 85))
         half_v = math.atan(36.0 * 160 / 256 / 2 / lens)
-        if water:
+        if stream:
+            dist = float(np.exp(rng.uniform(math.log(1.2), math.log(7.0)))) * lens / 35.0  # close: water fills it
+            target = centre + np.array([rng.uniform(-1, 1), rng.uniform(-0.5, 0.5), 0.0])
+            height = float(rng.uniform(0.8, 2.5))
+        elif water:
             dist = float(rng.uniform(4.0, 12.0)) * lens / 35.0
             target = centre + np.array([rng.uniform(-2, 2), rng.uniform(-1, 3), 0.0])
             height = float(rng.uniform(0.8, 3.0))
@@ -546,8 +637,8 @@ def build_scene(seed: int, kind: str | None = None, *, stills: tuple[str, ...], 
     ``leaf_density``: a tree's leaves per twig relative to the default (1 keeps every scene as it was)."""
     rng = np.random.default_rng([seed, 20251206])
     kind = kind or str(rng.choice(KINDS, p=[0.35, 0.2, 0.15, 0.15, 0.15]))
-    if kind not in KINDS:
-        raise ValueError(f"unknown scene kind {kind!r}; choose one of {', '.join(KINDS)}")
+    if kind not in ALL_KINDS:
+        raise ValueError(f"unknown scene kind {kind!r}; choose one of {', '.join(ALL_KINDS)}")
     bank = ModeBank(num_frames, fps)
     wind = Wind(rng, bank, strength=float(rng.uniform(0.5, 1.5)))
 
@@ -565,6 +656,7 @@ def build_scene(seed: int, kind: str | None = None, *, stills: tuple[str, ...], 
         "flag": lambda: _flag(rng, bank, wind, pick() if rng.random() < 0.7 else None, origin),
         "water": lambda: _water(rng, bank, wind, pick() if rng.random() < 0.4 else None, origin),
         "candle": lambda: _candle(rng, bank, wind, None, origin),
+        "stream": lambda: _stream(rng, bank, wind, pick() if rng.random() < 0.5 else None, origin),
     }
     parts = builders[kind]()
     indoor = kind == "candle"
@@ -572,14 +664,14 @@ def build_scene(seed: int, kind: str | None = None, *, stills: tuple[str, ...], 
     hi = np.max([p.verts.max(0) for p in parts], axis=0)
     if kind == "flag":
         lo[2] = hi[2] - (hi[2] - lo[2]) * 0.45  # the cloth, not the whole pole
-    size = float(max(hi - lo)) if kind != "water" else 8.0
+    size = float(max(hi - lo)) if kind not in ("water", "stream") else 8.0
     focus = (lo + hi) / 2
     parts += _backdrop(rng, pick(), focus * np.array([1, 1, 0]) + np.array([0, hi[1] - focus[1], 0]),
                        size * rng.uniform(2.5, 5.0), indoor)
     light = _lighting(rng, indoor)
     if indoor:
         light.point = (0.0, 0.0, float(hi[2] + 0.1), float(rng.uniform(1.0, 3.0)))
-    cams = _cameras(rng, lo, hi, cameras, water=kind == "water", grass=kind == "grass")
+    cams = _cameras(rng, lo, hi, cameras, water=kind == "water", grass=kind == "grass", stream=kind == "stream")
     if kind == "tree" and closeups > 0:
         crown = parts[1].verts  # the leaves
         close = np.random.default_rng([seed, 20251206, 2])
