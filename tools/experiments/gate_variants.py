@@ -8,8 +8,9 @@ change against the ``current`` gate and against the plain splat, on the disocclu
 frame, with ``gid eval render``'s block-bootstrap intervals.
 
 Usage: python tools/experiments/gate_variants.py OUT.json WEIGHTS VARIANT[,VARIANT...] SOURCE [...]
-SOURCE: a clip, a simulated shard folder (its held-out triples) or ``synthetic-extracted`` (the held-out
-synthetic triples with extracted flow, as ``gid eval render`` makes them).
+SOURCE: a clip, a simulated shard folder (its held-out triples), ``extracted:FOLDER`` (the same with the
+flow gid's extraction finds between their frames) or ``synthetic-extracted`` (the held-out synthetic triples
+with extracted flow, as ``gid eval render`` makes them).
 """
 import json
 import sys
@@ -67,6 +68,8 @@ def triples(source: str) -> list:
     if source == "synthetic-extracted":
         split = still_splits(DEFAULT_STILL_SET)[1]
         return [with_extracted_flow(synthetic_triple(i, seed=0, split=split)) for i in range(32)]
+    if source.startswith("extracted:"):  # a simulated folder's held-out triples with extracted flow
+        return [with_extracted_flow(stack_triple(x)) for x in sim_triple_stacks(source[10:], "eval")]
     if Path(source).is_dir():
         return [stack_triple(x) for x in sim_triple_stacks(source, "eval")]
     return real_triples(source, split="eval")
@@ -108,7 +111,8 @@ for source in sources:
             a, c, s = (np.asarray(scores[k][region]) for k in (v, "current", "splat"))
             ok = ~np.isnan(a)
             row[v][region] = {"vs_current": paired_gain(a[ok], c[ok]), "vs_splat": paired_gain(a[ok], s[ok])}
-    name = source if source == "synthetic-extracted" else Path(source).name
+    name = source if source == "synthetic-extracted" else ("extracted " * source.startswith("extracted:")
+                                                             + Path(source.split(":", 1)[-1]).name)
     results[name] = row
     print(name, json.dumps({v: {r: round(row[v][r]["vs_current"]["mean"], 4) for r in row[v]} for v in row}),
           flush=True)
