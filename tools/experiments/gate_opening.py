@@ -8,19 +8,13 @@ import sys
 
 import numpy as np
 import torch
-import torch.nn.functional as F
+from gate_variants import flow_range  # this script's folder is first on sys.path
 
 from gid.gid_tools.renderer.data import real_triples
-from gid.gid_tools.renderer.neural_renderer import GATE_RADIUS, correction_gate
+from gid.gid_tools.renderer.neural_renderer import correction_gate
 from gid.gid_tools.splat_torch import FULL_COVERAGE, softmax_splat
 
 torch.set_num_threads(1)
-WINDOW = 2 * GATE_RADIUS + 1
-
-
-def component_range(c: torch.Tensor) -> torch.Tensor:
-    return F.max_pool2d(c, WINDOW, 1, GATE_RADIUS) + F.max_pool2d(-c, WINDOW, 1, GATE_RADIUS)
-
 
 for clip in sys.argv[1:]:
     triples = real_triples(clip, split="eval")
@@ -31,7 +25,7 @@ for clip in sys.argv[1:]:
         _, _, coverage = softmax_splat(torch.zeros_like(z), flow, z)
         confidence = torch.clamp(coverage / FULL_COVERAGE, 0.0, 1.0)
         gate = correction_gate(flow, confidence) - (1.0 - confidence)  # the covered pixels' share of the gate
-        spread = torch.sqrt(component_range(flow[:, 0:1]).square() + component_range(flow[:, 1:2]).square())
+        spread = flow_range(flow)
         covered = confidence >= 1.0
         shipped.append(float(gate[covered].mean()))
         kept.append(float(torch.minimum(torch.clamp(spread / 0.5, 0.0, 1.0), gate)[covered].mean()))

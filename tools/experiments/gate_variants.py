@@ -61,9 +61,6 @@ def open_gate(flow: torch.Tensor, confidence: torch.Tensor) -> torch.Tensor:
     return torch.ones_like(confidence)
 
 
-nr.correction_gate = open_gate  # render() looks the gate up at call time
-
-
 def triples(source: str) -> list:
     if source == "synthetic-extracted":
         split = still_splits(DEFAULT_STILL_SET)[1]
@@ -75,45 +72,52 @@ def triples(source: str) -> list:
     return real_triples(source, split="eval")
 
 
-out_path, weights, variants = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3].split(",")
-sources = sys.argv[4:]
-model = load_renderer(weights)
-results = json.loads(out_path.read_text()) if out_path.is_file() else {}
-for source in sources:
-    scores: dict[str, dict[str, list[float]]] = {v: {"holes": [], "whole": []} for v in ["splat", *variants]}
-    checked = False
-    for tr in triples(source):
-        x = [torch.from_numpy(v[None]) for v in (tr.image, tr.flow, tr.z)]
-        with torch.no_grad():
-            opened = model(*x)
-            base = model.plain(*x)
-            gates = {v: variant_gate(v, captured["flow"], captured["confidence"])
-                     for v in {"current", *variants}}
-        if not checked:  # the blend reproduces the renderer with its own gate (so the base is the plain frame)
-            nr.correction_gate = current_gate
+def main() -> None:
+    nr.correction_gate = open_gate  # render() looks the gate up at call time
+    out_path, weights, variants = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3].split(",")
+    sources = sys.argv[4:]
+    model = load_renderer(weights)
+    results = json.loads(out_path.read_text()) if out_path.is_file() else {}
+    for source in sources:
+        scores: dict[str, dict[str, list[float]]] = {v: {"holes": [], "whole": []}
+                                                  for v in dict.fromkeys(["splat", "current", *variants])}
+        checked = False
+        for tr in triples(source):
+            x = [torch.from_numpy(v[None]) for v in (tr.image, tr.flow, tr.z)]
             with torch.no_grad():
-                shipped = model(*x)
-            nr.correction_gate = open_gate
-            gap = float((shipped - (base + gates["current"] * (opened - base))).abs().max())
-            assert gap < 1e-4, f"the blend differs from the renderer by {gap}"
-            checked = True
-        correction = opened - base
-        mask = disocclusion_mask(tr)
-        frames = {"splat": base} | {v: base + g * correction for v, g in gates.items()}
-        for v, frame in frames.items():
-            f = frame[0].clamp(0, 1).numpy()
-            scores[v]["whole"].append(psnr(f, tr.target))
-            scores[v]["holes"].append(psnr(f, tr.target, mask) if mask.sum() >= 1 else float("nan"))
-    row: dict = {}
-    for v in variants:
-        row[v] = {}
-        for region in ("holes", "whole"):
-            a, c, s = (np.asarray(scores[k][region]) for k in (v, "current", "splat"))
-            ok = ~np.isnan(a)
-            row[v][region] = {"vs_current": paired_gain(a[ok], c[ok]), "vs_splat": paired_gain(a[ok], s[ok])}
-    name = source if source == "synthetic-extracted" else ("extracted " * source.startswith("extracted:")
-                                                             + Path(source.split(":", 1)[-1]).name)
-    results[name] = row
-    print(name, json.dumps({v: {r: round(row[v][r]["vs_current"]["mean"], 4) for r in row[v]} for v in row}),
-          flush=True)
-    out_path.write_text(json.dumps(results, indent=1))
+                opened = model(*x)
+                base = model.plain(*x)
+                gates = {v: variant_gate(v, captured["flow"], captured["confidence"])
+                         for v in dict.fromkeys(["current", *variants])}
+            if not checked:  # the blend reproduces the renderer with its own gate (so the base is the plain frame)
+                nr.correction_gate = current_gate
+                with torch.no_grad():
+                    shipped = model(*x)
+                nr.correction_gate = open_gate
+                gap = float((shipped - (base + gates["current"] * (opened - base))).abs().max())
+                assert gap < 1e-4, f"the blend differs from the renderer by {gap}"
+                checked = True
+            correction = opened - base
+            mask = disocclusion_mask(tr)
+            frames = {"splat": base} | {v: base + g * correction for v, g in gates.items()}
+            for v, frame in frames.items():
+                f = frame[0].clamp(0, 1).numpy()
+                scores[v]["whole"].append(psnr(f, tr.target))
+                scores[v]["holes"].append(psnr(f, tr.target, mask) if mask.sum() >= 1 else float("nan"))
+        row: dict = {}
+        for v in variants:
+            row[v] = {}
+            for region in ("holes", "whole"):
+                a, c, s = (np.asarray(scores[k][region]) for k in (v, "current", "splat"))
+                ok = ~np.isnan(a)
+                row[v][region] = {"vs_current": paired_gain(a[ok], c[ok]), "vs_splat": paired_gain(a[ok], s[ok])}
+        name = source if source == "synthetic-extracted" else ("extracted " * source.startswith("extracted:")
+                                                                 + Path(source.split(":", 1)[-1]).name)
+        results[name] = row
+        print(name, json.dumps({v: {r: round(row[v][r]["vs_current"]["mean"], 4) for r in row[v]} for v in row}),
+              flush=True)
+        out_path.write_text(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()
