@@ -105,10 +105,13 @@ def cmd_eval(args: argparse.Namespace) -> None:
                                        n=args.n if args.n is not None else 32, seed=args.seed, real=real,
                                        json_path=args.json, stills=args.stills,
                                        sim=tuple(Path(d) for d in args.sim or ()),
+                                       sim_extracted=tuple(Path(d) for d in args.sim_extracted or ()),
                                        against=Path(args.against) if args.against else None), log=say)
         return
     if args.against:
         raise InputError("--against compares renderers: use it with gid eval render")
+    if args.sim_extracted:
+        raise InputError("--sim-extracted scores renderers: use it with gid eval render")
     from .motion_prior.evaluate import HELD_OUT_REAL, EvalArgs, run_eval
     from ..gid_engine.prediction.predict import WEIGHTS_DIR
 
@@ -166,6 +169,9 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--sim", nargs="*", default=None, metavar="DIR",
                    help="also evaluate on the held-out simulated scenes (gid make-data --split eval) of each DIR, "
                         "a row each")
+    p.add_argument("--sim-extracted", nargs="*", default=None, metavar="DIR",
+                   help="render: score the held-out simulated scenes of each DIR again with the flow gid's "
+                        "extraction finds between their frames (what a real clip hands the renderer), a row each")
     p.add_argument("--against", default=None, metavar="WEIGHTS",
                    help="render: also score these renderer weights on the same triples and give the paired gain "
                         "over them, with its interval (a candidate against the shipped weights)")

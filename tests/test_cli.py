@@ -121,7 +121,8 @@ def _corrupt_png(tmp_path: Path) -> Path:
 @pytest.mark.parametrize(
     "case",
     ["missing_video", "text_as_video", "one_frame_video", "empty_image", "corrupt_image",
-     "wrong_motion_file", "size_mismatch", "missing_motion", "bad_amplitude", "prior_eval_against"],
+     "wrong_motion_file", "size_mismatch", "missing_motion", "bad_amplitude", "prior_eval_against",
+     "prior_eval_sim_extracted"],
 )
 def test_bad_input_is_one_line_nonzero_and_writes_nothing(case, tree_motion, tmp_path):
     out = tmp_path / "out"
@@ -156,6 +157,8 @@ def test_bad_input_is_one_line_nonzero_and_writes_nothing(case, tree_motion, tmp
         args = ["render", still, "--motion", str(tmp_path / "none.gidsv"), "-o", str(out)]
     elif case == "prior_eval_against":  # --against compares renderers only
         args = ["eval", "prior", "--against", str(out), "--json", str(out / "e.json")]
+    elif case == "prior_eval_sim_extracted":  # so does --sim-extracted
+        args = ["eval", "prior", "--sim-extracted", str(out), "--json", str(out / "e.json")]
     else:
         args = ["render", still, "--motion", str(tree_motion), "-o", str(out), "--amplitude", "-1"]
     r = gid(*args)

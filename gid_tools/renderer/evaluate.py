@@ -39,6 +39,9 @@ class RenderEvalArgs:
     json_path: Optional[str] = None
     stills: str = DEFAULT_STILL_SET  # whose held-out stills make the synthetic triples
     sim: Sequence[Path] = ()  # folders of simulated shards whose held-out (eval) triples are evaluated too, a row each
+    # folders whose held-out triples are scored again with the flow gid's extraction finds between their frames
+    # (what a real clip hands the renderer), a row each
+    sim_extracted: Sequence[Path] = ()
     against: Optional[Path] = None  # another renderer: the paired gain over it too (what a ship rule compares)
 
 
@@ -141,6 +144,10 @@ def run_render_eval(args: RenderEvalArgs, log: Callable[[str], None] = print) ->
         stacks = sim_triple_stacks(folder, "eval")
         results[held_out_label("simulated held-out scenes", args.sim, folder)] = evaluate_triples(
             model, [stack_triple(x) for x in stacks], perceptual, against)
+    for folder in args.sim_extracted:
+        triples = [with_extracted_flow(stack_triple(x)) for x in sim_triple_stacks(folder, "eval")]
+        results[held_out_label("simulated held-out scenes, extracted flow", args.sim_extracted, folder)] = (
+            evaluate_triples(model, triples, perceptual, against))
     for clip in args.real:
         results[f"real {Path(clip).name}"] = evaluate_triples(model, real_triples(clip, split="eval"), perceptual,
                                                               against)
