@@ -146,7 +146,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
                        help="evaluate the learned prior or the neural renderer on held-out data (markdown table)")
     p.add_argument("what", nargs="?", choices=["prior", "render"], default="prior")
     p.add_argument("--weights", default=None, help="weights folder (default: the shipped one)")
-    p.add_argument("--n", type=int, default=None, help="held-out synthetic pairs (split 'eval'; default 8, render 32)")
+    p.add_argument("--n", type=int, default=None,
+                   help="held-out synthetic pairs (split 'eval'; default 8, render 32; 0: none)")
     p.add_argument("--real", nargs="*", default=None,
                    help="held-out real clips (default: prior samples/tree.avi; render those of samples/clips.json)")
     p.add_argument("--real-pairs", type=int, default=2, help="pairs taken from each real clip")

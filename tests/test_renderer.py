@@ -487,8 +487,9 @@ def test_eval_scores_each_simulated_folder_in_a_row_of_its_own(tmp_path):
     from gid.gid_tools.renderer.data import stack_triple, with_extracted_flow
     from gid.gid_tools.simdata.datasets import sim_triple_stacks
 
-    again = run_render_eval(RenderEvalArgs(weights=tmp_path / "w", n=1, real=(), sim=(folders[1],),
+    again = run_render_eval(RenderEvalArgs(weights=tmp_path / "w", n=0, real=(), sim=(folders[1],),
                                            sim_extracted=(folders[1],)), **quiet)
+    assert set(again) == {"simulated held-out scenes", "simulated held-out scenes, extracted flow"}  # n=0: no synthetic
     extracted = again["simulated held-out scenes, extracted flow"]
     assert again["simulated held-out scenes"]["splat"]["psnr"] == far["splat"]["psnr"]
     assert extracted["splat"]["n"] == 1 and extracted["splat"]["psnr"] != far["splat"]["psnr"]

@@ -33,7 +33,7 @@ from .train import DEFAULT_REAL
 @dataclass
 class RenderEvalArgs:
     weights: Path = WEIGHTS_DIR
-    n: int = 32
+    n: int = 32  # held-out synthetic triples; 0: no synthetic rows (only --sim, --sim-extracted and the clips)
     seed: int = 0
     real: tuple = field(default_factory=lambda: tuple(str(p) for p in DEFAULT_REAL))
     json_path: Optional[str] = None
@@ -133,11 +133,12 @@ def run_render_eval(args: RenderEvalArgs, log: Callable[[str], None] = print) ->
     perceptual = PerceptualFeatures()
     split = still_splits(args.stills)[1]
     held_out = [synthetic_triple(i, seed=args.seed, split=split) for i in range(args.n)]
-    results = {"synthetic": evaluate_triples(model, held_out, perceptual, against),
-               # the same frames with the motion real clips get (extracted, with its errors): how much
-               # of the real-footage gap is the flow rather than the pictures
-               "synthetic, extracted flow": evaluate_triples(model, [with_extracted_flow(t) for t in held_out],
-                                                             perceptual, against)}
+    results = {} if not held_out else {
+        "synthetic": evaluate_triples(model, held_out, perceptual, against),
+        # the same frames with the motion real clips get (extracted, with its errors): how much
+        # of the real-footage gap is the flow rather than the pictures
+        "synthetic, extracted flow": evaluate_triples(model, [with_extracted_flow(t) for t in held_out],
+                                                      perceptual, against)}
     from ..simdata.datasets import held_out_label, sim_triple_stacks
 
     for folder in args.sim:
