@@ -484,7 +484,9 @@ def test_eval_scores_each_simulated_folder_in_a_row_of_its_own(tmp_path):
     one = run_render_eval(RenderEvalArgs(weights=tmp_path / "w", n=1, real=(), sim=(folders[1],)), **quiet)
     assert one["simulated held-out scenes"]["splat"]["psnr"] == far["splat"]["psnr"]
     # --sim-extracted: the same frames scored again with the flow DIS finds between them, a row of its own
+    from gid.gid_tools.renderer.checkpoint import load_renderer
     from gid.gid_tools.renderer.data import stack_triple, with_extracted_flow
+    from gid.gid_tools.renderer.evaluate import evaluate_triples
     from gid.gid_tools.simdata.datasets import sim_triple_stacks
 
     again = run_render_eval(RenderEvalArgs(weights=tmp_path / "w", n=0, real=(), sim=(folders[1],),
@@ -494,7 +496,9 @@ def test_eval_scores_each_simulated_folder_in_a_row_of_its_own(tmp_path):
     assert again["simulated held-out scenes"]["splat"]["psnr"] == far["splat"]["psnr"]
     assert extracted["splat"]["n"] == 1 and extracted["splat"]["psnr"] != far["splat"]["psnr"]
     dis = with_extracted_flow(stack_triple(sim_triple_stacks(folders[1], "eval")[0]))
-    assert np.median(dis.flow[0]) == pytest.approx(3.0, abs=0.5)  # DIS finds the 3 px shift, not the exact field
+    assert np.median(dis.flow[0]) == pytest.approx(3.0, abs=0.5)  # DIS finds the 3 px shift, with its errors
+    by_hand = evaluate_triples(load_renderer(tmp_path / "w"), [dis])
+    assert extracted["splat"]["psnr"] == pytest.approx(by_hand["splat"]["psnr"], abs=1e-9)
 
 
 def test_hole_weighted_loss_weighs_the_pixels_eval_scores_as_disoccluded(tmp_path):
