@@ -7,7 +7,11 @@ share of the pixels and its part of the whole-frame squared error, neural minus 
 neural renderer is closer to the true frame there). Also the whole-frame PSNR gain a renderer would have
 if its correction were kept on the disoccluded pixels only (the splat elsewhere).
 
-Usage: python tools/experiments/real_loss_regions.py OUT.json LABEL=WEIGHTS [...] -- CLIP|SIM_DIR [...]
+``--bright Q`` (2026-12-08) adds a split by brightness across the three regions: "bright" pixels are those
+whose luma is above the frame's ``Q`` quantile in the still or in the target frame, dilated by 2 px (glints
+and white water on a stream), and the rest; each gets its share and its part of the excess error.
+
+Usage: python tools/experiments/real_loss_regions.py OUT.json [--bright Q] LABEL=WEIGHTS [...] -- CLIP|SIM_DIR [...]
 """
 import json
 import sys
@@ -16,15 +20,20 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from gid.gid_engine.media.imaging import to_gray_u8
 from gid.gid_tools.renderer.checkpoint import load_renderer
 from gid.gid_tools.renderer.data import real_triples, stack_triple
 from gid.gid_tools.renderer.evaluate import disocclusion_mask, psnr
 from gid.gid_tools.renderer.neural_renderer import correction_gate
 from gid.gid_tools.simdata.datasets import sim_triple_stacks
 from gid.gid_tools.splat_torch import FULL_COVERAGE, softmax_splat
+from gid.exporters.opencv import cv2
 
 torch.set_num_threads(2)
 args = sys.argv[2:]
+bright_q = None
+if args[0] == "--bright":
+    bright_q, args = float(args[1]), args[2:]
 split = args.index("--")
 models = {label: load_renderer(Path(w)) for label, w in (a.split("=", 1) for a in args[:split])}
 sources = args[split + 1:]
@@ -48,6 +57,14 @@ for source in sources:
             splat = next(iter(models.values())).plain(*x)[0].clamp(0, 1).numpy()
         opened = (gate > 0) & ~holes
         rest = ~holes & ~opened
+        regions = [("holes", holes), ("gate", opened), ("rest", rest)]
+        if bright_q is not None:
+            lit = np.zeros(holes.shape, bool)
+            for frame in (tr.image, tr.target):
+                luma = to_gray_u8(np.ascontiguousarray(frame.transpose(1, 2, 0)))
+                lit |= luma > np.quantile(luma, bright_q)
+            lit = cv2.dilate(lit.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+            regions += [("bright", lit), ("dim", ~lit)]
         se_splat = ((splat - tr.target) ** 2).sum(0)
         for label, model in models.items():
             with torch.no_grad():
@@ -55,7 +72,7 @@ for source in sources:
             se = ((neural - tr.target) ** 2).sum(0)
             n_px = se.size
             r = rows[label]
-            for name, region in (("holes", holes), ("gate", opened), ("rest", rest)):
+            for name, region in regions:
                 r.setdefault(f"share_{name}", []).append(float(region.mean()))
                 # the region's part of the whole-frame mean squared error, neural minus splat
                 r.setdefault(f"dmse_{name}", []).append(float((se - se_splat)[region].sum() / (3 * n_px)))

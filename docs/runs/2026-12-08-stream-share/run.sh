@@ -31,3 +31,8 @@ for n in r9_pool r9_half; do cp checkpoints/$n/render/loss.csv $R/${n}_loss.csv;
 # round 8 seed 8 (docs/runs/2026-12-08-gate-and-160) on the stream rows only: the same recipe without streams
 gid eval render --weights out/renderer_r8_s8 --n 0 --real --sim $D/stream_eval --sim-extracted $D/stream_eval \
     --against $W --json $R/eval_render_r8_s8_streams.json > $R/eval_render_r8_s8_streams.log 2>&1
+# the glint check (plan.md, addendum): the excess error over the splat split by bright pixels
+python tools/experiments/real_loss_regions.py $R/bright_stream.json --bright 0.95 shipped=$W r9_pool=out/renderer_r9_pool \
+    -- samples/stream_of_water.mp4
+python tools/experiments/real_loss_regions.py $R/bright_others.json --bright 0.95 shipped=$W r9_pool=out/renderer_r9_pool \
+    -- samples/tree.avi samples/bigbuckbunny.mp4 samples/flower.webm
