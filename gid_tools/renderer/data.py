@@ -169,6 +169,16 @@ def clip_split(clip: str | Path, n_frames: int) -> ClipSplit:
     return ClipSplit((int(lo), int(hi)), int(entry.get("margin", 0)), int(entry.get("max_gap", 3)))
 
 
+def sim_triples(folder: str | Path, split: str = "eval", *, extracted_flow: bool = False) -> list[Triple]:
+    """The renderer triples of a simulated shard folder's ``split`` (``sim_triple_stacks``); with
+    ``extracted_flow`` each carries the flow gid's extraction finds between its frames instead of the exact
+    motion (``with_extracted_flow``: what a real clip hands the renderer)."""
+    from ..simdata.datasets import sim_triple_stacks
+
+    triples = [stack_triple(x) for x in sim_triple_stacks(folder, split)]
+    return [with_extracted_flow(t) for t in triples] if extracted_flow else triples
+
+
 def real_triples(clip: str | Path, *, split: str = "train", held_out: ClipSplit | None = None,
                  width: int = 256, height: int | None = None) -> list[Triple]:
     """Every pair (s, s + g), ``g`` in 1..max_gap, of decoded frames inside one part of the clip.

@@ -26,7 +26,7 @@ from ..motion_prior.data.synthetic import still_splits
 from ...gid_engine.repo_data import DEFAULT_STILL_SET
 from ..splat_torch import disocclusion_mask as splat_disocclusion_mask
 from .checkpoint import WEIGHTS_DIR, load_renderer
-from .data import Triple, real_triples, stack_triple, synthetic_triple, with_extracted_flow
+from .data import Triple, real_triples, sim_triples, synthetic_triple, with_extracted_flow
 from .train import DEFAULT_REAL
 
 
@@ -139,16 +139,14 @@ def run_render_eval(args: RenderEvalArgs, log: Callable[[str], None] = print) ->
         # of the real-footage gap is the flow rather than the pictures
         "synthetic, extracted flow": evaluate_triples(model, [with_extracted_flow(t) for t in held_out],
                                                       perceptual, against)}
-    from ..simdata.datasets import held_out_label, sim_triple_stacks
+    from ..simdata.datasets import held_out_label
 
     for folder in args.sim:
-        stacks = sim_triple_stacks(folder, "eval")
         results[held_out_label("simulated held-out scenes", args.sim, folder)] = evaluate_triples(
-            model, [stack_triple(x) for x in stacks], perceptual, against)
+            model, sim_triples(folder), perceptual, against)
     for folder in args.sim_extracted:
-        triples = [with_extracted_flow(stack_triple(x)) for x in sim_triple_stacks(folder, "eval")]
         results[held_out_label("simulated held-out scenes, extracted flow", args.sim_extracted, folder)] = (
-            evaluate_triples(model, triples, perceptual, against))
+            evaluate_triples(model, sim_triples(folder, extracted_flow=True), perceptual, against))
     for clip in args.real:
         results[f"real {Path(clip).name}"] = evaluate_triples(model, real_triples(clip, split="eval"), perceptual,
                                                               against)

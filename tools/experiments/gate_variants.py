@@ -24,9 +24,8 @@ import gid.gid_tools.renderer.neural_renderer as nr
 from gid.gid_engine.repo_data import DEFAULT_STILL_SET
 from gid.gid_tools.motion_prior.data.synthetic import still_splits
 from gid.gid_tools.renderer.checkpoint import load_renderer
-from gid.gid_tools.renderer.data import real_triples, stack_triple, synthetic_triple, with_extracted_flow
+from gid.gid_tools.renderer.data import real_triples, sim_triples, synthetic_triple, with_extracted_flow
 from gid.gid_tools.renderer.evaluate import disocclusion_mask, paired_gain, psnr
-from gid.gid_tools.simdata.datasets import sim_triple_stacks
 
 torch.set_num_threads(int(__import__("os").environ.get("GATE_THREADS", "1")))
 R = nr.GATE_RADIUS
@@ -66,9 +65,9 @@ def triples(source: str) -> list:
         split = still_splits(DEFAULT_STILL_SET)[1]
         return [with_extracted_flow(synthetic_triple(i, seed=0, split=split)) for i in range(32)]
     if source.startswith("extracted:"):  # a simulated folder's held-out triples with extracted flow
-        return [with_extracted_flow(stack_triple(x)) for x in sim_triple_stacks(source[10:], "eval")]
+        return sim_triples(source[10:], extracted_flow=True)
     if Path(source).is_dir():
-        return [stack_triple(x) for x in sim_triple_stacks(source, "eval")]
+        return sim_triples(source)
     return real_triples(source, split="eval")
 
 

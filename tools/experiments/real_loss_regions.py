@@ -22,10 +22,9 @@ import torch
 
 from gid.gid_engine.media.imaging import to_gray_u8
 from gid.gid_tools.renderer.checkpoint import load_renderer
-from gid.gid_tools.renderer.data import real_triples, stack_triple
+from gid.gid_tools.renderer.data import real_triples, sim_triples
 from gid.gid_tools.renderer.evaluate import disocclusion_mask, psnr
 from gid.gid_tools.renderer.neural_renderer import correction_gate
-from gid.gid_tools.simdata.datasets import sim_triple_stacks
 from gid.gid_tools.splat_torch import FULL_COVERAGE, softmax_splat
 from gid.exporters.opencv import cv2
 
@@ -41,7 +40,7 @@ sources = args[split + 1:]
 
 def triples(source: str) -> list:
     if Path(source).is_dir():
-        return [stack_triple(x) for x in sim_triple_stacks(source, "eval")]
+        return sim_triples(source)
     return real_triples(source, split="eval")
 
 

@@ -11,9 +11,8 @@ import torch
 
 from gid.exporters.opencv import cv2
 from gid.gid_tools.renderer.checkpoint import load_renderer
-from gid.gid_tools.renderer.data import stack_triple
+from gid.gid_tools.renderer.data import sim_triples
 from gid.gid_tools.renderer.evaluate import disocclusion_mask, psnr
-from gid.gid_tools.simdata.datasets import sim_triple_stacks
 
 parser = argparse.ArgumentParser()
 parser.add_argument("out", type=Path)
@@ -24,7 +23,7 @@ args = parser.parse_args()
 torch.set_num_threads(1)
 names, folders = zip(*(a.split("=", 1) for a in args.renderers))
 models = [load_renderer(Path(f)) for f in folders]
-triples = [stack_triple(x) for x in sim_triple_stacks(args.sim, "eval")]
+triples = sim_triples(args.sim)
 masks = [disocclusion_mask(t) for t in triples]
 fractions = np.array([float(m.mean()) for m in masks])
 ranked = [i for i in np.argsort(-fractions, kind="stable") if fractions[i] >= 0.02]
