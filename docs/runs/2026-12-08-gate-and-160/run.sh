@@ -37,3 +37,6 @@ cp $D/stream_verify/verify.json $R/verify_stream.json
 gid make-data -o $D/stream_try --split train --scenes 3 --kind stream --triples 1.0 --workers 1
 gid make-data -o $D/stream_try --contact-sheet $R/stream_contact_sheet.jpg --sheet-count 12
 gid make-data -o $D/stream_eval --split eval --kind stream --scenes 10 --triples 1.0 --amplitude 3 12 --workers 1
+# the shipped renderer on the ten held-out streams, exact and extracted flow (gate_stream_sim.json)
+python tools/experiments/gate_variants.py $R/gate_stream_sim.json $W current,range_0.5 $D/stream_eval \
+    extracted:$D/stream_eval
